@@ -1,0 +1,599 @@
+"""Chat load benchmark: N customer-supporter pairs over real sockets, then the bare relay.
+
+    .venv/bin/python bench/chat_load.py [--pairs 1000] [--duration 60]
+
+What it does, and stops and drops again at the end:
+1. creates a database on the local PostgreSQL, migrates it and seeds N active
+   contacts, each served by its own supporter (with a login session);
+2. starts one uvicorn process with the pub/sub channel layer on a private
+   redis-server (or BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/0);
+3. connects the N pairs (customer on /ws/contact/, supporter on /ws/console/)
+   from client processes, and each side sends one message per 5 s on average,
+   open loop (Poisson arrivals: a slow server does not slow the senders down);
+   latency runs from the *intended* send time to delivery at the other side;
+4. runs the same load against the bare relay consumer (/ws/bench-echo/, same
+   channel layer, no database) in the same server;
+5. prints latency percentiles, lost and duplicated messages, the server's
+   memory per connection, and as its last line
+   `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n> ratio_vs_bare=<x>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+# Empty: start a private redis-server for the run. Redis pub/sub channels are
+# shared by every database number, so on a shared Redis other processes'
+# events (queue.changed for "provider 1"...) would reach the bench's sockets.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
+CONNECT_CONCURRENCY = 50
+DRAIN_S = 5.0
+MAX_DRAIN_S = 120.0
+
+
+# --- setup -----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_sql(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def start_redis() -> tuple[subprocess.Popen | None, str]:
+    if REDIS_URL:
+        return None, REDIS_URL
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--maxclients",
+            "10000",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc, f"redis://127.0.0.1:{port}/0"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
+
+
+def setup_django(db_name: str, redis_url: str) -> None:
+    os.environ["DATABASE_URL"] = f"{PG}/{db_name}"
+    os.environ["REDIS_URL"] = redis_url
+    # Tokens and sessions are signed here and checked by the server: one key.
+    os.environ["SECRET_KEY"] = "bench-" + uuid.uuid4().hex * 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "helpdesk.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def seed(pairs: int) -> list[dict]:
+    """N providers' worth of nothing fancy: one provider, N supporters, N active contacts."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.contrib.sessions.models import Session
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    from helpdesk.models import Assignment, Contact, Provider, Supporter
+    from helpdesk.tokens import make_contact_token
+
+    call_command("migrate", verbosity=0, interactive=False)
+    User = get_user_model()
+    provider = Provider.objects.create(
+        slug="bench", name="Bench", kind="library", channels=["chat"], languages=["fi"]
+    )
+    tag = uuid.uuid4().hex[:6]
+    users = []
+    for i in range(pairs):
+        user = User(username=f"bench-{tag}-{i}")
+        user.set_unusable_password()
+        users.append(user)
+    users = User.objects.bulk_create(users)
+    supporters = Supporter.objects.bulk_create(
+        Supporter(
+            user=u,
+            kind="staff",
+            display_name=f"Tuki {i}",
+            languages=["fi"],
+            presence="available",
+            capacity_chat=3,
+        )
+        for i, u in enumerate(users)
+    )
+    Supporter.providers.through.objects.bulk_create(
+        Supporter.providers.through(supporter_id=s.pk, provider_id=provider.pk) for s in supporters
+    )
+    now = timezone.now()
+    contacts = Contact.objects.bulk_create(
+        Contact(
+            channel="chat",
+            language="fi",
+            state="active",
+            supporter=s,
+            provider=provider,
+            accepted_at=now,
+            waiting_since=now,
+            pseudonym=f"Asiakas {i}",
+        )
+        for i, s in enumerate(supporters)
+    )
+    Assignment.objects.bulk_create(
+        Assignment(contact=c, supporter=s, provider=provider, started_at=now)
+        for c, s in zip(contacts, supporters, strict=True)
+    )
+    sessions, out = [], []
+    expire = now + timezone.timedelta(days=1)
+    for user, contact in zip(users, contacts, strict=True):
+        key = uuid.uuid4().hex
+        data = {
+            "_auth_user_id": str(user.pk),
+            "_auth_user_backend": "django.contrib.auth.backends.ModelBackend",
+            "_auth_user_hash": user.get_session_auth_hash(),
+        }
+        sessions.append(
+            Session(session_key=key, session_data=SessionStore().encode(data), expire_date=expire)
+        )
+        out.append(
+            {
+                "contact": str(contact.public_id),
+                "token": make_contact_token(contact.public_id),
+                "session": key,
+            }
+        )
+    Session.objects.bulk_create(sessions)
+    return out
+
+
+def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": f"{PG}/{db_name}",
+            "DEBUG": "0",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "0",
+            "BENCH_ECHO": "1",
+            "DB_CONN_MAX_AGE": "600",
+            "LOG_LEVEL": "WARNING",
+            "CHAT_RATE_LIMIT": "1000/10second",
+            "PYTHONUNBUFFERED": "1",
+            "ROUTING_TICKER_ENABLED": "1" if ticker else "0",
+        }
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "helpdesk.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--backlog",
+        "4096",
+        "--lifespan",
+        "on",
+    ]
+    log = open(ROOT / "var" / f"bench-server-{port}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited, see var/bench-server-{port}.log")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not become healthy")
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# --- clients ---------------------------------------------------------------------
+
+
+class Side:
+    """One socket of a pair: sends on a Poisson schedule, records what it receives."""
+
+    def __init__(self, name: str, pair: int, interval: float):
+        self.name = name
+        self.pair = pair
+        self.interval = interval
+        self.ws = None
+        self.sent: list[str] = []
+        self.got_ids: dict[str, int] = {}
+        self.got_seqs: dict[int, int] = {}
+        self.latencies: list[float] = []
+        self.errors = 0
+        self.codes: dict[str, int] = {}
+
+
+async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: float) -> None:
+    from websockets.asyncio.client import connect
+
+    origin = f"http://127.0.0.1:{port}"
+    sides: list[tuple[Side, Side]] = []
+    limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def open_socket(side: Side, url: str, headers: dict, hello: dict | None) -> None:
+        async with limit:
+            for attempt in range(5):
+                try:
+                    side.ws = await connect(
+                        url,
+                        origin=origin,
+                        additional_headers=headers,
+                        open_timeout=30,
+                        ping_interval=None,
+                        max_queue=None,
+                    )
+                    break
+                except Exception:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.5 * (attempt + 1))
+            if hello is not None:
+                await side.ws.send(json.dumps(hello))
+                while json.loads(await side.ws.recv()).get("type") != "welcome":
+                    pass
+
+    async def pinger() -> None:
+        # Real clients ping every 20-30 s; without it a long connect ramp
+        # would let the first sockets hit the server's 90 s idle close.
+        # Spread over the period like real clients, not all in one instant.
+        everyone = [side for pair in sides for side in pair]
+        while mode == "platform":
+            for side in everyone:
+                await asyncio.sleep(20.0 / max(1, len(everyone)))
+                if side.ws is not None:
+                    try:
+                        await side.ws.send('{"type":"ping"}')
+                    except Exception:
+                        side.errors += 1
+
+    ping_task = asyncio.create_task(pinger())
+    tasks = []
+    for i, p in enumerate(pairs):
+        customer, supporter = Side("c", i, interval), Side("s", i, interval)
+        sides.append((customer, supporter))
+        if mode == "platform":
+            tasks.append(
+                open_socket(
+                    customer,
+                    f"ws://127.0.0.1:{port}/ws/contact/?token={p['token']}",
+                    {},
+                    {"type": "hello", "last_seq": 0},
+                )
+            )
+            tasks.append(
+                open_socket(
+                    supporter,
+                    f"ws://127.0.0.1:{port}/ws/console/",
+                    {"Cookie": f"sessionid={p['session']}"},
+                    {"type": "hello", "contacts": {p["contact"]: 0}},
+                )
+            )
+        else:
+            pid = p["contact"].replace("-", "")[:32]
+            url = f"ws://127.0.0.1:{port}/ws/bench-echo/{pid}/"
+            tasks.append(open_socket(customer, url, {}, None))
+            tasks.append(open_socket(supporter, url, {}, None))
+    await asyncio.gather(*tasks)
+    conn.send("ready")
+    t0, duration = conn.recv()
+
+    async def reader(me: Side) -> None:
+        try:
+            async for raw in me.ws:
+                now = time.time()
+                frame = json.loads(raw)
+                if mode == "platform":
+                    kind = frame.get("type")
+                    if kind == "error":
+                        me.errors += 1
+                        me.codes[frame.get("code")] = me.codes.get(frame.get("code"), 0) + 1
+                        continue
+                    if kind != "message.new":
+                        continue
+                    message = frame["message"]
+                    me.got_seqs[message["seq"]] = me.got_seqs.get(message["seq"], 0) + 1
+                    cid, _, intended = message["body"].partition("|")
+                    if cid[0] == me.name:
+                        continue  # our own message echoed to our socket
+                else:
+                    cid, intended = frame["id"], frame["t"]
+                me.got_ids[cid] = me.got_ids.get(cid, 0) + 1
+                if me.got_ids[cid] == 1:
+                    me.latencies.append(now - float(intended))
+        except Exception:
+            pass
+
+    async def sender(me: Side, contact: str) -> None:
+        rng = random.Random(hash((me.name, me.pair)))
+        intended = t0 + rng.expovariate(1.0 / me.interval)
+        n = 0
+        while intended < t0 + duration:
+            delay = intended - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            cid = f"{me.name}{me.pair}-{n}"
+            if mode == "platform":
+                frame = {
+                    "type": "message.send",
+                    "client_msg_id": cid,
+                    "body": f"{cid}|{intended:.6f}",
+                }
+                if me.name == "s":
+                    frame["contact"] = contact
+                text = json.dumps(frame)
+            else:
+                text = json.dumps({"id": cid, "t": intended})
+            try:
+                await me.ws.send(text)
+                me.sent.append(cid)
+            except Exception:
+                me.errors += 1
+            n += 1
+            intended += rng.expovariate(1.0 / me.interval)
+
+    readers = [asyncio.create_task(reader(s)) for pair in sides for s in pair]
+    senders = [
+        asyncio.create_task(sender(s, pairs[s.pair]["contact"])) for pair in sides for s in pair
+    ]
+    await asyncio.gather(*senders)
+    await asyncio.sleep(max(0.0, t0 + duration - time.time()) + DRAIN_S)
+    # Late is not lost: keep listening while messages still arrive (up to
+    # MAX_DRAIN_S), so that `lost` counts only what never came.
+    deadline = time.time() + MAX_DRAIN_S
+    previous = -1
+    while time.time() < deadline:
+        received = sum(len(s.got_ids) for pair in sides for s in pair)
+        expected = sum(len(s.sent) for pair in sides for s in pair)
+        if received >= expected or received == previous:
+            break
+        previous = received
+        await asyncio.sleep(DRAIN_S)
+    lost = dup = sent = 0
+    latencies: list[float] = []
+    errors = 0
+    codes: dict[str, int] = {}
+    for customer, supporter in sides:
+        for me, other in ((customer, supporter), (supporter, customer)):
+            sent += len(me.sent)
+            lost += sum(1 for cid in me.sent if cid not in other.got_ids)
+            dup += sum(count - 1 for count in other.got_ids.values() if count > 1)
+            latencies.extend(other.latencies)
+            errors += me.errors
+            for code, count in me.codes.items():
+                codes[code] = codes.get(code, 0) + count
+        if mode == "platform":
+            for me in (customer, supporter):
+                dup += sum(count - 1 for count in me.got_seqs.values() if count > 1)
+    ping_task.cancel()
+    for pair in sides:
+        for s in pair:
+            await s.ws.close()
+    for task in readers:
+        task.cancel()
+    conn.send(
+        {
+            "sent": sent,
+            "lost": lost,
+            "dup": dup,
+            "errors": errors,
+            "codes": codes,
+            "latencies": latencies,
+        }
+    )
+
+
+def client_main(mode: str, port: int, pairs: list[dict], conn, interval: float) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        asyncio.run(run_client(mode, port, pairs, conn, interval))
+    except Exception as exc:  # tell the parent instead of leaving it waiting
+        conn.send({"error": repr(exc)})
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run_phase(mode: str, port: int, server_pid: int, pairs: list[dict], args) -> dict:
+    ctx = mp.get_context("spawn")
+    chunks = [pairs[i :: args.clients] for i in range(args.clients)]
+    procs, conns = [], []
+    rss_before = rss_kib(server_pid)
+    started = time.monotonic()
+    for chunk in chunks:
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=client_main, args=(mode, port, chunk, child, args.interval))
+        proc.start()
+        procs.append(proc)
+        conns.append(parent)
+    for conn in conns:
+        if not conn.poll(300):
+            raise RuntimeError("clients did not connect within 300 s")
+        message = conn.recv()
+        if message != "ready":
+            raise RuntimeError(f"client failed: {message}")
+    connect_s = time.monotonic() - started
+    time.sleep(1.0)
+    rss_after = rss_kib(server_pid)
+    cpu0 = cpu_s(server_pid)
+    t0 = time.time() + 1.0
+    for conn in conns:
+        conn.send((t0, args.duration))
+    results = []
+    for conn in conns:
+        if not conn.poll(args.duration + 120):
+            raise RuntimeError("clients did not report")
+        results.append(conn.recv())
+        if "error" in results[-1]:
+            raise RuntimeError(f"client failed: {results[-1]['error']}")
+    cpu = (cpu_s(server_pid) - cpu0) / (time.time() - t0)
+    for proc in procs:
+        proc.join(30)
+    latencies = [x for r in results for x in r["latencies"]]
+    sockets = 2 * len(pairs)
+    return {
+        "mode": mode,
+        "sent": sum(r["sent"] for r in results),
+        "delivered": len(latencies),
+        "lost": sum(r["lost"] for r in results),
+        "dup": sum(r["dup"] for r in results),
+        "errors": sum(r["errors"] for r in results),
+        "codes": {
+            k: sum(r["codes"].get(k, 0) for r in results) for r in results for k in r["codes"]
+        },
+        "p50_ms": percentile(latencies, 0.50) * 1000,
+        "p99_ms": percentile(latencies, 0.99) * 1000,
+        "p999_ms": percentile(latencies, 0.999) * 1000,
+        "max_ms": max(latencies, default=float("nan")) * 1000,
+        "kib_per_conn": (rss_after - rss_before) / sockets,
+        "rss_mib": rss_after / 1024,
+        "connect_s": connect_s,
+        "server_cpu": cpu,
+    }
+
+
+def report(r: dict, args) -> None:
+    rate = r["sent"] / args.duration
+    print(
+        f"{r['mode']:>8}: sent={r['sent']} ({rate:.0f}/s) delivered={r['delivered']} "
+        f"lost={r['lost']} dup={r['dup']} errors={r['errors']} {r['codes'] or ''} "
+        f"p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms p99.9={r['p999_ms']:.1f}ms "
+        f"max={r['max_ms']:.0f}ms server_cpu={r['server_cpu'] * 100:.0f}% "
+        f"mem/conn={r['kib_per_conn']:.1f}KiB rss={r['rss_mib']:.0f}MiB "
+        f"connect={r['connect_s']:.1f}s",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", type=int, default=1000)
+    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--interval", type=float, default=5.0, help="mean seconds between sends")
+    parser.add_argument("--clients", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--ticker",
+        action="store_true",
+        help="also run the routing ticker in the server (off: measure the chat path alone)",
+    )
+    args = parser.parse_args()
+
+    db_name = f"helpdesk_bench_{os.getpid()}"
+    admin_sql(f'CREATE DATABASE "{db_name}"')
+    server = redis = None
+    try:
+        redis, redis_url = start_redis()
+        setup_django(db_name, redis_url)
+        started = time.monotonic()
+        pairs = seed(args.pairs)
+        from django.db import connections
+
+        connections.close_all()
+        print(f"seeded {args.pairs} pairs in {time.monotonic() - started:.1f}s", flush=True)
+        port = free_port()
+        server = start_server(db_name, port, ticker=args.ticker)
+        print(f"server pid {server.pid} on port {port}", flush=True)
+        platform = run_phase("platform", port, server.pid, pairs, args)
+        report(platform, args)
+        bare = run_phase("bare", port, server.pid, pairs, args)
+        report(bare, args)
+        ratio = platform["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else float("nan")
+        print(
+            f"chat_load pairs={args.pairs} p99_ms={platform['p99_ms']:.0f} "
+            f"lost={platform['lost']} dup={platform['dup']} ratio_vs_bare={ratio:.2f}",
+            flush=True,
+        )
+    finally:
+        for child in mp.active_children():
+            child.terminate()
+        if server is not None and server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:
+            pass
+        admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        if redis is not None:
+            redis.terminate()
+            redis.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Digituki helpdesk: the core Django app (domain model, services, selectors, pages)."""

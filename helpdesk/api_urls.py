@@ -1,0 +1,30 @@
+"""The public REST API, mounted at /api/ (documented at /api/schema/)."""
+
+from django.urls import path
+
+from helpdesk.views import api
+
+urlpatterns = [
+    path("contacts/", api.ContactCreateView.as_view(), name="api-contact-create"),
+    path("contacts/<str:public_id>/", api.ContactDetailView.as_view(), name="api-contact"),
+    path(
+        "contacts/<str:public_id>/callback",
+        api.ContactCallbackView.as_view(),
+        name="api-contact-callback",
+    ),
+    path(
+        "contacts/<str:public_id>/transcript",
+        api.ContactTranscriptView.as_view(),
+        name="api-contact-transcript",
+    ),
+    path("municipalities", api.MunicipalityListView.as_view(), name="api-municipalities"),
+    path("topics", api.TopicListView.as_view(), name="api-topics"),
+    path("help-near", api.HelpNearView.as_view(), name="api-help-near"),
+    path("console/canned-replies", api.CannedRepliesView.as_view(), name="api-console-canned"),
+    path(
+        "console/transfer-targets",
+        api.TransferTargetsView.as_view(),
+        name="api-console-transfer-targets",
+    ),
+    path("me", api.MeView.as_view(), name="api-me"),
+]

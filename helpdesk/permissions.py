@@ -1,0 +1,243 @@
+"""Who may do what: the one permission table, enforced by services and selectors.
+
+Views and consumers check too, but a service never trusts its caller: every
+service that acts for a person takes the acting Supporter/user and calls
+`require`. The table-driven test in tests/helpdesk/test_permissions.py walks
+every role against every action.
+
+Roles:
+- customer: anonymous, holds a signed contact token for one contact;
+- volunteer / staff supporter: a Supporter record (kind), scoped to their providers;
+- Kansalaisneuvonta agent: a supporter of a national provider (Provider.is_national);
+- provider admin: RoleGrant scoped to a provider;
+- regional coordinator: RoleGrant scoped to a region;
+- national admin: RoleGrant without scope.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .services.errors import NotAllowed
+
+
+class Action(enum.StrEnum):
+    # customer
+    CUSTOMER_SEND = "customer_send"
+    FEEDBACK_GIVE = "feedback_give"
+    # supporting
+    QUEUE_VIEW = "queue_view"
+    CONTACT_ACCEPT = "contact_accept"
+    CONTACT_PICK = "contact_pick"
+    CONTACT_CHAT = "contact_chat"
+    CONTACT_TRANSFER = "contact_transfer"
+    CONTACT_ESCALATE = "contact_escalate"
+    CONTACT_END = "contact_end"
+    CUSTOMER_DETAILS_VIEW = "customer_details_view"
+    TRANSCRIPT_READ = "transcript_read"
+    # administration
+    PROVIDER_MANAGE = "provider_manage"
+    SUPPORTERS_MANAGE = "supporters_manage"
+    WORKFLOW_EDIT = "workflow_edit"
+    STATS_REGION_VIEW = "stats_region_view"
+    STATS_NATIONAL_VIEW = "stats_national_view"
+    REFERENCE_DATA_MANAGE = "reference_data_manage"
+    # knowledge base
+    ARTICLE_EDIT = "article_edit"
+    ARTICLE_PUBLISH = "article_publish"
+    GOOD_PRACTICE_SUBMIT = "good_practice_submit"
+    GOOD_PRACTICE_PUBLISH = "good_practice_publish"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Everything the permission table needs to know about who is acting."""
+
+    user_id: int | None = None
+    contact_public_id: uuid.UUID | None = None
+    supporter_id: int | None = None
+    supporter_kind: str | None = None
+    provider_ids: frozenset[int] = frozenset()
+    national_agent: bool = False
+    admin_provider_ids: frozenset[int] = frozenset()
+    coordinator_region_ids: frozenset[int] = frozenset()
+    national_admin: bool = False
+    superuser: bool = False
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        return cls()
+
+    @classmethod
+    def for_customer(cls, public_id: uuid.UUID) -> Actor:
+        return cls(contact_public_id=public_id)
+
+    @classmethod
+    def for_user(cls, user) -> Actor:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return cls()
+        from .models import Role, RoleGrant, Supporter
+
+        supporter = Supporter.objects.filter(user=user).prefetch_related("providers").first()
+        provider_ids: frozenset[int] = frozenset()
+        national = False
+        if supporter is not None:
+            providers = list(supporter.providers.all())
+            provider_ids = frozenset(p.id for p in providers if p.active)
+            national = any(p.is_national and p.active for p in providers)
+        grants = list(
+            RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
+        )
+        return cls(
+            user_id=user.pk,
+            supporter_id=supporter.pk if supporter else None,
+            supporter_kind=supporter.kind if supporter else None,
+            provider_ids=provider_ids,
+            national_agent=national,
+            admin_provider_ids=frozenset(p for r, p, _ in grants if r == Role.PROVIDER_ADMIN and p),
+            coordinator_region_ids=frozenset(
+                g for r, _, g in grants if r == Role.COORDINATOR and g
+            ),
+            national_admin=any(r == Role.NATIONAL_ADMIN for r, _, _ in grants),
+            superuser=bool(user.is_superuser),
+        )
+
+    @property
+    def is_supporter(self) -> bool:
+        return self.supporter_id is not None
+
+    @property
+    def is_volunteer(self) -> bool:
+        return self.supporter_kind == "volunteer"
+
+
+# ---------------------------------------------------------------- targets
+# A target is described by plain facts so the table can be tested without a
+# database: {"contact": uuid, "providers": {ids}, "regions": {ids},
+# "serving_supporter": id, "audience": ..., "author": user id}. Use the
+# target_* helpers below to build one from model instances.
+
+
+def target_for_contact(contact, *, candidate_provider_ids: frozenset[int] = frozenset()) -> dict:
+    """Facts about a contact: who serves it and which providers may take it."""
+    providers = set(candidate_provider_ids)
+    if contact.provider_id:
+        providers.add(contact.provider_id)
+    if contact.pinned_provider_id:
+        providers.add(contact.pinned_provider_id)
+    return {
+        "contact": contact.public_id,
+        "providers": frozenset(providers),
+        "regions": frozenset({contact.region_id} if contact.region_id else ()),
+        "serving_supporter": contact.supporter_id,
+    }
+
+
+def target_for_provider(provider) -> dict:
+    regions = set(provider.service_regions.values_list("id", flat=True))
+    regions |= set(provider.service_municipalities.values_list("region_id", flat=True))
+    return {"providers": frozenset({provider.id}), "regions": frozenset(regions)}
+
+
+def target_for_region(region) -> dict:
+    return {"regions": frozenset({region.id})}
+
+
+def _in_scope(actor: Actor, target: dict | None) -> bool:
+    """Is the target within the actor's providers (or national reach)?"""
+    if target is None:
+        return False
+    providers = target.get("providers", frozenset())
+    return bool(actor.provider_ids & providers) or (
+        actor.national_agent and target.get("national", False)
+    )
+
+
+def _admin_scope(actor: Actor, target: dict | None) -> bool:
+    if actor.national_admin or actor.superuser:
+        return True
+    if target is None:
+        return False
+    if actor.admin_provider_ids & target.get("providers", frozenset()):
+        return True
+    return bool(actor.coordinator_region_ids & target.get("regions", frozenset()))
+
+
+def _serves(actor: Actor, target: dict | None) -> bool:
+    return (
+        bool(target)
+        and actor.supporter_id is not None
+        and (target.get("serving_supporter") == actor.supporter_id)
+    )
+
+
+def _own_contact(actor: Actor, target: dict | None) -> bool:
+    return (
+        bool(target)
+        and actor.contact_public_id is not None
+        and (target.get("contact") == actor.contact_public_id)
+    )
+
+
+def can(actor: Actor, action: Action, target: dict | None = None) -> bool:
+    a = Action(action)
+    if a in (Action.CUSTOMER_SEND, Action.FEEDBACK_GIVE):
+        return _own_contact(actor, target)
+    if a == Action.QUEUE_VIEW:
+        return actor.is_supporter and (target is None or _in_scope(actor, target))
+    if a in (Action.CONTACT_ACCEPT, Action.CONTACT_PICK):
+        return actor.is_supporter and _in_scope(actor, target)
+    if a in (
+        Action.CONTACT_CHAT,
+        Action.CONTACT_TRANSFER,
+        Action.CONTACT_ESCALATE,
+        Action.CONTACT_END,
+    ):
+        return _serves(actor, target)
+    if a == Action.CUSTOMER_DETAILS_VIEW:
+        # Volunteers see the minimum: never a callback number or identity.
+        return _serves(actor, target) and not actor.is_volunteer
+    if a == Action.TRANSCRIPT_READ:
+        # The serving supporter reads their own chat; staff admins of the
+        # answering provider and the region's coordinator may read ended ones
+        # (every such read is audit-logged by the selector).
+        return _serves(actor, target) or _admin_scope(actor, target)
+    if a in (Action.PROVIDER_MANAGE, Action.SUPPORTERS_MANAGE):
+        return _admin_scope(actor, target)
+    if a in (Action.WORKFLOW_EDIT, Action.STATS_REGION_VIEW):
+        if actor.national_admin or actor.superuser:
+            return True
+        return target is not None and bool(
+            actor.coordinator_region_ids & target.get("regions", frozenset())
+        )
+    if a in (Action.STATS_NATIONAL_VIEW, Action.REFERENCE_DATA_MANAGE, Action.ARTICLE_PUBLISH):
+        return actor.national_admin or actor.superuser
+    if a == Action.ARTICLE_EDIT:
+        # Drafting method-bank material: staff and admins, never volunteers.
+        return (
+            actor.national_admin
+            or actor.superuser
+            or actor.supporter_kind == "staff"
+            or bool(actor.admin_provider_ids)
+            or bool(actor.coordinator_region_ids)
+        )
+    if a == Action.GOOD_PRACTICE_SUBMIT:
+        return (
+            actor.is_supporter
+            or bool(actor.admin_provider_ids)
+            or bool(actor.coordinator_region_ids)
+            or actor.national_admin
+            or actor.superuser
+        )
+    if a == Action.GOOD_PRACTICE_PUBLISH:
+        return actor.national_admin or actor.superuser or bool(actor.coordinator_region_ids)
+    return False
+
+
+def require(actor: Actor, action: Action, target: dict | None = None) -> None:
+    if not can(actor, action, target):
+        raise NotAllowed(f"not allowed: {Action(action).value}")

@@ -1,0 +1,385 @@
+"""Ranking of published articles for a query in the reader's language.
+
+Both database backends share the scoring here; only `_candidates` (which rows
+could match, and PostgreSQL's own text rank) and `_snippets` differ. On
+PostgreSQL the candidates come from the GIN indexes: the stored tsvector built
+with the language's text search configuration, and a pg_trgm index over the
+stored stems for typos and for inflected Finnish forms that Snowball leaves
+apart (`salasana` -> `salas`, `salasanan` -> `salasan`). On SQLite every
+published row of the language is a candidate; the knowledge base is small in
+the embedded setup.
+
+Scoring matches each query stem against the stems of a document's fields
+(title, tags, summary, body) by exact stem, prefix in either direction (which
+also covers Finnish compounds such as `pankki` + `tunnukset`), a long shared
+prefix (consonant gradation: `tunnusluku` / `tunnusluvut`) and trigram
+similarity (typos), weights fields and terms (BM25-style idf), and rewards
+documents that match more of the query.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import connection
+from django.db.models import F, Q
+
+from . import text as textlib
+from .models import ArticleTranslation, Audience, Status
+
+FIELD_WEIGHTS = {"title": 3.0, "tags": 2.5, "summary": 1.5, "body": 1.0}
+EXACT, PREFIX_MIN, GRADATION, FUZZY_MIN_SIM = 1.0, 4, 0.7, 0.45
+MAX_TERMS = 24
+MAX_CANDIDATES = 400
+SNIPPET_WORDS = 28
+_MARK_START, _MARK_STOP = "\x02", "\x03"
+_WORD_CORE = re.compile(r"[^\W_]+(?:[-'.][^\W_]+)*", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class QueryTerm:
+    word: str
+    stem: str
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    language: str
+    terms: tuple[QueryTerm, ...]
+
+    @property
+    def stems(self) -> list[str]:
+        return [t.stem for t in self.terms]
+
+
+@dataclass
+class Doc:
+    id: int
+    article_id: int
+    slug: str
+    language: str
+    title: str
+    summary: str
+    tags: list[str]
+    body: str
+    document: str
+    fts_rank: float = 0.0
+    score: float = 0.0
+    matched: set[str] = field(default_factory=set)
+    snippet: str = ""
+
+
+@dataclass(frozen=True)
+class Hit:
+    translation_id: int
+    article_id: int
+    slug: str
+    language: str
+    title: str
+    summary: str
+    snippet: str
+    score: float
+
+
+def parse_query(text: str, language: str) -> ParsedQuery:
+    language = textlib.normalise_language(language)
+    stop = textlib.stopwords(language)
+    seen: set[str] = set()
+    terms: list[QueryTerm] = []
+    # For long conversations the latest words say most about the problem now.
+    words = [w for w in textlib.tokens(text) if w not in stop and len(w) > 1]
+    for word in words:
+        stem = textlib.stem(word, language)
+        if stem in seen or len(stem) < 2:
+            continue
+        seen.add(stem)
+        terms.append(QueryTerm(word=word, stem=stem))
+    return ParsedQuery(language=language, terms=tuple(terms[-MAX_TERMS:]))
+
+
+def retrieval_prefix(stem: str) -> str:
+    """A prefix short enough to also reach the shorter stem of another inflected form."""
+    if len(stem) <= 5:
+        return stem
+    return stem[: max(5, len(stem) - 3)]
+
+
+def match_strength(query_stem: str, word: str) -> float:
+    """How well one stored stem answers one query stem, from 0 to 1."""
+    if word == query_stem:
+        return EXACT
+    shorter, longer = sorted((query_stem, word), key=len)
+    if len(shorter) >= PREFIX_MIN and longer.startswith(shorter):
+        if len(longer) - len(shorter) <= 2:
+            # An inflection ending Snowball left on (salasan / salas): the same word.
+            return 0.95
+        return 0.5 + 0.4 * len(shorter) / len(longer)
+    common = 0
+    for a, b in zip(query_stem, word, strict=False):
+        if a != b:
+            break
+        common += 1
+    if common >= 5 and common >= len(shorter) - 2:
+        return GRADATION
+    if abs(len(query_stem) - len(word)) <= 3 and len(shorter) >= 4:
+        sim = textlib.trigram_similarity(query_stem, word)
+        if sim >= FUZZY_MIN_SIM:
+            return 0.3 + 0.5 * sim
+    return 0.0
+
+
+def expand_terms(query: ParsedQuery, vocabulary: Iterable[str]) -> dict[str, dict[str, float]]:
+    """Map each query stem to the vocabulary words it matches and how strongly."""
+    vocab = set(vocabulary)
+    expansions: dict[str, dict[str, float]] = {}
+    for term in query.terms:
+        found: dict[str, float] = {}
+        for word in vocab:
+            if word[:1] != term.stem[:1]:
+                # Typos in the first letter are rare and checking every word is slow.
+                continue
+            strength = match_strength(term.stem, word)
+            if strength > 0:
+                found[word] = strength
+        expansions[term.stem] = found
+    return expansions
+
+
+@functools.lru_cache(maxsize=4096)
+def _field_words(language: str, title: str, tags: tuple[str, ...], summary: str):
+    return {
+        "title": frozenset(textlib.stems(title, language)),
+        "tags": frozenset(textlib.stems(" ".join(tags), language)),
+        "summary": frozenset(textlib.stems(summary, language)),
+    }
+
+
+def score_documents(query: ParsedQuery, docs: list[Doc], *, collection_size: int) -> None:
+    """Set score and matched words on each document (shared by both backends)."""
+    if not query.terms or not docs:
+        return
+    doc_counts = {d.id: Counter(d.document.split()) for d in docs}
+    doc_words = {doc_id: frozenset(counts) for doc_id, counts in doc_counts.items()}
+    vocabulary = set().union(*doc_words.values())
+    expansions = expand_terms(query, vocabulary)
+    n_docs = max(collection_size, len(docs))
+    doc_freq = {
+        stem: sum(1 for words in doc_words.values() if words & matches.keys())
+        for stem, matches in expansions.items()
+    }
+    for doc in docs:
+        fields = dict(_field_words(doc.language, doc.title, tuple(doc.tags), doc.summary))
+        fields["body"] = doc_words[doc.id]
+        total, matched_terms = 0.0, 0
+        for term in query.terms:
+            matches = expansions[term.stem]
+            if not matches:
+                continue
+            per_field = []
+            for name, words in fields.items():
+                hit = words & matches.keys()
+                if hit:
+                    weight = FIELD_WEIGHTS[name]
+                    if name == "body":
+                        # Repetition in the text says a little about what it is about.
+                        tf = sum(doc_counts[doc.id][w] for w in hit)
+                        weight *= 1 + 0.3 * math.log(tf)
+                    per_field.append(weight * max(matches[w] for w in hit))
+                    doc.matched.update(hit)
+            if per_field:
+                # The best field counts fully; agreement of other fields a little.
+                best = max(per_field) + 0.2 * (sum(per_field) - max(per_field))
+                df = doc_freq[term.stem]
+                idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
+                total += idf * best
+                matched_terms += 1
+        coverage = matched_terms / len(query.terms)
+        doc.score = total * (0.5 + 0.5 * coverage) + 2.0 * doc.fts_rank
+
+
+def _published(language: str, audience: str):
+    qs = ArticleTranslation.objects.filter(language=language, status=Status.PUBLISHED)
+    if audience == Audience.CUSTOMERS:
+        qs = qs.filter(article__audience__in=[Audience.CUSTOMERS, Audience.BOTH])
+    return qs
+
+
+_DOC_FIELDS = (
+    "id",
+    "article_id",
+    "article__slug",
+    "language",
+    "title",
+    "summary",
+    "tags",
+    "body",
+    "search_document",
+)
+
+
+def _to_doc(row: dict) -> Doc:
+    return Doc(
+        id=row["id"],
+        article_id=row["article_id"],
+        slug=row["article__slug"],
+        language=row["language"],
+        title=row["title"],
+        summary=row["summary"],
+        tags=list(row["tags"] or []),
+        body=row["body"],
+        document=row["search_document"],
+        fts_rank=float(row.get("fts_rank") or 0.0),
+    )
+
+
+def _candidates(qs, query: ParsedQuery) -> list[Doc]:
+    """The backend-specific part: rows that may match, with PostgreSQL's rank."""
+    if connection.vendor != "postgresql":
+        return [_to_doc(row) for row in qs.values(*_DOC_FIELDS)[: MAX_CANDIDATES * 5]]
+    from django.contrib.postgres.search import SearchQuery, SearchRank
+
+    config = textlib.PG_CONFIG[query.language]
+    # The stored vector was built with this configuration; naming it here keeps
+    # the query's own stemming identical to the index's.
+    fts = SearchQuery(" ".join(t.word for t in query.terms), search_type="plain", config=config)
+    # plainto_tsquery ANDs the words; a conversation rarely contains every
+    # word of a guide, so OR them as well.
+    any_word = SearchQuery(
+        " | ".join(_tsquery_word(t.word) for t in query.terms), search_type="raw", config=config
+    )
+    condition = Q(search_vector=fts) | Q(search_vector=any_word)
+    for term in query.terms:
+        condition |= Q(search_document__contains=f" {retrieval_prefix(term.stem)}")
+        if len(term.stem) >= 4:
+            condition |= Q(search_document__trigram_word_similar=term.stem)
+    rows = (
+        qs.filter(condition)
+        .annotate(fts_rank=SearchRank(F("search_vector"), any_word, normalization=32))
+        .order_by("-fts_rank")
+        .values(*_DOC_FIELDS, "fts_rank")[:MAX_CANDIDATES]
+    )
+    return [_to_doc(row) for row in rows]
+
+
+_TSQUERY_UNSAFE = re.compile(r"[^\w]", re.UNICODE)
+
+
+def _tsquery_word(word: str) -> str:
+    cleaned = _TSQUERY_UNSAFE.sub("", word)
+    return cleaned or "x"
+
+
+def _snippets(docs: list[Doc], language: str) -> None:
+    if not docs:
+        return
+    plain = [textlib.markdown_to_text(d.body) for d in docs]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT ts_headline(%s::regconfig, t.body, to_tsquery('simple', t.q), %s) "
+                "FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS t(body, q, n) "
+                "ORDER BY t.n",
+                [
+                    textlib.PG_CONFIG[language],
+                    f"StartSel={_MARK_START}, StopSel={_MARK_STOP}, MaxWords={SNIPPET_WORDS}, "
+                    "MinWords=12, MaxFragments=1",
+                    plain,
+                    [_headline_query(d.matched) for d in docs],
+                ],
+            )
+            for doc, (raw,) in zip(docs, cursor.fetchall(), strict=True):
+                doc.snippet = _marks_to_html(raw or "")
+        return
+    for doc, text in zip(docs, plain, strict=True):
+        doc.snippet = highlight(text, doc.matched, language)
+
+
+def _headline_query(words: set[str]) -> str:
+    lexemes = sorted({_tsquery_word(w) for w in words if _tsquery_word(w) != "x"})
+    # A query that matches nothing still yields the opening words as the snippet.
+    return " | ".join(lexemes) if lexemes else "x"
+
+
+def _marks_to_html(raw: str) -> str:
+    escaped = html.escape(raw, quote=False)
+    return escaped.replace(_MARK_START, "<mark>").replace(_MARK_STOP, "</mark>")
+
+
+def highlight(text: str, matched: set[str], language: str, *, words: int = SNIPPET_WORDS) -> str:
+    """The window of `text` with the most matched stems, those words wrapped in <mark>."""
+    parts = re.split(r"(\s+)", text or "")
+    word_idx = [i for i, p in enumerate(parts) if p and not p.isspace()]
+    if not word_idx:
+        return ""
+
+    def is_hit(token: str) -> bool:
+        bare = textlib.tokens(token)
+        return bool(bare) and textlib.stem(bare[0], language) in matched
+
+    hits = [is_hit(parts[i]) for i in word_idx]
+    best_start, best_count = 0, -1
+    for start in range(0, max(1, len(word_idx) - words + 1)):
+        count = sum(hits[start : start + words])
+        if count > best_count:
+            best_start, best_count = start, count
+    chosen = range(best_start, min(len(word_idx), best_start + words))
+    out = []
+    for pos in chosen:
+        token = parts[word_idx[pos]]
+        if not hits[pos]:
+            out.append(html.escape(token, quote=False))
+            continue
+        # Mark the word, not the quotes and punctuation around it.
+        m = _WORD_CORE.search(token)
+        lead, core, tail = token[: m.start()], m.group(0), token[m.end() :]
+        out.append(
+            f"{html.escape(lead, quote=False)}<mark>{html.escape(core, quote=False)}</mark>"
+            f"{html.escape(tail, quote=False)}"
+        )
+    prefix = "… " if best_start > 0 else ""
+    suffix = " …" if chosen.stop < len(word_idx) else ""
+    return prefix + " ".join(out) + suffix
+
+
+def search(
+    text: str,
+    *,
+    language: str,
+    audience: str = Audience.CUSTOMERS,
+    limit: int = 10,
+    with_snippets: bool = True,
+    exclude_articles: Iterable[int] = (),
+) -> list[Hit]:
+    """Published articles in `language` ranked for `text`, best first."""
+    query = parse_query(text, language)
+    if not query.terms:
+        return []
+    qs = _published(query.language, audience)
+    excluded = set(exclude_articles)
+    if excluded:
+        qs = qs.exclude(article_id__in=excluded)
+    docs = _candidates(qs, query)
+    score_documents(query, docs, collection_size=qs.count())
+    ranked = sorted((d for d in docs if d.score > 0), key=lambda d: (-d.score, d.slug))
+    top = ranked[: max(0, limit)]
+    if with_snippets:
+        _snippets(top, query.language)
+    return [
+        Hit(
+            translation_id=d.id,
+            article_id=d.article_id,
+            slug=d.slug,
+            language=d.language,
+            title=d.title,
+            summary=d.summary,
+            snippet=d.snippet,
+            score=round(d.score, 4),
+        )
+        for d in top
+    ]

@@ -1,0 +1,1 @@
+"""Real-time transport: the one event publisher, WebSocket protocol and consumers."""

@@ -1,0 +1,287 @@
+"""What the customer and supporter consumers share.
+
+- `receive` is the one guarded entry for client frames: size, JSON, schema and
+  rate checks, dispatch to `on_<type>`, and every failure turned into an
+  `error` frame (docs/protocol.md) with the socket left open. Nothing a client
+  sends may take the worker down.
+- `helpdesk_event` is the one entry for channel-layer events (published by
+  realtime.events); it is guarded the same way.
+- Message delivery keeps a cursor per contact (the last seq sent on this
+  socket): notifications at or below it are dropped, a jump past it is filled
+  from the database first, so a client sees every message once and in order
+  whatever the channel layer does.
+- A watchdog closes a socket silent for CHAT_IDLE_TIMEOUT_S (4408).
+
+Database work runs in a small dedicated thread pool (`db`), not Django's
+single thread-sensitive thread: that thread would serialise every socket's
+queries in a process (see PITFALLS: "Channels and Redis").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import close_old_connections
+
+from helpdesk.services import messages as message_service
+from helpdesk.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+    ServiceError,
+)
+from realtime import serializers
+from realtime.protocol import Frame, ProtocolError, parse_frame
+from realtime.ratelimit import SocketRateLimit
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
+CLOSE_IDLE = 4408
+
+ERROR_CODES = frozenset(
+    {
+        "invalid_json",
+        "unknown_type",
+        "invalid",
+        "too_large",
+        "rate_limited",
+        "not_allowed",
+        "not_found",
+        "conflict",
+        "internal",
+    }
+)
+_ERROR_CLASSES = (
+    (NotFound, "not_found"),
+    (NotAllowed, "not_allowed"),
+    (Conflict, "conflict"),
+    (RateLimited, "rate_limited"),
+    (InvalidInput, "invalid"),
+)
+STORING_FRAMES = frozenset({"message.send", "note.add", "article.share", "feedback"})
+
+# Two pools: the chat hot path (store, replay, receipts) must never queue
+# behind console reads (welcome, queue snapshots), which are slower and come in
+# bursts when routing tells every supporter of a provider that its queue moved.
+_pool = ThreadPoolExecutor(
+    max_workers=int(getattr(settings, "CHAT_DB_THREADS", 8)), thread_name_prefix="chat-db"
+)
+_console_pool = ThreadPoolExecutor(
+    max_workers=int(getattr(settings, "CHAT_CONSOLE_DB_THREADS", 2)),
+    thread_name_prefix="console-db",
+)
+
+
+def _in_thread(fn, args, kwargs):
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def db(fn, *args, **kwargs):
+    """Run a synchronous database function of the chat hot path off the event loop."""
+    return await sync_to_async(_in_thread, thread_sensitive=False, executor=_pool)(fn, args, kwargs)
+
+
+async def console_db(fn, *args, **kwargs):
+    """The same for console reads (welcome, snapshots), on their own small pool."""
+    run = sync_to_async(_in_thread, thread_sensitive=False, executor=_console_pool)
+    return await run(fn, args, kwargs)
+
+
+def error_code(exc: ServiceError) -> str:
+    if exc.code in ERROR_CODES:
+        return exc.code
+    for cls, code in _ERROR_CLASSES:
+        if isinstance(exc, cls):
+            return code
+    return "invalid"
+
+
+def idle_timeout() -> float:
+    return float(getattr(settings, "CHAT_IDLE_TIMEOUT_S", 90))
+
+
+class BaseConsumer(AsyncWebsocketConsumer):
+    side: str = ""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rate = SocketRateLimit()
+        self.cursors: dict[str, int] = {}  # contact public id -> last seq sent
+        self.contact_pks: dict[str, int] = {}  # contact public id -> primary key
+        self.last_frame_at = time.monotonic()
+        self.groups_joined: set[str] = set()
+        self._watchdog: asyncio.Task | None = None
+        self.closing = False
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels runs close_old_connections() before every handler through
+        # the process's single thread-sensitive thread, which would serialise
+        # every frame and event of every socket onto that thread. Nothing here
+        # touches the ORM on the event loop: `db`/`console_db` close stale
+        # connections in their own threads.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message.get('type')!r}")
+        await handler(message)
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def refuse(self, code: int) -> None:
+        """Accept then close: a browser cannot read the reason of a refused handshake."""
+        self.closing = True
+        await self.accept()
+        await self.close(code=code)
+
+    async def start(self) -> None:
+        await self.accept()
+        self.last_frame_at = time.monotonic()
+        self._watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+
+    async def join(self, group: str) -> None:
+        if group not in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.add(group)
+
+    async def leave(self, group: str) -> None:
+        if group in self.groups_joined:
+            self.groups_joined.discard(group)
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for group in list(self.groups_joined):
+            try:
+                await self.leave(group)
+            except Exception:
+                log.warning("group_discard %s failed", group, exc_info=True)
+        await self.on_disconnect()
+
+    async def on_disconnect(self) -> None:
+        pass
+
+    async def _watch_idle(self) -> None:
+        timeout = idle_timeout()
+        try:
+            while not self.closing:
+                await asyncio.sleep(min(10.0, timeout / 3))
+                if time.monotonic() - self.last_frame_at > timeout:
+                    log.info("closing idle %s socket %s", self.side, self.log_ref())
+                    self.closing = True
+                    await self.close(code=CLOSE_IDLE)
+                    return
+        except asyncio.CancelledError:
+            pass
+
+    def log_ref(self) -> str:
+        return ",".join(self.contact_pks) or "-"
+
+    # -- frames in -------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        self.last_frame_at = time.monotonic()
+        frame: Frame | None = None
+        try:
+            if not self.rate.allow_frame():
+                raise ProtocolError("rate_limited", "too many frames; slow down")
+            frame = parse_frame(text_data if text_data is not None else bytes_data, side=self.side)
+            if frame.type in STORING_FRAMES and not self.rate.allow_store():
+                raise ProtocolError(
+                    "rate_limited",
+                    "too many messages; nothing was stored, resend later",
+                    self._ref(frame),
+                )
+            handler = getattr(self, "on_" + frame.type.replace(".", "_"))
+            await handler(frame)
+        except ProtocolError as exc:
+            await self.send_json(serializers.error(exc.code, exc.detail, exc.ref))
+        except ServiceError as exc:
+            await self.send_json(serializers.error(error_code(exc), exc.message, self._ref(frame)))
+        except Exception:
+            log.exception(
+                "unexpected error on %s socket, frame %s, contact %s",
+                self.side,
+                frame.type if frame else "?",
+                self.log_ref(),
+            )
+            await self.send_json(
+                serializers.error("internal", "unexpected server error", self._ref(frame))
+            )
+
+    @staticmethod
+    def _ref(frame: Frame | None) -> str | None:
+        if frame is None:
+            return None
+        return frame.get("client_msg_id") or frame.type
+
+    async def send_json(self, data: dict[str, Any]) -> None:
+        if self.closing:
+            return
+        try:
+            await self.send(text_data=json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        except OSError:  # the client is gone (uvicorn's ClientDisconnected); disconnect follows
+            self.closing = True
+
+    async def on_ping(self, frame: Frame) -> None:
+        await self.send_json({"type": "pong"})
+
+    # -- events in -------------------------------------------------------------
+
+    async def helpdesk_event(self, message: dict[str, Any]) -> None:
+        event = message.get("event") or {}
+        try:
+            await self.on_event(event)
+        except Exception:
+            log.exception(
+                "failed to handle %s event on %s socket, contact %s",
+                event.get("type"),
+                self.side,
+                self.log_ref(),
+            )
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- ordered delivery ------------------------------------------------------
+
+    async def deliver_message(self, contact: str, message: dict[str, Any]) -> None:
+        """Send one message.new in order, filling any gap from the database."""
+        cursor = self.cursors.get(contact)
+        seq = message.get("seq")
+        if cursor is None or not isinstance(seq, int) or seq <= cursor:
+            return  # before `hello` (the welcome replays it) or already sent
+        if seq > cursor + 1:
+            replay = await db(
+                message_service.replay,
+                contact_id=self.contact_pks[contact],
+                after_seq=cursor,
+                for_customer=self.side == "customer",
+                up_to=seq - 1,
+            )
+            for missed in replay.messages:
+                await self.send_json(serializers.message_new(contact, missed))
+        self.cursors[contact] = seq
+        if self.visible(message):
+            await self.send_json(serializers.message_new(contact, message))
+
+    def visible(self, message: dict[str, Any]) -> bool:
+        return True

@@ -1,0 +1,145 @@
+"""The customer's chat socket: /ws/contact/?token=<contact token>.
+
+The signed token is the customer's only credential; it names one contact,
+which is all this socket can see or write. Authorisation is decided once at
+connect (the token) and the contact's state is kept up to date from
+contact.state events; the message service re-checks the state in the same
+statement that stores a message, so a stale cache can never let a message in.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from helpdesk.models import Contact
+from helpdesk.models.contacts import TERMINAL_STATES, ContactState
+from helpdesk.services import feedback as feedback_service
+from helpdesk.services import messages as message_service
+from helpdesk.services.errors import Conflict
+from helpdesk.tokens import read_contact_token
+from realtime import serializers
+from realtime.consumers import suggestions
+from realtime.consumers.base import (
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHENTICATED,
+    BaseConsumer,
+    db,
+)
+from realtime.events import apublish, contact_group
+from realtime.protocol import CUSTOMER, Frame
+
+log = logging.getLogger(__name__)
+
+# Events a customer may see, and the keys of each they may see.
+_FORWARDED: dict[str, tuple[str, ...]] = {
+    "contact.state": ("contact", "state", "supporter_name"),
+    "queue.position": ("contact", "position", "estimated_wait_s"),
+    "queue.closed": ("contact", "opens_at", "help_points_url"),
+}
+
+
+def _load_contact(public_id) -> Contact | None:
+    return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
+
+
+def _welcome(contact_id: int, last_seq: int) -> tuple[dict, message_service.Replay]:
+    contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
+    replay = message_service.replay(contact_id=contact_id, after_seq=last_seq, for_customer=True)
+    return serializers.customer_contact(contact), replay
+
+
+class CustomerConsumer(BaseConsumer):
+    side = CUSTOMER
+
+    async def connect(self) -> None:
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        public_id = read_contact_token((query.get("token") or [None])[0])
+        if public_id is None:
+            return await self.refuse(CLOSE_UNAUTHENTICATED)
+        contact = await db(_load_contact, public_id)
+        if contact is None:
+            return await self.refuse(CLOSE_NOT_FOUND)
+        self.contact = str(contact.public_id)
+        self.contact_pks[self.contact] = contact.pk
+        self.language = contact.language
+        self.state = contact.state
+        await self.join(contact_group(contact.public_id))
+        await self.start()
+
+    def log_ref(self) -> str:
+        return str(getattr(self, "contact", "-"))
+
+    def visible(self, message: dict[str, Any]) -> bool:
+        return message.get("kind") != "note"  # internal notes never reach the customer
+
+    async def on_hello(self, frame: Frame) -> None:
+        contact, replay = await db(_welcome, self.contact_pks[self.contact], frame["last_seq"])
+        self.state = contact["state"]
+        self.cursors[self.contact] = replay.last_seq
+        await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
+
+    async def on_message_send(self, frame: Frame) -> None:
+        result = await db(
+            message_service.post_message,
+            contact_id=self.contact_pks[self.contact],
+            client_msg_id=frame["client_msg_id"],
+            body=frame["body"],
+        )
+        await self.send_json(serializers.ack(result, language=self.language))
+        if not result.duplicate and self.state in (ContactState.ACTIVE, ContactState.ON_HOLD):
+            suggestions.schedule(
+                contact=self.contact, language=self.language, text=result.message["body"]
+            )
+
+    async def on_typing(self, frame: Frame) -> None:
+        if self.state in TERMINAL_STATES:
+            raise Conflict("the contact has ended")
+        await apublish(
+            contact_group(self.contact),
+            {
+                "type": "typing",
+                "contact": self.contact,
+                "who": "customer",
+                "active": frame["active"],
+            },
+        )
+
+    async def on_receipt(self, frame: Frame) -> None:
+        await db(
+            message_service.mark_read,
+            contact_id=self.contact_pks[self.contact],
+            read_seq=frame["read_seq"],
+            delivered_seq=self.cursors.get(self.contact, 0),
+        )
+
+    async def on_contact_end(self, frame: Frame) -> None:
+        from routing import services as routing
+
+        # Routing ends a served contact and abandons a queued one; ending an
+        # ended contact is harmless there, so a repeated frame is too.
+        await db(routing.end_contact, public_id=self.contact, by_customer=True)
+
+    async def on_feedback(self, frame: Frame) -> None:
+        await db(
+            feedback_service.submit_feedback,
+            contact_id=self.contact_pks[self.contact],
+            rating=frame["rating"],
+            comment=frame["comment"],
+            can_do_myself=frame["can_do_myself"],
+        )
+        await self.send_json({"type": "feedback.ack", "contact": self.contact})
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "message.new":
+            await self.deliver_message(self.contact, event["message"])
+        elif kind in ("typing", "message.receipt"):
+            if event.get("who") != "customer":
+                await self.send_json(event)
+        elif kind in _FORWARDED:
+            if kind == "contact.state":
+                self.state = event.get("state", self.state)
+            frame = {"type": kind, **{key: event.get(key) for key in _FORWARDED[kind]}}
+            await self.send_json(frame)

@@ -1,0 +1,70 @@
+"""Which supporters have a console socket open, across all worker processes.
+
+A supporter with two tabs who closes one stays online; when the last socket
+closes they go offline. The sockets may live in different processes, so the
+count is kept in Redis (a sorted set per supporter, scored by last sign of
+life so that sockets of a crashed process age out). Without REDIS_URL there is
+only one process and a dict in memory is the whole truth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+
+from django.conf import settings
+
+# A socket silent for longer than this no longer counts: the consumer closes
+# it after CHAT_IDLE_TIMEOUT_S anyway, so this only ages out crashed processes.
+STALE_S = 180
+_KEY = "helpdesk:presence:sockets:{}"
+
+_local: dict[int, set[str]] = defaultdict(set)
+_clients: dict[int, object] = {}
+
+
+def _redis():
+    if not settings.REDIS_URL:
+        return None
+    loop = asyncio.get_running_loop()
+    client = _clients.get(id(loop))
+    if client is None:
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        # Blocking: redis-py 8 raises instead of waiting when a plain pool is
+        # exhausted, and a burst of console connects would hit that.
+        pool = BlockingConnectionPool.from_url(settings.REDIS_URL, max_connections=20, timeout=10)
+        client = Redis(connection_pool=pool)
+        _clients[id(loop)] = client
+    return client
+
+
+async def socket_alive(supporter_id: int, socket: str) -> None:
+    client = _redis()
+    if client is None:
+        _local[supporter_id].add(socket)
+        return
+    key = _KEY.format(supporter_id)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zadd(key, {socket: time.time()})
+        pipe.expire(key, STALE_S)
+        await pipe.execute()
+
+
+async def socket_closed(supporter_id: int, socket: str) -> int:
+    """Forget one socket; returns how many sockets of the supporter are still open."""
+    client = _redis()
+    if client is None:
+        sockets = _local[supporter_id]
+        sockets.discard(socket)
+        if not sockets:
+            _local.pop(supporter_id, None)
+        return len(sockets)
+    key = _KEY.format(supporter_id)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(key, socket)
+        pipe.zremrangebyscore(key, "-inf", time.time() - STALE_S)
+        pipe.zcard(key)
+        results = await pipe.execute()
+    return int(results[-1])

@@ -1,0 +1,420 @@
+"""The supporter's console socket: /ws/console/ (Django session).
+
+Groups: the supporter's own group (offers, presence), the queue group of each
+of their providers (and the national one for Kansalaisneuvonta supporters),
+and one group per contact they serve, joined on accept/pick and left on
+end/transfer/escalate. Which contacts they serve is cached per socket and
+re-read whenever routing says something changed; the message service checks
+it again in the statement that stores a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import Any
+
+from django.conf import settings
+
+from helpdesk.models import Contact, Message, Supporter
+from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk.services import messages as message_service
+from helpdesk.services.errors import NotAllowed, NotFound
+from realtime import serializers
+from realtime.consumers import presence
+from realtime.consumers.base import (
+    CLOSE_FORBIDDEN,
+    CLOSE_UNAUTHENTICATED,
+    BaseConsumer,
+    console_db,
+    db,
+)
+from realtime.events import (
+    apublish,
+    contact_group,
+    national_queue_group,
+    provider_queue_group,
+    supporter_group,
+)
+from realtime.protocol import SUPPORTER, Frame
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 15.0
+SNAPSHOT_EVERY_S = 1.0
+# Events after which the set of contacts this supporter serves may have changed.
+_RESYNC_EVENTS = frozenset({"contact.state", "offer.withdrawn"})
+
+
+def _routing():
+    from routing import services
+
+    return services
+
+
+def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
+    supporter = Supporter.objects.select_related("user").filter(user_id=user_id).first()
+    if supporter is None:
+        return None
+    providers = list(supporter.providers.values_list("id", "is_national"))
+    return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
+
+
+def _serving(supporter: Supporter) -> dict[str, int]:
+    try:
+        from routing.selectors import serving_contacts
+    except ImportError:
+        contacts = Contact.objects.filter(supporter=supporter, state__in=IN_SERVICE_STATES)
+    else:
+        contacts = serving_contacts(supporter)
+    return {str(c.public_id): c.pk for c in contacts}
+
+
+def _contact_data(supporter: Supporter, contact_id: int) -> dict:
+    contact = Contact.objects.select_related(
+        "supporter", "topic", "municipality", "region__development_area"
+    ).get(pk=contact_id)
+    return serializers.supporter_contact(contact, viewer=supporter)
+
+
+def _contact_with_messages(
+    supporter: Supporter, contact_id: int, after_seq: int
+) -> tuple[dict, message_service.Replay]:
+    replay = message_service.replay(contact_id=contact_id, after_seq=after_seq, for_customer=False)
+    return _contact_data(supporter, contact_id), replay
+
+
+def _offers(supporter: Supporter) -> list[dict]:
+    from routing.selectors import pending_offers
+
+    return serializers.for_viewer(pending_offers(supporter), supporter)
+
+
+def _queue(supporter: Supporter) -> list[dict]:
+    from routing.selectors import queue_for_supporter
+
+    return serializers.for_viewer(queue_for_supporter(supporter), supporter)
+
+
+def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
+    supporter.refresh_from_db(fields=["presence"])
+    contacts, replays = [], {}
+    for public_id, pk in serving.items():
+        data, replay = _contact_with_messages(supporter, pk, after.get(public_id, 0))
+        contacts.append({**data, "messages": replay.messages})
+        replays[public_id] = replay.last_seq
+    return {
+        "frame": {
+            "type": "welcome",
+            "supporter": serializers.supporter_self(supporter),
+            "contacts": contacts,
+            "offers": _offers(supporter),
+            "queue": _queue(supporter),
+        },
+        "cursors": replays,
+    }
+
+
+def _accept(supporter: Supporter, offer_id: int) -> int:
+    return _routing().accept_offer(offer_id=offer_id, supporter=supporter).pk
+
+
+def _pick(supporter: Supporter, public_id: str) -> int:
+    return _routing().pick_contact(public_id=public_id, supporter=supporter).pk
+
+
+def _share_article(supporter: Supporter, contact_id: int, article: Any, client_msg_id: str):
+    try:
+        from knowledge.selectors import article_card
+    except ImportError:
+        raise NotFound("the knowledge base is not available") from None
+    language = Contact.objects.values_list("language", flat=True).get(pk=contact_id)
+    card = article_card(article, language)
+    if not card:
+        raise NotFound("unknown article")
+    return message_service.post_message(
+        contact_id=contact_id,
+        client_msg_id=client_msg_id,
+        body=str(card.get("title") or card.get("url") or article)[:200],
+        supporter=supporter,
+        kind=Message.Kind.ARTICLE,
+        payload={"article": card},
+    )
+
+
+class SupporterConsumer(BaseConsumer):
+    side = SUPPORTER
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.refuse(CLOSE_UNAUTHENTICATED)
+        loaded = await console_db(_load_supporter, user.pk)
+        if loaded is None:
+            return await self.refuse(CLOSE_FORBIDDEN)
+        self.supporter, provider_ids, national = loaded
+        self.hello_done = False
+        self._last_heartbeat = 0.0
+        self._snapshot_task: asyncio.Task | None = None
+        await self.join(supporter_group(self.supporter.pk))
+        for provider_id in provider_ids:
+            await self.join(provider_queue_group(provider_id))
+        if national:
+            await self.join(national_queue_group())
+        # Join the contacts' groups before any replay is read, so nothing
+        # committed in between can be missed.
+        await self.resync_serving()
+        await self.start()
+        await self.heartbeat(force=True)
+
+    def log_ref(self) -> str:
+        supporter = getattr(self, "supporter", None)
+        return f"supporter {supporter.pk if supporter else '-'}; " + super().log_ref()
+
+    async def on_disconnect(self) -> None:
+        supporter = getattr(self, "supporter", None)
+        if supporter is None:
+            return
+        if self._snapshot_task is not None:
+            self._snapshot_task.cancel()
+        try:
+            remaining = await presence.socket_closed(supporter.pk, self.channel_name)
+            if remaining == 0:
+                await db(_routing().set_presence, supporter=supporter, presence="offline")
+        except Exception:
+            log.warning("presence update failed for supporter %s", supporter.pk, exc_info=True)
+
+    async def heartbeat(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
+            return
+        self._last_heartbeat = now
+        try:
+            await presence.socket_alive(self.supporter.pk, self.channel_name)
+            await console_db(_routing().heartbeat, supporter=self.supporter)
+        except Exception:
+            log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
+
+    # -- serving set -------------------------------------------------------------
+
+    async def resync_serving(self) -> dict[str, int]:
+        serving = await console_db(_serving, self.supporter)
+        for public_id, pk in serving.items():
+            if public_id not in self.contact_pks:
+                await self.start_serving(public_id, pk)
+        for public_id in [p for p in self.contact_pks if p not in serving]:
+            await self.stop_serving(public_id)
+        return serving
+
+    async def start_serving(self, public_id: str, pk: int) -> None:
+        self.contact_pks[public_id] = pk
+        await self.join(contact_group(public_id))
+
+    async def stop_serving(self, public_id: str) -> None:
+        self.contact_pks.pop(public_id, None)
+        self.cursors.pop(public_id, None)
+        await self.leave(contact_group(public_id))
+
+    def serving_pk(self, public_id: str) -> int:
+        pk = self.contact_pks.get(public_id)
+        if pk is None:
+            raise NotAllowed("you do not serve this contact")
+        return pk
+
+    async def assigned(self, contact_id: int) -> None:
+        """After a won accept/pick: join the contact and send it with its transcript."""
+        data = await console_db(_contact_data, self.supporter, contact_id)
+        public_id = data["id"]
+        await self.start_serving(public_id, contact_id)
+        # Read after joining: a message stored in between arrives as an event
+        # and is either in this replay or above its cursor.
+        replay = await db(
+            message_service.replay, contact_id=contact_id, after_seq=0, for_customer=False
+        )
+        self.cursors[public_id] = replay.last_seq
+        await self.send_json(
+            {"type": "contact.assigned", "contact": data, "messages": replay.messages}
+        )
+
+    # -- frames ----------------------------------------------------------------------
+
+    async def on_ping(self, frame: Frame) -> None:
+        await self.send_json({"type": "pong"})
+        await self.heartbeat()
+
+    async def on_hello(self, frame: Frame) -> None:
+        serving = await self.resync_serving()
+        welcome = await console_db(_welcome, self.supporter, serving, frame["contacts"])
+        self.cursors.update(welcome["cursors"])
+        self.hello_done = True
+        await self.send_json(welcome["frame"])
+
+    async def on_message_send(self, frame: Frame, kind: str = Message.Kind.TEXT) -> None:
+        result = await db(
+            message_service.post_message,
+            contact_id=self.serving_pk(frame["contact"]),
+            client_msg_id=frame["client_msg_id"],
+            body=frame["body"],
+            supporter=self.supporter,
+            kind=kind,
+        )
+        await self.send_json(serializers.ack(result))
+
+    async def on_note_add(self, frame: Frame) -> None:
+        await self.on_message_send(frame, kind=Message.Kind.NOTE)
+
+    async def on_article_share(self, frame: Frame) -> None:
+        result = await db(
+            _share_article,
+            self.supporter,
+            self.serving_pk(frame["contact"]),
+            frame["article"],
+            frame["client_msg_id"],
+        )
+        await self.send_json(serializers.ack(result))
+
+    async def on_typing(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        await apublish(
+            contact_group(frame["contact"]),
+            {
+                "type": "typing",
+                "contact": frame["contact"],
+                "who": "supporter",
+                "active": frame["active"],
+            },
+        )
+
+    async def on_receipt(self, frame: Frame) -> None:
+        await db(
+            message_service.mark_read,
+            contact_id=self.serving_pk(frame["contact"]),
+            read_seq=frame["read_seq"],
+            delivered_seq=self.cursors.get(frame["contact"], 0),
+            supporter=self.supporter,
+        )
+
+    async def on_presence_set(self, frame: Frame) -> None:
+        await db(_routing().set_presence, supporter=self.supporter, presence=frame["presence"])
+        self.supporter.presence = frame["presence"]
+        await self.send_json({"type": "presence", "presence": frame["presence"]})
+
+    async def on_offer_accept(self, frame: Frame) -> None:
+        contact_id = await db(_accept, self.supporter, frame["offer"])
+        await self.assigned(contact_id)
+
+    async def on_offer_decline(self, frame: Frame) -> None:
+        await db(_routing().decline_offer, offer_id=frame["offer"], supporter=self.supporter)
+
+    async def on_contact_pick(self, frame: Frame) -> None:
+        contact_id = await db(_pick, self.supporter, frame["contact"])
+        await self.assigned(contact_id)
+
+    async def on_contact_transfer(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        contact = await db(
+            _routing().transfer_contact,
+            public_id=frame["contact"],
+            supporter=self.supporter,
+            to_supporter_id=frame["to_supporter"],
+            to_provider_id=frame["to_provider"],
+            to_region_code=frame["to_region"],
+            note=frame["note"],
+        )
+        await self.handed_over(frame["contact"], contact)
+
+    async def on_contact_escalate(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        contact = await db(
+            _routing().escalate_contact,
+            public_id=frame["contact"],
+            supporter=self.supporter,
+            note=frame["note"],
+        )
+        await self.handed_over(frame["contact"], contact)
+
+    async def on_contact_end(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        contact = await db(
+            _routing().end_contact,
+            public_id=frame["contact"],
+            supporter=self.supporter,
+            outcome=frame["outcome"],
+            topic_slug=frame["topic"],
+        )
+        await self.handed_over(frame["contact"], contact)
+
+    async def handed_over(self, public_id: str, contact: Contact) -> None:
+        """After end/transfer/escalate: leave the contact and confirm its new state.
+
+        The confirmation is sent directly because the routing event may reach
+        this socket only after it has left the contact's group.
+        """
+        await self.stop_serving(public_id)
+        await self.send_json(
+            {"type": "contact.state", "contact": public_id, "state": contact.state}
+        )
+
+    async def on_hold(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        await db(_routing().hold_contact, public_id=frame["contact"], supporter=self.supporter)
+
+    async def on_resume(self, frame: Frame) -> None:
+        self.serving_pk(frame["contact"])
+        await db(_routing().resume_contact, public_id=frame["contact"], supporter=self.supporter)
+
+    # -- events ------------------------------------------------------------------------
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        contact = event.get("contact")
+        if kind == "message.new":
+            if contact in self.contact_pks:
+                await self.deliver_message(contact, event["message"])
+            return
+        if kind == "queue.changed":
+            self.schedule_snapshot()
+            return
+        if kind == "supporter.presence":
+            if event.get("supporter") == self.supporter.pk:
+                self.supporter.presence = event.get("presence")
+                await self.send_json({"type": "presence", "presence": event.get("presence")})
+            return
+        if kind in ("typing", "message.receipt"):
+            if contact in self.contact_pks and event.get("who") != "supporter":
+                await self.send_json(event)
+            return
+        if kind == "suggestions":
+            if contact in self.contact_pks:
+                await self.send_json(event)
+            return
+        if kind == "queue.position" or kind == "queue.closed":
+            return  # for the customer's page
+        if kind in _RESYNC_EVENTS:
+            await self.resync_serving()
+        if kind in ("offer.new", "offer.withdrawn", "contact.state"):
+            await self.send_json(serializers.for_viewer(event, self.supporter))
+
+    def schedule_snapshot(self) -> None:
+        """Coalesce bursts of queue.changed into at most one snapshot per second."""
+        if self._snapshot_task is not None and not self._snapshot_task.done():
+            return
+        self._snapshot_task = asyncio.get_running_loop().create_task(self._send_snapshot())
+
+    async def _send_snapshot(self) -> None:
+        try:
+            # Jittered, so that the supporters of one provider do not all
+            # query at the same instant after one queue change.
+            delay = getattr(settings, "CHAT_SNAPSHOT_DELAY_S", SNAPSHOT_EVERY_S)
+            await asyncio.sleep(delay * (1 + random.random()))
+            # Another tab of this supporter may have taken a contact: routing
+            # tells the provider queues, not this socket's contact groups.
+            await self.resync_serving()
+            queue = await console_db(_queue, self.supporter)
+            await self.send_json({"type": "queue.snapshot", "queue": queue})
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.warning("queue snapshot failed for %s", self.log_ref(), exc_info=True)

@@ -1,0 +1,1 @@
+"""Routing: where each waiting contact goes, and when."""

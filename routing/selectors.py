@@ -1,0 +1,286 @@
+"""Permission-aware reads of the queue, for the console and the customer page.
+
+Waiting contacts are shown pseudonymously (pseudonym, channel, language,
+topic, municipality, time waited); details are for the supporter who serves
+the contact, and a callback number only for staff serving it: volunteers never
+see one (DESIGN.md section 5). Which providers may see a queued contact is
+decided here, once, for the console list, for `pick_contact` and for the
+`queue.changed` notifications.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db.models import Q
+from django.utils import timezone
+
+from helpdesk.models import Assignment, Contact, Offer, Supporter
+from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk.permissions import Action, Actor, can, target_for_contact
+from routing import types
+from routing.models import Workflow
+from routing.snapshot import ROUTED_STATES, provider_states
+
+# Who-sees-what hints (queue.changed) may lag an admin edit by a few seconds;
+# they are only a prompt to re-read the queue. Permission checks read afresh.
+HINT_CACHE_S = 5.0
+_hint_cache: dict[object, tuple[float, object]] = {}
+
+
+def _cached(key, compute):
+    now = time.monotonic()
+    hit = _hint_cache.get(key)
+    if hit is not None and now - hit[0] < HINT_CACHE_S:
+        return hit[1]
+    value = compute()
+    _hint_cache[key] = (now, value)
+    return value
+
+
+def steps_of(workflow_id: int | None, *, municipality_known: bool) -> tuple[types.Step, ...]:
+    """The contact's workflow steps, with the engine's fallback when it has none."""
+    if workflow_id:
+        workflow = Workflow.objects.filter(pk=workflow_id).prefetch_related("steps").first()
+        if workflow is not None:
+            steps = sorted(workflow.steps.all(), key=lambda s: s.order)
+            if steps:
+                return tuple(
+                    types.Step(s.target, s.require_language, s.require_topic, s.timeout_s)
+                    for s in steps
+                )
+    return types.DEFAULT_STEPS if municipality_known else types.NATIONAL_FIRST_LINE_STEPS
+
+
+def _matches(provider: types.ProviderState, step: types.Step, contact: Contact, area) -> bool:
+    if contact.channel not in provider.channels:
+        return False
+    if step.require_language and contact.language not in provider.languages:
+        return False
+    municipality, region, development_area = area
+    if step.target == "national":
+        return provider.is_national
+    if step.target == "municipality":
+        return municipality is not None and municipality in provider.municipalities
+    if step.target == "region":
+        return region is not None and region in provider.regions
+    if step.target == "development_area":
+        return development_area is not None and development_area in provider.development_areas
+    return False
+
+
+def _area_of(contact: Contact) -> tuple[str | None, str | None, str | None]:
+    municipality = contact.municipality.code if contact.municipality_id else None
+    region = contact.region.code if contact.region_id else None
+    area = None
+    if contact.region_id and contact.region.development_area_id:
+        area = contact.region.development_area.code
+    return municipality, region, area
+
+
+def candidate_provider_ids(
+    contact: Contact,
+    *,
+    providers: Iterable[types.ProviderState] | None = None,
+    steps: tuple[types.Step, ...] | None = None,
+) -> frozenset[int]:
+    """Providers whose supporters may take this queued contact.
+
+    Those of every workflow step reached so far (a contact that overflowed to
+    the development area stays visible to its own region), ignoring opening
+    hours: a supporter online after closing time may still help. A pin
+    replaces the workflow.
+    """
+    if contact.pinned_supporter_id:
+        return frozenset(
+            Supporter.providers.through.objects.filter(
+                supporter_id=contact.pinned_supporter_id
+            ).values_list("provider_id", flat=True)
+        )
+    if contact.pinned_provider_id:
+        return frozenset({contact.pinned_provider_id})
+    if providers is None:
+        providers = provider_states(None, now=timezone.now(), opening=False)
+    if steps is None:
+        steps = steps_of(
+            contact.workflow_id, municipality_known=contact.municipality_id is not None
+        )
+    reached = steps[: min(contact.step_index, len(steps) - 1) + 1]
+    area = _area_of(contact)
+    return frozenset(
+        p.id for p in providers if any(_matches(p, step, contact, area) for step in reached)
+    )
+
+
+def may_take(contact: Contact, supporter: Supporter, *, actor: Actor | None = None) -> bool:
+    """Whether the supporter may pick (or accept) this queued contact."""
+    if contact.pinned_supporter_id and contact.pinned_supporter_id != supporter.pk:
+        return False
+    actor = actor or Actor.for_user(supporter.user)
+    mine = provider_states(list(actor.provider_ids), now=timezone.now(), opening=False)
+    candidates = candidate_provider_ids(contact, providers=mine)
+    return can(
+        actor, Action.CONTACT_PICK, target_for_contact(contact, candidate_provider_ids=candidates)
+    )
+
+
+def _waited_s(contact: Contact, now: datetime) -> int:
+    since = contact.waiting_since or contact.created_at or now
+    return max(0, int((now - since).total_seconds()))
+
+
+def pseudonymous(contact: Contact, *, now: datetime | None = None) -> dict:
+    """What any supporter who may take a waiting contact sees of it."""
+    now = now or timezone.now()
+    return {
+        "id": str(contact.public_id),
+        "pseudonym": contact.pseudonym,
+        "state": str(contact.state),
+        "channel": contact.channel,
+        "language": contact.language,
+        "topic": contact.topic.slug if contact.topic_id else None,
+        "municipality": (
+            contact.municipality.localized_name() if contact.municipality_id else None
+        ),
+        "waited_s": _waited_s(contact, now),
+        "is_callback": contact.is_callback,
+        "priority": contact.priority,
+        "transferred": contact.state != "waiting" and contact.state in ROUTED_STATES,
+    }
+
+
+def _with_relations(qs):
+    return qs.select_related(
+        "municipality", "region__development_area", "topic", "supporter", "pinned_provider"
+    )
+
+
+def queue_for_supporter(supporter: Supporter) -> list[dict]:
+    """Waiting contacts the supporter may pick, in service order, pseudonymous."""
+    actor = Actor.for_user(supporter.user)
+    if not can(actor, Action.QUEUE_VIEW):
+        return []
+    now = timezone.now()
+    mine = provider_states(list(actor.provider_ids), now=now, opening=False)
+    if not mine:
+        return []
+    municipalities = set().union(*(p.municipalities for p in mine))
+    regions = set().union(*(p.regions for p in mine))
+    areas = set().union(*(p.development_areas for p in mine))
+    unpinned = Q(pinned_supporter__isnull=True, pinned_provider__isnull=True)
+    local = (
+        Q(municipality__code__in=municipalities)
+        | Q(region__code__in=regions)
+        | Q(region__development_area__code__in=areas)
+    )
+    coarse = Q(pinned_supporter_id=supporter.pk) | Q(pinned_provider_id__in=actor.provider_ids)
+    if any(p.is_national for p in mine):
+        coarse |= unpinned
+    else:
+        coarse |= unpinned & local
+    contacts = list(_with_relations(Contact.objects.filter(coarse, state__in=ROUTED_STATES)))
+    steps_cache: dict[tuple, tuple[types.Step, ...]] = {}
+    visible = []
+    for c in contacts:
+        key = (c.workflow_id, c.municipality_id is not None)
+        if key not in steps_cache:
+            steps_cache[key] = _cached(
+                ("steps", *key), lambda k=key: steps_of(k[0], municipality_known=k[1])
+            )
+        if c.pinned_supporter_id and c.pinned_supporter_id != supporter.pk:
+            continue
+        candidates = candidate_provider_ids(c, providers=mine, steps=steps_cache[key])
+        target = target_for_contact(c, candidate_provider_ids=candidates)
+        if can(actor, Action.CONTACT_PICK, target):
+            visible.append(c)
+    # The engine's service order: priority first, then first come first served.
+    visible.sort(key=lambda c: (-c.priority, c.waiting_since or c.created_at, c.pk))
+    return [pseudonymous(c, now=now) for c in visible]
+
+
+def offer_payload(offer: Offer, contact: Contact, *, timeout_s: float) -> dict:
+    from datetime import timedelta
+
+    expires = offer.created_at + timedelta(seconds=timeout_s)
+    return {
+        "offer": offer.pk,
+        "contact": pseudonymous(contact),
+        "expires_at": expires.isoformat(),
+    }
+
+
+def pending_offers(supporter: Supporter) -> list[dict]:
+    """The supporter's own pending offers (offer id, pseudonymous contact, expires_at)."""
+    from django.conf import settings
+
+    offers = Offer.objects.filter(supporter=supporter, state=Offer.State.PENDING).select_related(
+        "contact__municipality", "contact__topic"
+    )
+    return [
+        offer_payload(o, o.contact, timeout_s=settings.ROUTING_OFFER_TIMEOUT_S)
+        for o in offers.order_by("created_at")
+    ]
+
+
+def contact_summary(contact: Contact, *, viewer: Supporter | None) -> dict:
+    """The protocol's contact object; details only for who may see them.
+
+    ``viewer=None`` is the customer's own view.
+    """
+    now = timezone.now()
+    summary = {
+        "id": str(contact.public_id),
+        "state": str(contact.state),
+        "channel": contact.channel,
+        "language": contact.language,
+        "topic": contact.topic.slug if contact.topic_id else None,
+        "position": contact.last_position if contact.state in ROUTED_STATES else None,
+        "estimated_wait_s": (
+            contact.last_estimated_wait_s if contact.state in ROUTED_STATES else None
+        ),
+        "supporter_name": (
+            contact.supporter.display_name
+            if contact.supporter_id and contact.state in IN_SERVICE_STATES
+            else None
+        ),
+        "last_seq": max(0, contact.next_seq - 1),
+    }
+    if viewer is None:
+        return summary
+    summary.update(pseudonymous(contact, now=now))
+    actor = Actor.for_user(viewer.user)
+    target = target_for_contact(contact)
+    if can(actor, Action.CONTACT_CHAT, target):
+        summary["description"] = contact.description
+        summary["handover_note"] = contact.handover_note
+    if can(actor, Action.CUSTOMER_DETAILS_VIEW, target) and not viewer.is_volunteer:
+        summary["callback_number"] = contact.callback_number
+    return summary
+
+
+def serving_contacts(supporter: Supporter) -> list[Contact]:
+    """Contacts the supporter serves now (an active assignment), oldest first."""
+    ids = Assignment.objects.filter(supporter=supporter, ended_at__isnull=True).values("contact_id")
+    return list(
+        _with_relations(Contact.objects.filter(pk__in=ids, state__in=IN_SERVICE_STATES)).order_by(
+            "accepted_at", "pk"
+        )
+    )
+
+
+def queue_provider_ids(contact: Contact) -> frozenset[int]:
+    """Providers whose queue lists show (or just stopped showing) this contact."""
+    known = contact.municipality_id is not None
+    steps = _cached(
+        ("steps", contact.workflow_id, known),
+        lambda: steps_of(contact.workflow_id, municipality_known=known),
+    )
+    providers = _cached(
+        "providers", lambda: provider_states(None, now=timezone.now(), opening=False)
+    )
+    ids = set(candidate_provider_ids(contact, providers=providers, steps=steps))
+    if contact.provider_id:
+        ids.add(contact.provider_id)
+    return frozenset(ids)

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Serve the platform on the embedded default: SQLite, in-memory channel layer,
+# reference data and the demo network loaded, on http://127.0.0.1:8000.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/venv.sh ""
+unset DATABASE_URL REDIS_URL
+export DEBUG="${DEBUG:-1}"
+PORT="${PORT:-8000}"
+echo "==> compiling translations"
+.venv/bin/python manage.py compile_catalogs
+echo "==> migrating the database (var/helpdesk.sqlite3)"
+.venv/bin/python manage.py migrate --noinput -v0
+echo "==> loading reference data"
+.venv/bin/python manage.py load_reference_data
+echo "==> loading the demo network (open around the clock, for trying it out)"
+.venv/bin/python manage.py load_demo_network --always-open
+echo
+echo "Customer page:     http://127.0.0.1:${PORT}/"
+echo "Supporter console: http://127.0.0.1:${PORT}/console/"
+echo "Admin:             http://127.0.0.1:${PORT}/admin/"
+echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
+echo
+exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on

@@ -1,0 +1,74 @@
+"""Settings come from the environment; production settings pass `check --deploy`."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(env_extra: dict, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    env.update(env_extra)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_secret_key_is_required_when_debug_is_off():
+    result = run({"DEBUG": "0", "ALLOWED_HOSTS": "helpdesk.example"}, "check")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_deploy_check_is_clean_under_production_settings():
+    result = run(
+        {
+            "DEBUG": "0",
+            "SECRET_KEY": "x" * 20 + "a-long-random-production-like-secret-value-0123456789",
+            "ALLOWED_HOSTS": "helpdesk.example",
+            "CSRF_TRUSTED_ORIGINS": "https://helpdesk.example",
+            "PUBLIC_BASE_URL": "https://helpdesk.example",
+        },
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_embedded_default_uses_sqlite_and_the_in_memory_layer(tmp_path):
+    code = (
+        "import django;django.setup();from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.CHANNEL_LAYERS['default']['BACKEND'],"
+        " s.TIME_ZONE, s.LANGUAGE_CODE, [c for c, _ in s.LANGUAGES], s.PHONE_ENABLED)"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    env.update({"DJANGO_SETTINGS_MODULE": "helpdesk.settings", "HELPDESK_VAR_DIR": str(tmp_path)})
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "sqlite3" in out and "InMemoryChannelLayer" in out
+    assert "Europe/Helsinki fi ['fi', 'sv', 'en'] False" in out
+
+
+def test_redis_url_selects_the_pubsub_layer(tmp_path):
+    code = (
+        "import django;django.setup();from django.conf import settings as s;"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND'], s.DATABASES['default']['ENGINE'])"
+    )
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "helpdesk.settings",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "DATABASE_URL": "postgres://u@127.0.0.1:5432/x",
+        }
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    ).stdout
+    assert "RedisPubSubChannelLayer" in out and "postgresql" in out

@@ -1,0 +1,87 @@
+"""The publisher: schemas enforced, events leave only after commit, batched in order."""
+
+from unittest import mock
+
+import pytest
+from django.db import transaction
+
+from realtime import events
+
+
+def state(n: int) -> dict:
+    return {"type": "contact.state", "contact": f"c{n}", "state": "waiting"}
+
+
+@pytest.fixture
+def delivered():
+    batches: list[list] = []
+    with mock.patch.object(events, "_deliver", side_effect=lambda batch: batches.append(batch)):
+        yield batches
+
+
+def test_unknown_or_incomplete_events_are_refused():
+    with pytest.raises(ValueError, match="unknown event type"):
+        events.check_event({"type": "nope"})
+    with pytest.raises(ValueError, match="lacks"):
+        events.check_event({"type": "queue.position", "contact": "x"})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_events_leave_after_commit_in_one_batch_and_in_order(delivered):
+    with transaction.atomic():
+        for n in range(5):
+            events.publish_on_commit("g", state(n))
+        assert delivered == []
+    assert len(delivered) == 1
+    assert [e["contact"] for _, e in delivered[0]] == ["c0", "c1", "c2", "c3", "c4"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_events_never_leave(delivered):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        events.publish_on_commit("g", state(1))
+        raise RuntimeError
+    assert delivered == []
+    with transaction.atomic():
+        events.publish_on_commit("g", state(2))
+    assert [[e["contact"] for _, e in batch] for batch in delivered] == [["c2"]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_drops_only_its_own_events(delivered):
+    with transaction.atomic():
+        events.publish_on_commit("g", state(1))
+        with pytest.raises(RuntimeError), transaction.atomic():
+            events.publish_on_commit("g", state(2))
+            raise RuntimeError
+        events.publish_on_commit("g", state(3))
+    sent = [e["contact"] for batch in delivered for _, e in batch]
+    assert sent == ["c1", "c3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_events_leave_at_once(delivered):
+    events.publish_on_commit("g", state(7))
+    assert [[e["contact"] for _, e in batch] for batch in delivered] == [["c7"]]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_events_reach_a_subscriber_through_the_real_layer():
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.layers import get_channel_layer
+
+    def publish():
+        with transaction.atomic():
+            events.publish_on_commit("contact.test", state(9))
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add("contact.test", channel)
+    try:
+        await sync_to_async(publish, thread_sensitive=False)()
+        message = await asyncio.wait_for(layer.receive(channel), timeout=5)
+        assert message == {"type": "helpdesk.event", "event": state(9)}
+    finally:
+        await layer.group_discard("contact.test", channel)

@@ -1,0 +1,387 @@
+"""The supporter's console socket: welcome, offers, picks, chat, notes, hand-overs, presence."""
+
+import pytest
+from channels.db import database_sync_to_async as adb
+from channels.testing import WebsocketCommunicator
+from django.test import Client as HttpClient
+
+from helpdesk.models import Contact, Message, Offer, Supporter
+from helpdesk.services import messages as message_service
+from realtime import events
+from tests.factories import make_provider, make_supporter, make_user
+from tests.realtime.conftest import customer_client, supporter_client
+from tests.realtime.helpers import make_contact, make_pair
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def pair(reference_data):
+    return make_pair()
+
+
+@pytest.fixture
+def waiting(reference_data):
+    """A provider for Uusimaa, two supporters of it, a contact waiting in Helsinki."""
+    provider = make_provider(regions=["01"])
+    first = make_supporter(providers=[provider], presence="available")
+    second = make_supporter(providers=[provider], presence="available")
+    contact = make_contact(state="waiting", callback_number="+358401234567")
+    return provider, first, second, contact
+
+
+async def test_refused_when_not_logged_in_or_not_a_supporter(ws_app, transactional_db):
+    from django.contrib.auth.models import AnonymousUser
+
+    client = await supporter_client(ws_app, AnonymousUser())
+    assert await client.close_code() == 4401
+    await client.disconnect()
+    user = await adb(make_user)()
+    client = await supporter_client(ws_app, user)
+    assert await client.close_code() == 4403
+    await client.disconnect()
+
+
+async def test_session_cookie_authenticates_through_the_real_stack(transactional_db):
+    from helpdesk.asgi import application
+
+    def login():
+        provider = make_provider()
+        supporter = make_supporter(providers=[provider])
+        http = HttpClient()
+        http.force_login(supporter.user)
+        return http.cookies["sessionid"].value
+
+    session = await adb(login)()
+    headers = [(b"cookie", f"sessionid={session}".encode()), (b"origin", b"http://127.0.0.1")]
+    communicator = WebsocketCommunicator(application, "/ws/console/", headers=headers)
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from(timeout=5) == {"type": "pong"}
+    await communicator.disconnect()
+    anonymous = WebsocketCommunicator(application, "/ws/console/", headers=headers[1:])
+    await anonymous.connect(timeout=5)
+    assert (await anonymous.receive_output(timeout=5))["code"] == 4401
+    await anonymous.disconnect()
+
+
+async def test_welcome_has_serving_contacts_offers_and_queue(ws_app, waiting):
+    provider, first, second, queued = waiting
+
+    def setup():
+        served = make_contact(state="active", supporter=first, provider=provider)
+        for i, (who, kind) in enumerate([(None, "text"), (first, "text"), (first, "note")]):
+            message_service.post_message(
+                contact_id=served.pk, client_msg_id=f"m{i}", body=f"b{i}", supporter=who, kind=kind
+            )
+        offered = make_contact(state="offered")
+        offer = Offer.objects.create(contact=offered, supporter=first)
+        return served, offer
+
+    served, offer = await adb(setup)()
+    console = await supporter_client(ws_app, first.user, hello={str(served.public_id): 1})
+    welcome = console.welcome
+    assert welcome["supporter"]["id"] == first.pk
+    assert welcome["supporter"]["display_name"] == first.display_name
+    assert welcome["supporter"]["presence"] == "available"
+    [contact] = welcome["contacts"]
+    assert contact["id"] == str(served.public_id)
+    assert [m["seq"] for m in contact["messages"]] == [2, 3]  # notes included for supporters
+    assert contact["messages"][1]["kind"] == "note"
+    assert [o["offer"] for o in welcome["offers"]] == [offer.pk]
+    assert str(queued.public_id) in [c["id"] for c in welcome["queue"]]
+    await console.disconnect()
+
+
+async def test_pick_chat_and_conflict_for_the_second(ws_app, waiting):
+    _, first, second, contact = waiting
+    cid = str(contact.public_id)
+    a = await supporter_client(ws_app, first.user, hello={})
+    b = await supporter_client(ws_app, second.user, hello={})
+    customer = await customer_client(ws_app, contact)
+    await customer.send(
+        {"type": "message.send", "client_msg_id": "q1", "body": "Apua verokortin kanssa"}
+    )
+    await customer.expect("message.ack")
+    await a.send({"type": "contact.pick", "contact": cid})
+    assigned = await a.expect("contact.assigned")
+    assert assigned["contact"]["id"] == cid
+    assert [m["body"] for m in assigned["messages"]] == ["Apua verokortin kanssa"]
+    assert assigned["contact"]["callback_number"] == "+358401234567"  # staff may see it
+    state = await customer.expect("contact.state")
+    assert state == {
+        "type": "contact.state",
+        "contact": cid,
+        "state": "active",
+        "supporter_name": first.display_name,
+    }
+    await b.send({"type": "contact.pick", "contact": cid})
+    assert (await b.error("conflict"))["ref"] == "contact.pick"
+
+    await a.send({"type": "message.send", "contact": cid, "client_msg_id": "s1", "body": "Hei!"})
+    assert (await a.expect("message.ack"))["seq"] == 2
+    assert (await customer.expect("message.new"))["message"]["author_name"] == first.display_name
+    await a.send({"type": "note.add", "contact": cid, "client_msg_id": "n1", "body": "muistiin"})
+    assert (await a.expect("message.ack"))["seq"] == 3
+    note = await a.expect("message.new", contact=cid)
+    note = note if note["message"]["seq"] == 3 else await a.expect("message.new", contact=cid)
+    assert note["message"]["kind"] == "note"
+    await customer.send({"type": "message.send", "client_msg_id": "q2", "body": "Kiitos"})
+    got = await customer.expect("message.new")
+    while got["message"]["seq"] < 4:
+        assert got["message"]["kind"] != "note"
+        got = await customer.expect("message.new")
+    # the second supporter may not write into a contact they do not serve
+    await b.send({"type": "message.send", "contact": cid, "client_msg_id": "x", "body": "hi"})
+    assert (await b.error("not_allowed"))["ref"] == "x"
+    await b.send({"type": "typing", "contact": cid, "active": True})
+    await b.error("not_allowed")
+    await a.send({"type": "receipt", "contact": cid, "read_seq": 4})
+    receipt = await customer.expect("message.receipt")
+    assert receipt["who"] == "supporter" and receipt["read_seq"] == 4
+    for client in (a, b, customer):
+        await client.disconnect()
+
+
+async def test_volunteer_never_sees_a_callback_number(ws_app, reference_data):
+    def setup():
+        provider = make_provider(regions=["01"])
+        volunteer = make_supporter(providers=[provider], kind="volunteer", presence="available")
+        contact = make_contact(state="waiting", callback_number="+358401234567", is_callback=True)
+        return volunteer, contact
+
+    volunteer, contact = await adb(setup)()
+    console = await supporter_client(ws_app, volunteer.user, hello={})
+    await console.send({"type": "contact.pick", "contact": str(contact.public_id)})
+    assigned = await console.expect("contact.assigned")
+    assert "callback_number" not in assigned["contact"]
+    await events.apublish(
+        events.supporter_group(volunteer.pk),
+        {
+            "type": "offer.new",
+            "offer": 1,
+            "contact": {"id": "x", "callback_number": "+358401234567"},
+            "expires_at": "2026-01-01T00:00:00+00:00",
+        },
+    )
+    offer = await console.expect("offer.new")
+    assert "callback_number" not in offer["contact"]
+    assert "+358" not in str(console.seen)
+    await console.disconnect()
+
+
+async def test_offer_accept_decline_and_errors(ws_app, waiting):
+    provider, first, second, _ = waiting
+
+    def setup():
+        one = make_contact(state="offered")
+        two = make_contact(state="offered")
+        return (
+            one,
+            Offer.objects.create(contact=one, supporter=first),
+            Offer.objects.create(contact=two, supporter=first),
+        )
+
+    contact, offer, other_offer = await adb(setup)()
+    a = await supporter_client(ws_app, first.user, hello={})
+    b = await supporter_client(ws_app, second.user, hello={})
+    await b.send({"type": "offer.accept", "offer": offer.pk})
+    assert (await b.error("not_allowed"))["ref"] == "offer.accept"
+    await a.send({"type": "offer.accept", "offer": 10**8})
+    await a.error("not_found")
+    await a.send({"type": "offer.accept", "offer": offer.pk})
+    assigned = await a.expect("contact.assigned")
+    assert assigned["contact"]["id"] == str(contact.public_id)
+    await a.send({"type": "offer.accept", "offer": offer.pk})
+    await a.error("conflict")
+    await a.send({"type": "offer.decline", "offer": other_offer.pk})
+    await a.no_error()
+    state = await adb(lambda: Offer.objects.get(pk=other_offer.pk).state)()
+    assert state == "declined"
+    await a.send({"type": "offer.accept", "offer": "1"})
+    await a.error("invalid")
+    await a.disconnect()
+    await b.disconnect()
+
+
+async def test_hold_resume_transfer_escalate_end(ws_app, reference_data):
+    def setup():
+        provider = make_provider(regions=["01"])
+        other = make_provider(regions=["02"])
+        make_provider(is_national=True)
+        supporter = make_supporter(providers=[provider], presence="available")
+        contacts = [
+            make_contact(state="active", supporter=supporter, provider=provider) for _ in range(3)
+        ]
+        return supporter, other, contacts
+
+    supporter, other, (c1, c2, c3) = await adb(setup)()
+    console = await supporter_client(ws_app, supporter.user, hello={})
+    assert len(console.welcome["contacts"]) == 3
+    one, two, three = (str(c.public_id) for c in (c1, c2, c3))
+    await console.send({"type": "hold", "contact": one})
+    assert (await console.expect("contact.state", contact=one))["state"] == "on_hold"
+    await console.send({"type": "hold", "contact": one})
+    await console.error("conflict")
+    await console.send({"type": "resume", "contact": one})
+    assert (await console.expect("contact.state", contact=one))["state"] == "active"
+    await console.send({"type": "contact.transfer", "contact": two, "to_provider": other.pk})
+    await console.expect("contact.state", contact=two, state="transferred")
+    assert (await adb(lambda: Contact.objects.get(pk=c2.pk).state)()) == "transferred"
+    await console.send({"type": "message.send", "contact": two, "client_msg_id": "t", "body": "x"})
+    await console.error("not_allowed")
+    await console.send({"type": "contact.escalate", "contact": three, "note": ""})
+    await console.error("invalid")
+    await console.send({"type": "contact.escalate", "contact": three, "note": "DVV asia"})
+    await console.expect("contact.state", contact=three, state="escalated")
+    assert (await adb(lambda: Contact.objects.get(pk=c3.pk).state)()) == "escalated"
+    await console.send({"type": "contact.end", "contact": one, "outcome": "solved"})
+    await console.expect("contact.state", contact=one, state="ended")
+    assert (await adb(lambda: Contact.objects.get(pk=c1.pk).state)()) == "ended"
+    await console.send({"type": "contact.end", "contact": one, "outcome": "solved"})
+    await console.error("not_allowed")  # no longer theirs
+    await console.send({"type": "contact.end", "contact": one, "outcome": "great"})
+    await console.error("invalid")
+    await console.send({"type": "hold", "contact": "not-a-uuid"})
+    await console.error("invalid")
+    await console.disconnect()
+
+
+async def test_article_share(ws_app, pair, monkeypatch):
+    _, supporter, contact = pair
+    cid = str(contact.public_id)
+    import knowledge.selectors
+
+    card = {"id": 7, "title": "Verokortti", "summary": "s", "url": "/kb/x", "language": "fi"}
+    monkeypatch.setattr(
+        knowledge.selectors, "article_card", lambda a, lang: card if a == 7 else None
+    )
+    console = await supporter_client(ws_app, supporter.user, hello={})
+    customer = await customer_client(ws_app, contact)
+    await console.send(
+        {"type": "article.share", "contact": cid, "article": 8, "client_msg_id": "a"}
+    )
+    await console.error("not_found")
+    await console.send(
+        {"type": "article.share", "contact": cid, "article": 7, "client_msg_id": "b"}
+    )
+    assert (await console.expect("message.ack"))["seq"] == 1
+    shared = await customer.expect("message.new")
+    assert shared["message"]["kind"] == "article"
+    assert shared["message"]["payload"]["article"] == card
+    await console.disconnect()
+    await customer.disconnect()
+
+
+async def test_queue_snapshot_on_queue_changed_and_events_forwarded(ws_app, waiting):
+    provider, first, _, contact = waiting
+    console = await supporter_client(ws_app, first.user, hello={})
+    group = events.provider_queue_group(provider.pk)
+    for _ in range(5):  # a burst is coalesced
+        await events.apublish(group, {"type": "queue.changed", "provider": provider.pk})
+    snapshot = await console.expect("queue.snapshot")
+    assert str(contact.public_id) in [c["id"] for c in snapshot["queue"]]
+    await console.nothing(0.3)
+    withdrawn = {
+        "type": "offer.withdrawn",
+        "offer": 5,
+        "contact": str(contact.public_id),
+        "reason": "expired",
+    }
+    await events.apublish(events.supporter_group(first.pk), withdrawn)
+    assert await console.expect("offer.withdrawn") == withdrawn
+    await console.disconnect()
+
+
+async def test_presence_set_and_follows_sockets(ws_app, pair):
+    _, supporter, _ = pair
+    tab1 = await supporter_client(ws_app, supporter.user, hello={})
+    tab2 = await supporter_client(ws_app, supporter.user, hello={})
+    await tab1.send({"type": "presence.set", "presence": "busy"})
+    assert await tab1.expect("presence") == {"type": "presence", "presence": "busy"}
+    assert (await tab2.expect("presence"))["presence"] == "busy"  # the other tab follows
+    await tab1.send({"type": "presence.set", "presence": "offline"})
+    await tab1.error("invalid")
+    await tab1.send({"type": "presence.set", "presence": "available"})
+    await tab1.expect("presence", presence="available")
+
+    def presence():
+        return Supporter.objects.values_list("presence", "last_heartbeat").get(pk=supporter.pk)
+
+    assert (await adb(presence)())[1] is not None  # heartbeat on connect
+    await tab1.disconnect()
+    assert (await adb(presence)())[0] == "available"  # one tab still open
+    await tab2.disconnect()
+    assert (await adb(presence)())[0] == "offline"
+
+
+async def test_second_tab_joins_contact_taken_in_the_first(ws_app, waiting):
+    provider, first, _, contact = waiting
+    cid = str(contact.public_id)
+    tab1 = await supporter_client(ws_app, first.user, hello={})
+    tab2 = await supporter_client(ws_app, first.user, hello={})
+    await tab1.send({"type": "contact.pick", "contact": cid})
+    await tab1.expect("contact.assigned")
+    await tab2.expect("queue.snapshot")  # routing's queue.changed; tab 2 re-reads what it serves
+    await adb(message_service.post_message)(contact_id=contact.pk, client_msg_id="c", body="hei")
+    await tab2.send({"type": "hello", "contacts": {cid: 0}})
+    welcome = await tab2.expect("welcome")
+    assert [m["body"] for m in welcome["contacts"][0]["messages"]] == ["hei"]
+    await adb(message_service.post_message)(contact_id=contact.pk, client_msg_id="d", body="taas")
+    assert (await tab2.expect("message.new", contact=cid))["message"]["body"] == "taas"
+    await tab1.disconnect()
+    await tab2.disconnect()
+
+
+async def test_suggestions_go_to_the_serving_supporter(ws_app, pair, monkeypatch):
+    _, supporter, contact = pair
+    import knowledge.services
+
+    calls = []
+
+    def suggest(*, text, language, limit=3):
+        calls.append((text, language))
+        return [{"id": 1, "title": "Verokortti", "summary": "", "url": "/kb/v", "language": "fi"}]
+
+    monkeypatch.setattr(knowledge.services, "suggest_articles", suggest)
+    console = await supporter_client(ws_app, supporter.user, hello={})
+    customer = await customer_client(ws_app, contact)
+    for i in range(3):
+        await customer.send(
+            {"type": "message.send", "client_msg_id": f"s{i}", "body": f"verokortti {i}"}
+        )
+        await customer.expect("message.ack")
+    frame = await console.expect("suggestions")
+    assert frame["contact"] == str(contact.public_id)
+    assert frame["articles"][0]["title"] == "Verokortti"
+    assert len(calls) <= 2  # debounced
+    assert all(f["type"] != "suggestions" for f in await customer.drain())
+    await console.disconnect()
+    await customer.disconnect()
+
+
+async def test_supporter_bad_frames(ws_app, pair):
+    _, supporter, contact = pair
+    console = await supporter_client(ws_app, supporter.user, hello={})
+    cid = str(contact.public_id)
+    table = [
+        ({"type": "message.send", "client_msg_id": "c", "body": "x"}, "invalid"),  # no contact
+        ({"type": "feedback", "rating": 5}, "unknown_type"),
+        ({"type": "hello", "contacts": []}, "invalid"),
+        ({"type": "hello", "contacts": {"nope": 1}}, "invalid"),
+        ({"type": "presence.set", "presence": "sleeping"}, "invalid"),
+        ({"type": "contact.transfer", "contact": cid}, "invalid"),  # no target
+        ({"type": "contact.transfer", "contact": cid, "to_supporter": 10**8}, "not_found"),
+        ({"type": "contact.pick", "contact": "6f1c6f2e-0000-4000-8000-000000000000"}, "not_found"),
+        (
+            {"type": "note.add", "contact": cid, "client_msg_id": "n", "body": "x" * 4001},
+            "too_large",
+        ),
+    ]
+    for frame, code in table:
+        await console.send(frame)
+        error = await console.recv()
+        assert (error["type"], error["code"]) == ("error", code), frame
+    assert await adb(Message.objects.count)() == 0
+    await console.disconnect()

@@ -1,0 +1,109 @@
+"""routing.selectors: who sees which waiting contact, and how much of it."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpdesk.models import Offer
+from routing import selectors, services
+from tests.routing.test_services import (
+    HELSINKI_CODE,
+    JOENSUU_CODE,
+    Network,
+    build_network,
+    enqueue,
+    online,
+)
+
+
+@pytest.fixture
+def network(reference_data, settings) -> Network:
+    return build_network(settings)
+
+
+def ids(rows):
+    return [row["id"] for row in rows]
+
+
+def test_queue_is_scoped_to_the_supporters_providers(network):
+    helsinki = enqueue(description="secret details")
+    joensuu = enqueue(municipality=JOENSUU_CODE)
+    unknown = enqueue(municipality=None)
+    assert ids(selectors.queue_for_supporter(network.ville)) == [str(helsinki.public_id)]
+    assert ids(selectors.queue_for_supporter(network.pekka)) == [str(joensuu.public_id)]
+    # Kansalaisneuvonta takes the national first line (municipality unknown).
+    assert str(unknown.public_id) in ids(selectors.queue_for_supporter(network.kaisa))
+    assert str(helsinki.public_id) not in ids(selectors.queue_for_supporter(network.kaisa))
+
+
+def test_queue_rows_are_pseudonymous_and_ordered(network):
+    first = enqueue(description="my bank codes", customer_key="abc")
+    callback = enqueue(channel="phone", is_callback=True, callback_number="+358401234567")
+    rows = selectors.queue_for_supporter(network.anna)
+    assert ids(rows) == [str(callback.public_id), str(first.public_id)]
+    for row in rows:
+        assert "description" not in row and "callback_number" not in row
+        assert "customer_key" not in row
+    assert rows[1]["pseudonym"] == first.pseudonym
+    assert rows[1]["municipality"] == "Helsinki"
+
+
+def test_pinned_contacts_only_for_their_target(network):
+    contact = enqueue()
+    services.pick_contact(public_id=contact.public_id, supporter=network.anna)
+    services.transfer_contact(
+        public_id=contact.public_id, supporter=network.anna, to_supporter_id=network.sari.pk
+    )
+    assert ids(selectors.queue_for_supporter(network.sari)) == [str(contact.public_id)]
+    assert selectors.queue_for_supporter(network.ville) == []
+
+
+def test_pending_offers(network):
+    online(network.anna)
+    contact = enqueue()
+    services.dispatch()
+    offers = selectors.pending_offers(network.anna)
+    assert len(offers) == 1
+    assert offers[0]["offer"] == Offer.objects.get(contact=contact).pk
+    assert offers[0]["contact"]["id"] == str(contact.public_id) and offers[0]["expires_at"]
+    assert selectors.pending_offers(network.ville) == []
+
+
+def test_summary_hides_callback_number_from_volunteers(network):
+    staff_call = enqueue(channel="phone", is_callback=True, callback_number="+358401111111")
+    volunteer_call = enqueue(channel="phone", is_callback=True, callback_number="+358402222222")
+    services.pick_contact(public_id=staff_call.public_id, supporter=network.anna)
+    services.pick_contact(public_id=volunteer_call.public_id, supporter=network.ville)
+    staff_call.refresh_from_db()
+    volunteer_call.refresh_from_db()
+    assert selectors.contact_summary(staff_call, viewer=network.anna)["callback_number"] == (
+        "+358401111111"
+    )
+    assert "callback_number" not in selectors.contact_summary(volunteer_call, viewer=network.ville)
+    # Another staff member who does not serve it sees no details either.
+    other = selectors.contact_summary(volunteer_call, viewer=network.anna)
+    assert "callback_number" not in other and "description" not in other
+    customer = selectors.contact_summary(staff_call, viewer=None)
+    assert customer["supporter_name"] == network.anna.display_name
+    assert "callback_number" not in customer and "pseudonym" not in customer
+    assert set(customer) == {
+        "id",
+        "state",
+        "channel",
+        "language",
+        "topic",
+        "position",
+        "estimated_wait_s",
+        "supporter_name",
+        "last_seq",
+    }
+
+
+def test_serving_contacts(network):
+    a, b, c = enqueue(), enqueue(), enqueue(municipality=HELSINKI_CODE)
+    for contact in (a, b):
+        services.pick_contact(public_id=contact.public_id, supporter=network.anna)
+    services.pick_contact(public_id=c.public_id, supporter=network.ville)
+    assert [x.pk for x in selectors.serving_contacts(network.anna)] == [a.pk, b.pk]
+    services.end_contact(public_id=a.public_id, supporter=network.anna, outcome="solved")
+    assert [x.pk for x in selectors.serving_contacts(network.anna)] == [b.pk]
