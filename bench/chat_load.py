@@ -5,7 +5,8 @@
 What it does, and stops and drops again at the end:
 1. creates a database on the local PostgreSQL, migrates it and seeds N active
    contacts, each served by its own supporter (with a login session);
-2. starts one uvicorn process with the pub/sub channel layer on a private
+2. starts --servers uvicorn processes (default 2, the two sides of each pair on
+   different ones) with the pub/sub channel layer on a private
    redis-server (or BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/0);
 3. connects the N pairs (customer on /ws/contact/, supporter on /ws/console/)
    from client processes, and each side sends one message per 5 s on average,
@@ -176,6 +177,7 @@ def seed(pairs: int) -> list[dict]:
         )
         out.append(
             {
+                "index": len(out),
                 "contact": str(contact.public_id),
                 "token": make_contact_token(contact.public_id),
                 "session": key,
@@ -217,6 +219,9 @@ def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
         "4096",
         "--lifespan",
         "on",
+        # Chat frames are small: compressing each one costs more than it saves.
+        "--ws-per-message-deflate",
+        "false",
     ]
     log = open(ROOT / "var" / f"bench-server-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -265,10 +270,10 @@ class Side:
         self.codes: dict[str, int] = {}
 
 
-async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: float) -> None:
+async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, interval: float) -> None:
     from websockets.asyncio.client import connect
 
-    origin = f"http://127.0.0.1:{port}"
+    origin = f"http://127.0.0.1:{ports[0]}"
     sides: list[tuple[Side, Side]] = []
     limit = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -283,6 +288,7 @@ async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: fl
                         open_timeout=30,
                         ping_interval=None,
                         max_queue=None,
+                        compression=None,
                     )
                     break
                 except Exception:
@@ -312,6 +318,10 @@ async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: fl
     tasks = []
     for i, p in enumerate(pairs):
         customer, supporter = Side("c", i, interval), Side("s", i, interval)
+        # With several server processes the two sides of a pair sit on
+        # different ones, so every message crosses processes through Redis.
+        port = ports[p["index"] % len(ports)]
+        other_port = ports[(p["index"] + 1) % len(ports)]
         sides.append((customer, supporter))
         if mode == "platform":
             tasks.append(
@@ -325,7 +335,7 @@ async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: fl
             tasks.append(
                 open_socket(
                     supporter,
-                    f"ws://127.0.0.1:{port}/ws/console/",
+                    f"ws://127.0.0.1:{other_port}/ws/console/",
                     {"Cookie": f"sessionid={p['session']}"},
                     {"type": "hello", "contacts": {p["contact"]: 0}},
                 )
@@ -334,7 +344,8 @@ async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: fl
             pid = p["contact"].replace("-", "")[:32]
             url = f"ws://127.0.0.1:{port}/ws/bench-echo/{pid}/"
             tasks.append(open_socket(customer, url, {}, None))
-            tasks.append(open_socket(supporter, url, {}, None))
+            other = f"ws://127.0.0.1:{other_port}/ws/bench-echo/{pid}/"
+            tasks.append(open_socket(supporter, other, {}, None))
     await asyncio.gather(*tasks)
     conn.send("ready")
     t0, duration = conn.recv()
@@ -444,7 +455,7 @@ async def run_client(mode: str, port: int, pairs: list[dict], conn, interval: fl
     )
 
 
-def client_main(mode: str, port: int, pairs: list[dict], conn, interval: float) -> None:
+def client_main(mode: str, ports: list[int], pairs: list[dict], conn, interval: float) -> None:
     try:
         import uvloop
 
@@ -452,7 +463,7 @@ def client_main(mode: str, port: int, pairs: list[dict], conn, interval: float) 
     except ImportError:
         pass
     try:
-        asyncio.run(run_client(mode, port, pairs, conn, interval))
+        asyncio.run(run_client(mode, ports, pairs, conn, interval))
     except Exception as exc:  # tell the parent instead of leaving it waiting
         conn.send({"error": repr(exc)})
 
@@ -464,15 +475,15 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))]
 
 
-def run_phase(mode: str, port: int, server_pid: int, pairs: list[dict], args) -> dict:
+def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[dict], args) -> dict:
     ctx = mp.get_context("spawn")
     chunks = [pairs[i :: args.clients] for i in range(args.clients)]
     procs, conns = [], []
-    rss_before = rss_kib(server_pid)
+    rss_before = sum(rss_kib(pid) for pid in server_pids)
     started = time.monotonic()
     for chunk in chunks:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=client_main, args=(mode, port, chunk, child, args.interval))
+        proc = ctx.Process(target=client_main, args=(mode, ports, chunk, child, args.interval))
         proc.start()
         procs.append(proc)
         conns.append(parent)
@@ -484,8 +495,8 @@ def run_phase(mode: str, port: int, server_pid: int, pairs: list[dict], args) ->
             raise RuntimeError(f"client failed: {message}")
     connect_s = time.monotonic() - started
     time.sleep(1.0)
-    rss_after = rss_kib(server_pid)
-    cpu0 = cpu_s(server_pid)
+    rss_after = sum(rss_kib(pid) for pid in server_pids)
+    cpu0 = sum(cpu_s(pid) for pid in server_pids)
     t0 = time.time() + 1.0
     for conn in conns:
         conn.send((t0, args.duration))
@@ -496,7 +507,7 @@ def run_phase(mode: str, port: int, server_pid: int, pairs: list[dict], args) ->
         results.append(conn.recv())
         if "error" in results[-1]:
             raise RuntimeError(f"client failed: {results[-1]['error']}")
-    cpu = (cpu_s(server_pid) - cpu0) / (time.time() - t0)
+    cpu = (sum(cpu_s(pid) for pid in server_pids) - cpu0) / (time.time() - t0)
     for proc in procs:
         proc.join(30)
     latencies = [x for r in results for x in r["latencies"]]
@@ -542,6 +553,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=5.0, help="mean seconds between sends")
     parser.add_argument("--clients", type=int, default=2, help="client processes")
     parser.add_argument(
+        "--servers", type=int, default=2, help="server processes (the production shape: several)"
+    )
+    parser.add_argument(
         "--ticker",
         action="store_true",
         help="also run the routing ticker in the server (off: measure the chat path alone)",
@@ -550,7 +564,8 @@ def main() -> None:
 
     db_name = f"helpdesk_bench_{os.getpid()}"
     admin_sql(f'CREATE DATABASE "{db_name}"')
-    server = redis = None
+    servers: list[subprocess.Popen] = []
+    redis = None
     try:
         redis, redis_url = start_redis()
         setup_django(db_name, redis_url)
@@ -560,12 +575,14 @@ def main() -> None:
 
         connections.close_all()
         print(f"seeded {args.pairs} pairs in {time.monotonic() - started:.1f}s", flush=True)
-        port = free_port()
-        server = start_server(db_name, port, ticker=args.ticker)
-        print(f"server pid {server.pid} on port {port}", flush=True)
-        platform = run_phase("platform", port, server.pid, pairs, args)
+        ports = [free_port() for _ in range(max(1, args.servers))]
+        for port in ports:
+            servers.append(start_server(db_name, port, ticker=args.ticker))
+            print(f"server pid {servers[-1].pid} on port {port}", flush=True)
+        pids = [server.pid for server in servers]
+        platform = run_phase("platform", ports, pids, pairs, args)
         report(platform, args)
-        bare = run_phase("bare", port, server.pid, pairs, args)
+        bare = run_phase("bare", ports, pids, pairs, args)
         report(bare, args)
         ratio = platform["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else float("nan")
         print(
@@ -576,8 +593,10 @@ def main() -> None:
     finally:
         for child in mp.active_children():
             child.terminate()
-        if server is not None and server.poll() is None:
-            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            if server.poll() is None:
+                server.send_signal(signal.SIGTERM)
+        for server in servers:
             try:
                 server.wait(15)
             except subprocess.TimeoutExpired:

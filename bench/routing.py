@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "24"))
+IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "200"))
 
 
 def percentile(values: list[float], q: float) -> float:

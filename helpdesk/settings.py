@@ -90,16 +90,21 @@ TEMPLATES = [
 VAR_DIR = Path(os.environ.get("HELPDESK_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL,
-            # Chat and routing threads reuse their connections. A connection
-            # broken by a database restart fails one call and is then replaced;
-            # health checks (a ping before each chat call) are opt-in.
-            conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-            conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", False),
-        )
-    }
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "20"))
+    if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        # A pool per process: under ASGI every request runs in a thread of its
+        # own, so per-thread persistent connections would pile up (Django's
+        # docs advise against CONN_MAX_AGE under ASGI). Chat and routing
+        # threads return their connection after each call.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
+            "max_size": DB_POOL_MAX_SIZE,
+            "timeout": float(os.environ.get("DB_POOL_TIMEOUT_S", "10")),
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
