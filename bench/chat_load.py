@@ -196,7 +196,6 @@ def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "SECURE_SSL_REDIRECT": "0",
             "BENCH_ECHO": "1",
-            "DB_CONN_MAX_AGE": "600",
             "LOG_LEVEL": "WARNING",
             "CHAT_RATE_LIMIT": "1000/10second",
             "PYTHONUNBUFFERED": "1",

@@ -91,20 +91,21 @@ VAR_DIR = Path(os.environ.get("HELPDESK_VAR_DIR", BASE_DIR / "var"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
-    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "20"))
+    # Under ASGI every HTTP request runs in a thread of its own, so its
+    # connection closes when the request ends (CONN_MAX_AGE 0, as Django
+    # advises for ASGI). The chat and routing threads live as long as the
+    # worker and keep one connection each (realtime/consumers/base.py,
+    # routing/ticker.py). A pool is opt-in: measured on the chat path it cost
+    # more than it saved (a checkout per frame).
+    DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
-        # A pool per process: under ASGI every request runs in a thread of its
-        # own, so per-thread persistent connections would pile up (Django's
-        # docs advise against CONN_MAX_AGE under ASGI). Chat and routing
-        # threads return their connection after each call.
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
             "max_size": DB_POOL_MAX_SIZE,
             "timeout": float(os.environ.get("DB_POOL_TIMEOUT_S", "10")),
         }
-    else:
-        DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "60"))
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
