@@ -92,13 +92,13 @@ DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
     # Under ASGI every HTTP request runs in a thread of its own, so its
-    # connection closes when the request ends (CONN_MAX_AGE 0, as Django
-    # advises for ASGI). The chat and routing threads live as long as the
-    # worker and keep one connection each (realtime/consumers/base.py,
-    # routing/ticker.py). A pool is opt-in: measured on the chat path it cost
-    # more than it saved (a checkout per frame).
+    # connection goes back when the request ends (CONN_MAX_AGE 0, as Django
+    # advises for ASGI), into a bounded per-process pool: a burst of requests
+    # waits for a connection instead of exhausting the server's. The chat and
+    # routing threads live as long as the worker and keep theirs checked out
+    # (realtime/consumers/base.py, routing/ticker.py): no checkout per frame.
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
-    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "0"))
+    DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
