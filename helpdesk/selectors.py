@@ -2,7 +2,7 @@
 
 Nothing here writes. Functions that serve supporters take the Supporter and
 only ever return rows of that supporter's own providers; customer-facing reads
-return public data only (see DESIGN.md section 5: volunteers and customers see
+return public data only (see docs/architecture.md section 5: volunteers and customers see
 the minimum).
 """
 

@@ -1,4 +1,4 @@
-"""Knowledge base and method bank (DESIGN.md section 2.5).
+"""Knowledge base and method bank (docs/architecture.md section 1).
 
 An Article carries what is common to every language (audience, kind, topics);
 each ArticleTranslation has its own text, review workflow and version history.

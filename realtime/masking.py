@@ -4,7 +4,7 @@ Customers who are new to e-services often paste exactly what they were told
 never to share: a personal identity code (henkilötunnus), a payment card
 number, a bank account or a one-time code from their bank. The text is masked
 before the message is stored, so neither the database nor a supporter ever
-holds it (DESIGN.md section 5).
+holds it (docs/architecture.md section 5).
 
 Each detector validates what it finds (python-stdnum) so that ordinary
 numbers — phone numbers, postal codes, dates, prices — stay untouched. The one

@@ -4,7 +4,7 @@
 (``routing.types``), imports neither Django nor Redis nor asyncio, and gives the
 same decision for the same snapshot whatever the order of its tuples. The
 caller (``routing.services``) loads the snapshot, applies the decision
-atomically and publishes the events. See DESIGN.md section 2 item 4.
+atomically and publishes the events. See docs/architecture.md section 2.
 
 Rules
 -----

@@ -3,7 +3,7 @@
 Waiting contacts are shown pseudonymously (pseudonym, channel, language,
 topic, municipality, time waited); details are for the supporter who serves
 the contact, and a callback number only for staff serving it: volunteers never
-see one (DESIGN.md section 5). Which providers may see a queued contact is
+see one (docs/architecture.md section 5). Which providers may see a queued contact is
 decided here, once, for the console list, for `pick_contact` and for the
 `queue.changed` notifications.
 """

@@ -6,7 +6,7 @@ and publishes its events through realtime.events only after commit. Claims
 (accept, pick) are compare-and-set writes in routing.store, so exactly one of
 any number of racing supporters wins, across processes. `dispatch` runs one
 routing round: load snapshot -> routing.engine.decide -> apply -> publish.
-See DESIGN.md sections 2 (item 4) and 3.
+See docs/architecture.md sections 2 and 3.
 """
 
 from __future__ import annotations

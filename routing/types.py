@@ -4,7 +4,7 @@ The routing engine (``routing.engine.decide``) is a pure function from a
 ``Snapshot`` to a ``Decision``. Everything here is a frozen dataclass of plain
 values so a snapshot can be built from the database, from Redis, from a test
 table or from the day simulator alike, and so two equal snapshots always give
-equal decisions. See DESIGN.md section 3 ("The routing decision is pure").
+equal decisions. See docs/architecture.md section 3.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The domain model, one module per entity group (see DESIGN.md section 2)."""
+"""The domain model, one module per entity group (docs/architecture.md)."""
 
 from .audit import AuditLogEntry
 from .contacts import (

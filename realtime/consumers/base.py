@@ -14,7 +14,7 @@
 
 Database work runs in a small dedicated thread pool (`db`), not Django's
 single thread-sensitive thread: that thread would serialise every socket's
-queries in a process (see PITFALLS: "Channels and Redis").
+queries in a process (docs/architecture.md section 4).
 """
 
 from __future__ import annotations
@@ -149,8 +149,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         # Channels runs close_old_connections() before every handler through
         # the process's single thread-sensitive thread, which would serialise
         # every frame and event of every socket onto that thread. Nothing here
-        # touches the ORM on the event loop: `db`/`console_db` close stale
-        # connections in their own threads.
+        # touches the ORM on the event loop: `db`/`console_db` look after the
+        # connections of their own threads.
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"no handler for message type {message.get('type')!r}")
