@@ -26,7 +26,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
+
+from helpdesk.db import keep_usable_connection
 
 log = logging.getLogger(__name__)
 
@@ -190,11 +192,7 @@ class RoutingTicker:
                 log.debug("closing a broken connection failed", exc_info=True)
             return "error"
         finally:
-            if connection.errors_occurred:
-                connection.errors_occurred = False
-                if connection.connection is not None and not connection.is_usable():
-                    connection.close()
-            close_old_connections_if_needed()
+            keep_usable_connection()
         if decision is None:
             self.busy += 1
             return "busy"
@@ -219,10 +217,3 @@ def _warm_up() -> None:
 def _close() -> None:
     """Runs in the ticker's own thread: closes that thread's connection."""
     connection.close()
-
-
-def close_old_connections_if_needed() -> None:
-    """Honour CONN_MAX_AGE > 0 (a long-lived connection is recycled in time)."""
-    max_age = connection.settings_dict.get("CONN_MAX_AGE") or 0
-    if max_age:
-        close_old_connections()

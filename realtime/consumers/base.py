@@ -30,8 +30,8 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import connection
 
+from helpdesk.db import keep_usable_connection
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import (
     Conflict,
@@ -86,26 +86,12 @@ _console_pool = ThreadPoolExecutor(
 )
 
 
-def _keep_usable_connection() -> None:
-    """These threads live as long as the worker and keep one connection each.
-
-    A connection broken by a database restart is dropped here and replaced on
-    the next query; a healthy one is kept (no connect per frame).
-    """
-    if connection.connection is None or not connection.errors_occurred:
-        return
-    if connection.is_usable():
-        connection.errors_occurred = False
-    else:
-        connection.close()
-
-
 def _in_thread(fn, args, kwargs):
-    _keep_usable_connection()
+    keep_usable_connection()
     try:
         return fn(*args, **kwargs)
     finally:
-        _keep_usable_connection()
+        keep_usable_connection()
 
 
 async def db(fn, *args, **kwargs):
