@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -346,6 +347,13 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
             other = f"ws://127.0.0.1:{other_port}/ws/bench-echo/{pid}/"
             tasks.append(open_socket(supporter, other, {}, None))
     await asyncio.gather(*tasks)
+    # The load generator must not pause either: its own collector, with a
+    # thousand sockets' objects, stalls every reader for tens of ms and that
+    # would be counted as server latency. Same tuning as the server workers
+    # (helpdesk/gc_tuning.py).
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20000, 20, 10)
     conn.send("ready")
     t0, duration = conn.recv()
 

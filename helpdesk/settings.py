@@ -131,7 +131,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            # channels_redis's pub/sub layer, publishing pipelined (realtime/layers.py).
+            "BACKEND": "realtime.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
@@ -231,7 +232,10 @@ ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
-LIFESPAN_HOOKS = ["routing.ticker.RoutingTicker"]
+LIFESPAN_HOOKS = ["helpdesk.gc_tuning.GcTuning", "routing.ticker.RoutingTicker"]
+# Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
+GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
+GC_FREEZE_AT_STARTUP = env_bool("GC_FREEZE_AT_STARTUP", True)
 PRESENCE_HEARTBEAT_TIMEOUT_S = float(os.environ.get("PRESENCE_HEARTBEAT_TIMEOUT_S", "45"))
 CHAT_MAX_MESSAGE_CHARS = int(os.environ.get("CHAT_MAX_MESSAGE_CHARS", "4000"))
 CHAT_MAX_FRAME_BYTES = int(os.environ.get("CHAT_MAX_FRAME_BYTES", "16384"))

@@ -11,8 +11,11 @@ Group names are defined here and nowhere else.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -67,16 +70,41 @@ def check_event(event: dict[str, Any]) -> None:
         raise ValueError(f"event {kind!r} lacks {sorted(missing)}")
 
 
-async def _send_all(batch: list[tuple[str, dict[str, Any]]]) -> None:
+async def _send_one(layer, group: str, event: dict[str, Any]) -> None:
+    try:
+        await layer.group_send(group, {"type": "helpdesk.event", "event": event})
+    except Exception:  # the database already holds the truth; clients will catch up
+        log.warning("publish to %s failed for %s", group, event.get("type"), exc_info=True)
+
+
+async def _send_all(batch: list[tuple[str, dict[str, Any]]], *, resend: bool = True) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
     # Sequential on purpose: events for one group keep their order.
-    for group, event in batch:
+    for index, (group, event) in enumerate(batch):
         try:
-            await layer.group_send(group, {"type": "helpdesk.event", "event": event})
-        except Exception:  # the database already holds the truth; clients will catch up
-            log.warning("publish to %s failed for %s", group, event.get("type"), exc_info=True)
+            await _send_one(layer, group, event)
+        except asyncio.CancelledError:
+            if not resend:  # the background send itself: the loop is stopping
+                raise
+            # The caller gave up (its socket closed, the worker is stopping),
+            # but the events describe committed state: send the rest anyway.
+            # The one in flight may go twice; clients drop repeats by seq.
+            send_in_background(batch[index:])
+            raise
+
+
+_background: set[asyncio.Task] = set()
+
+
+def send_in_background(batch: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send committed events from a task of the running loop, nobody waiting for it."""
+    if not batch:
+        return
+    task = asyncio.get_running_loop().create_task(_send_all(batch, resend=False))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 class _Batch:
@@ -97,6 +125,10 @@ class _Batch:
 
 def _deliver(events: list[tuple[str, dict[str, Any]]]) -> None:
     """The one exit to the channel layer (tests patch it to capture events)."""
+    collector = getattr(_local, "collector", None)
+    if collector is not None:
+        collector.extend(events)
+        return
     try:
         async_to_sync(_send_all)(events)
     except Exception:
@@ -104,6 +136,31 @@ def _deliver(events: list[tuple[str, dict[str, Any]]]) -> None:
 
 
 _local = threading.local()
+
+
+@contextmanager
+def collecting() -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    """Keep the committed events of this thread in a list instead of sending them.
+
+    For worker threads that serve an event loop (the chat consumers' database
+    pools): the loop sends the list with `send_collected` when the call
+    returns, so publishing costs no second hop from the thread back to the
+    loop while the thread waits. Events still leave only after commit; only
+    who sends them changes.
+    """
+    previous = getattr(_local, "collector", None)
+    collected: list[tuple[str, dict[str, Any]]] = []
+    _local.collector = collected
+    try:
+        yield collected
+    finally:
+        _local.collector = previous
+
+
+async def send_collected(events: list[tuple[str, dict[str, Any]]]) -> None:
+    """Send events gathered by `collecting`, in order, from the event loop."""
+    if events:
+        await _send_all(events)
 
 
 def publish_on_commit(group: str, event: dict[str, Any], *, using: str | None = None) -> None:
@@ -129,9 +186,5 @@ async def apublish(group: str, event: dict[str, Any]) -> None:
     """For ephemeral signals with no database state (typing indicators)."""
     check_event(event)
     layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        await layer.group_send(group, {"type": "helpdesk.event", "event": event})
-    except Exception:
-        log.warning("publish to %s failed for %s", group, event.get("type"), exc_info=True)
+    if layer is not None:
+        await _send_one(layer, group, event)

@@ -67,5 +67,5 @@ export CHANNEL_LAYER_PREFIX="helpdesk-test-$$"
 echo "==> pytest (database: $DATABASE_URL, channel layer: Redis pub/sub at $REDIS_URL)"
 .venv/bin/python -m pytest "$@"
 status=$?
-echo "tests used: PostgreSQL at ${DATABASE_URL%%\?*} and the channels_redis pub/sub layer at $REDIS_URL"
+echo "tests used: PostgreSQL at ${DATABASE_URL%%\?*} and the Redis pub/sub channel layer (realtime/layers.py) at $REDIS_URL"
 exit $status

@@ -275,7 +275,11 @@ class Message(models.Model):
         NOTE = "note", _("internal note")
         SYSTEM = "system", _("system notice")
 
-    contact = models.ForeignKey(Contact, related_name="messages", on_delete=models.CASCADE)
+    # No index of its own: the unique (contact, seq) index serves every lookup
+    # by contact, and one index fewer is one write fewer per message.
+    contact = models.ForeignKey(
+        Contact, related_name="messages", on_delete=models.CASCADE, db_index=False
+    )
     seq = models.PositiveIntegerField(_("sequence number"))
     author_kind = models.CharField(_("author"), max_length=10, choices=Author.choices)
     author = models.ForeignKey(

@@ -20,13 +20,13 @@ queries in a process (docs/architecture.md section 4).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -41,7 +41,7 @@ from helpdesk.services.errors import (
     RateLimited,
     ServiceError,
 )
-from realtime import serializers
+from realtime import events, serializers
 from realtime.protocol import Frame, ProtocolError, parse_frame
 from realtime.ratelimit import SocketRateLimit
 
@@ -89,20 +89,51 @@ _console_pool = ThreadPoolExecutor(
 def _in_thread(fn, args, kwargs):
     keep_usable_connection()
     try:
-        return fn(*args, **kwargs)
+        with events.collecting() as collected:
+            try:
+                return fn(*args, **kwargs), None, collected
+            except Exception as exc:
+                return None, exc, collected
     finally:
         keep_usable_connection()
 
 
+async def _run(executor: ThreadPoolExecutor, fn, args, kwargs):
+    """Run `fn` in a worker thread, then send the events it committed from this loop.
+
+    One hop each way and nothing more: the thread does not wait for the
+    channel layer. The events go out before the caller continues (the other
+    side is notified before the sender is acknowledged), and still go out if
+    the caller is cancelled meanwhile (its socket closed): a stored message is
+    always announced.
+    """
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+    future = loop.run_in_executor(executor, context.run, _in_thread, fn, args, kwargs)
+    try:
+        result, exc, collected = await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_publish_when_done)
+        raise
+    await events.send_collected(collected)
+    if exc is not None:
+        raise exc
+    return result
+
+
+def _publish_when_done(future: asyncio.Future) -> None:
+    if not future.cancelled() and future.exception() is None:
+        events.send_in_background(future.result()[2])
+
+
 async def db(fn, *args, **kwargs):
     """Run a synchronous database function of the chat hot path off the event loop."""
-    return await sync_to_async(_in_thread, thread_sensitive=False, executor=_pool)(fn, args, kwargs)
+    return await _run(_pool, fn, args, kwargs)
 
 
 async def console_db(fn, *args, **kwargs):
     """The same for console reads (welcome, snapshots), on their own small pool."""
-    run = sync_to_async(_in_thread, thread_sensitive=False, executor=_console_pool)
-    return await run(fn, args, kwargs)
+    return await _run(_console_pool, fn, args, kwargs)
 
 
 def error_code(exc: ServiceError) -> str:
@@ -125,6 +156,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         super().__init__(*args, **kwargs)
         self.rate = SocketRateLimit()
         self.cursors: dict[str, int] = {}  # contact public id -> last seq sent
+        # Seqs above the cursor that this socket wrote and got back in its ack.
+        self.own_seqs: dict[str, set[int]] = {}
         self.contact_pks: dict[str, int] = {}  # contact public id -> primary key
         self.last_frame_at = time.monotonic()
         self.groups_joined: set[str] = set()
@@ -263,6 +296,31 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     # -- ordered delivery ------------------------------------------------------
 
+    def ack(self, result: message_service.PostResult, **kwargs) -> dict[str, Any]:
+        """The message.ack frame; it carries the message when this socket has not had it.
+
+        A socket gets each message once: in the welcome replay, as a
+        message.new, or, for what it wrote itself, in this ack. The sender's
+        own message.new is then skipped (`deliver_message`): it would only
+        repeat the ack, and at a thousand chats that repeat is a third of
+        all frames sent.
+        """
+        frame = serializers.ack(result, **kwargs)
+        cursor = self.cursors.get(result.contact)
+        if result.message and cursor is not None and result.seq > cursor:
+            frame["message"] = result.message
+            self.own_seqs.setdefault(result.contact, set()).add(result.seq)
+        return frame
+
+    def _own(self, contact: str, seq: int) -> bool:
+        own = self.own_seqs.get(contact)
+        if not own or seq not in own:
+            return False
+        own.discard(seq)
+        if not own:
+            del self.own_seqs[contact]
+        return True
+
     async def deliver_message(self, contact: str, message: dict[str, Any]) -> None:
         """Send one message.new in order, filling any gap from the database."""
         cursor = self.cursors.get(contact)
@@ -278,9 +336,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
                 up_to=seq - 1,
             )
             for missed in replay.messages:
-                await self.send_json(serializers.message_new(contact, missed))
+                if not self._own(contact, missed["seq"]):
+                    await self.send_json(serializers.message_new(contact, missed))
         self.cursors[contact] = seq
-        if self.visible(message):
+        if not self._own(contact, seq) and self.visible(message):
             await self.send_json(serializers.message_new(contact, message))
 
     def visible(self, message: dict[str, Any]) -> bool:

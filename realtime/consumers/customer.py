@@ -87,7 +87,7 @@ class CustomerConsumer(BaseConsumer):
             client_msg_id=frame["client_msg_id"],
             body=frame["body"],
         )
-        await self.send_json(serializers.ack(result, language=self.language))
+        await self.send_json(self.ack(result, language=self.language))
         if not result.duplicate and self.state in (ContactState.ACTIVE, ContactState.ON_HOLD):
             suggestions.schedule(
                 contact=self.contact, language=self.language, text=result.message["body"]

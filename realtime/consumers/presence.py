@@ -52,6 +52,24 @@ async def socket_alive(supporter_id: int, socket: str) -> None:
         await pipe.execute()
 
 
+async def sockets_alive(beats: dict[int, set[str]]) -> None:
+    """Refresh many known sockets in one round trip (a worker's batched pings).
+
+    Only sockets still in the set are refreshed (ZADD XX): a ping batched just
+    before its socket closed must not bring the closed socket back.
+    """
+    client = _redis()
+    if client is None:
+        return  # in memory a socket is present until it closes; there is no age
+    now = time.time()
+    async with client.pipeline(transaction=False) as pipe:
+        for supporter_id, sockets in beats.items():
+            key = _KEY.format(supporter_id)
+            pipe.zadd(key, dict.fromkeys(sockets, now), xx=True)
+            pipe.expire(key, STALE_S)
+        await pipe.execute()
+
+
 async def socket_closed(supporter_id: int, socket: str) -> int:
     """Forget one socket; returns how many sockets of the supporter are still open."""
     client = _redis()

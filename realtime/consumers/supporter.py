@@ -23,7 +23,7 @@ from helpdesk.models.contacts import IN_SERVICE_STATES
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from realtime import serializers
-from realtime.consumers import presence
+from realtime.consumers import heartbeats, presence
 from realtime.consumers.base import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -187,10 +187,14 @@ class SupporterConsumer(BaseConsumer):
             log.warning("presence update failed for supporter %s", supporter.pk, exc_info=True)
 
     async def heartbeat(self, *, force: bool = False) -> None:
+        """Sign of life: at once on connect, else batched with the worker's others."""
         now = time.monotonic()
         if not force and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
         self._last_heartbeat = now
+        if not force:
+            heartbeats.beat(self.supporter.pk, self.channel_name)
+            return
         try:
             await presence.socket_alive(self.supporter.pk, self.channel_name)
             await console_db(_routing().heartbeat, supporter=self.supporter)
@@ -215,6 +219,7 @@ class SupporterConsumer(BaseConsumer):
     async def stop_serving(self, public_id: str) -> None:
         self.contact_pks.pop(public_id, None)
         self.cursors.pop(public_id, None)
+        self.own_seqs.pop(public_id, None)
         await self.leave(contact_group(public_id))
 
     def serving_pk(self, public_id: str) -> int:
@@ -260,7 +265,7 @@ class SupporterConsumer(BaseConsumer):
             supporter=self.supporter,
             kind=kind,
         )
-        await self.send_json(serializers.ack(result))
+        await self.send_json(self.ack(result))
 
     async def on_note_add(self, frame: Frame) -> None:
         await self.on_message_send(frame, kind=Message.Kind.NOTE)
@@ -273,7 +278,7 @@ class SupporterConsumer(BaseConsumer):
             frame["article"],
             frame["client_msg_id"],
         )
-        await self.send_json(serializers.ack(result))
+        await self.send_json(self.ack(result))
 
     async def on_typing(self, frame: Frame) -> None:
         self.serving_pk(frame["contact"])

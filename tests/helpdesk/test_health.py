@@ -18,7 +18,7 @@ def test_healthz_is_503_when_the_channel_layer_is_down(client):
 
     broken = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "realtime.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": "redis://127.0.0.1:1/0"}]},
         }
     }

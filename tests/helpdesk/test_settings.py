@@ -71,4 +71,4 @@ def test_redis_url_selects_the_pubsub_layer(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     ).stdout
-    assert "RedisPubSubChannelLayer" in out and "postgresql" in out
+    assert "PipelinedPubSubChannelLayer" in out and "postgresql" in out

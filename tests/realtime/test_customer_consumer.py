@@ -1,6 +1,7 @@
 """The customer's socket: every frame it sends or receives, every error and close code."""
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
@@ -75,9 +76,11 @@ async def test_ping_pong_and_welcome_replays_after_last_seq(ws_app, pair):
 async def test_send_ack_notify_and_idempotent_resend(ws_app, pair):
     _, supporter, contact = pair
     customer = await customer_client(ws_app, contact)
+    other_tab = await customer_client(ws_app, contact)
     console = await supporter_client(ws_app, supporter.user, hello={})
     await customer.send({"type": "message.send", "client_msg_id": "m1", "body": "Hei!"})
     ack = await customer.expect("message.ack")
+    message = ack.pop("message")
     assert ack == {
         "type": "message.ack",
         "contact": str(contact.public_id),
@@ -85,18 +88,52 @@ async def test_send_ack_notify_and_idempotent_resend(ws_app, pair):
         "seq": 1,
         "masked": False,
     }
+    assert message["seq"] == 1 and message["body"] == "Hei!" and message["author"] == "customer"
+    assert set(message) == {
+        "seq",
+        "author",
+        "author_name",
+        "kind",
+        "body",
+        "payload",
+        "created_at",
+    }
     new = await console.expect("message.new")
     assert new["contact"] == str(contact.public_id)
-    assert new["message"]["body"] == "Hei!" and new["message"]["author"] == "customer"
-    mine = await customer.expect("message.new")  # the sender's other tabs need it too
-    assert mine["message"]["seq"] == 1
+    assert new["message"] == message
+    # The sender's other tabs need it; the sending socket has it in its ack.
+    assert (await other_tab.expect("message.new"))["message"] == message
     await customer.send({"type": "message.send", "client_msg_id": "m1", "body": "Hei!"})
     again = await customer.expect("message.ack")
-    assert again["seq"] == 1
+    assert again["seq"] == 1 and "message" not in again  # this socket has it already
     assert await sync_to_async(Message.objects.filter(contact=contact).count)() == 1
     await console.nothing()
+    await customer.nothing()
+    await other_tab.nothing()
+    for client in (customer, other_tab, console):
+        await client.disconnect()
+
+
+async def test_own_message_is_skipped_when_a_gap_is_filled(ws_app, pair):
+    _, supporter, contact = pair
+    customer = await customer_client(ws_app, contact)
+    group = events.contact_group(contact.public_id)
+    # The supporter's seq 1 is stored but its notification is late; the
+    # customer's own seq 2 is acknowledged with the message meanwhile.
+    with mock.patch.object(events, "_deliver"):
+        first = await sync_to_async(_post)(contact, "s1", "Hei", supporter)
+    await customer.send({"type": "message.send", "client_msg_id": "c1", "body": "Moi"})
+    ack = await customer.expect("message.ack")
+    assert ack["seq"] == 2 and ack["message"]["body"] == "Moi"
+    # seq 2's own notification arrived: the gap (seq 1) is filled from the
+    # database, seq 2 itself is not sent again.
+    assert (await customer.expect("message.new"))["message"]["seq"] == 1
+    await events.apublish(
+        group, {"type": "message.new", "contact": first.contact, "message": first.message}
+    )
+    await customer.nothing()
+    assert [f["message"]["seq"] for f in customer.seen if f["type"] == "message.new"] == [1]
     await customer.disconnect()
-    await console.disconnect()
 
 
 async def test_masked_message_acked_with_notice_in_customer_language(ws_app, transactional_db):

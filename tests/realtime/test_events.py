@@ -85,3 +85,84 @@ async def test_events_reach_a_subscriber_through_the_real_layer():
         assert message == {"type": "helpdesk.event", "event": state(9)}
     finally:
         await layer.group_discard("contact.test", channel)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_collecting_keeps_committed_events_for_the_caller():
+    with events.collecting() as collected:
+        with transaction.atomic():
+            events.publish_on_commit("g", state(1))
+            with pytest.raises(RuntimeError), transaction.atomic():
+                events.publish_on_commit("g", state(2))
+                raise RuntimeError
+        events.publish_on_commit("g", state(3))
+    assert [e["contact"] for _, e in collected] == ["c1", "c3"]
+    # outside the block events go straight to the layer again
+    with mock.patch.object(events, "async_to_sync") as hop:
+        events.publish_on_commit("g", state(4))
+    hop.assert_called_once()
+
+
+async def _subscribe(group: str):
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    return layer, channel
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_db_helper_publishes_from_the_loop_in_order():
+    import asyncio
+
+    from realtime.consumers.base import db
+
+    def store():
+        with transaction.atomic():
+            events.publish_on_commit("contact.collect", state(1))
+            events.publish_on_commit("contact.collect", state(2))
+        return "stored"
+
+    layer, channel = await _subscribe("contact.collect")
+    with mock.patch.object(events, "async_to_sync") as hop:
+        assert await db(store) == "stored"
+    hop.assert_not_called()  # no second hop from the thread back to the loop
+    got = [await asyncio.wait_for(layer.receive(channel), timeout=5) for _ in range(2)]
+    assert [m["event"]["contact"] for m in got] == ["c1", "c2"]
+    await layer.group_discard("contact.collect", channel)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_db_helper_sends_committed_events_even_if_the_caller_fails_or_is_cancelled():
+    import asyncio
+    import threading
+
+    from realtime.consumers.base import db
+
+    def commit_then_fail():
+        events.publish_on_commit("contact.fail", state(1))
+        raise ValueError("after the commit")
+
+    layer, channel = await _subscribe("contact.fail")
+    with pytest.raises(ValueError, match="after the commit"):
+        await db(commit_then_fail)
+    got = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    assert got["event"]["contact"] == "c1"
+
+    # The caller (a socket's handler) is cancelled while the thread still runs.
+    release = threading.Event()
+
+    def slow_commit():
+        release.wait(5)
+        events.publish_on_commit("contact.fail", state(2))
+
+    task = asyncio.ensure_future(db(slow_commit))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    got = await asyncio.wait_for(layer.receive(channel), timeout=5)
+    assert got["event"]["contact"] == "c2"
+    await layer.group_discard("contact.fail", channel)

@@ -83,7 +83,7 @@ def redis_server(settings):
     server.start()
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": "realtime.layers.PipelinedPubSubChannelLayer",
             "CONFIG": {"hosts": [{"address": server.url, "max_connections": 50}]},
         }
     }

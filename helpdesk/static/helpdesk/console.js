@@ -14,7 +14,8 @@ class Chat {
     this.app = consoleApp;
     this.id = contact.id;
     this.contact = contact;
-    this.lastSeq = 0;
+    this.lastSeq = 0; // highest seq shown (read receipts)
+    this.resumeSeq = 0; // last seq of a welcome or message.new: where a resume starts
     this.unread = 0;
     this.pending = new Map(); // client_msg_id -> frame, resent after a reconnect
     this.suggestions = [];
@@ -166,11 +167,13 @@ class Chat {
 
   ack(frame) {
     this.pending.delete(frame.client_msg_id);
+    if (frame.message) this.add(frame.message, true); // own messages come back in the ack only
     if (frame.masked) this.error(S.masked);
   }
 
-  add(message) {
+  add(message, fromAck = false) {
     if (!message || typeof message.seq !== "number" || message.seq <= 0) return;
+    if (!fromAck) this.resumeSeq = Math.max(this.resumeSeq, message.seq);
     if (this.list.querySelector(`li[data-seq="${message.seq}"]`)) return;
     this.lastSeq = Math.max(this.lastSeq, message.seq);
     const who =
@@ -285,7 +288,7 @@ class ConsoleApp {
 
   hello() {
     const contacts = {};
-    for (const [id, chat] of this.chats) contacts[id] = chat.lastSeq;
+    for (const [id, chat] of this.chats) contacts[id] = chat.resumeSeq;
     this.send({ type: "hello", contacts });
   }
 

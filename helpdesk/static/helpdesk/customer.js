@@ -256,7 +256,10 @@ class CustomerChat {
     this.saved = recall(KEY_CONTACT);
     this.$ = (id) => document.getElementById(id);
     this.messages = new Map(); // seq -> message
-    this.lastSeq = 0;
+    this.lastSeq = 0; // highest seq shown (read receipts)
+    // Where a resume starts: the last seq of a welcome or message.new. Not an
+    // ack's: a supporter message with a lower seq may still be on its way.
+    this.resumeSeq = 0;
     this.readSent = 0;
     this.outbox = [];
     this.contact = null;
@@ -278,7 +281,7 @@ class CustomerChat {
     this.socket = new ReconnectingSocket(
       wsUrl(`/ws/contact/?token=${encodeURIComponent(this.saved.token)}`),
       {
-        onOpen: () => this.socket.send({ type: "hello", last_seq: this.lastSeq }),
+        onOpen: () => this.socket.send({ type: "hello", last_seq: this.resumeSeq }),
         onFrame: (frame) => this.onFrame(frame),
         onStatus: (state) => this.onStatus(state),
         onGiveUp: () => this.onGone(),
@@ -491,8 +494,10 @@ class CustomerChat {
 
   // messages
 
-  addMessage(message) {
-    if (!message || typeof message.seq !== "number" || this.messages.has(message.seq)) return;
+  addMessage(message, fromAck = false) {
+    if (!message || typeof message.seq !== "number") return;
+    if (!fromAck) this.resumeSeq = Math.max(this.resumeSeq, message.seq);
+    if (this.messages.has(message.seq)) return;
     if (message.kind === "note") return;
     this.messages.set(message.seq, message);
     this.lastSeq = Math.max(this.lastSeq, message.seq);
@@ -587,14 +592,16 @@ class CustomerChat {
     this.outbox = this.outbox.filter((i) => i.client_msg_id !== frame.client_msg_id);
     store(outboxKey(this.saved.id), this.outbox.length ? this.outbox : null);
     const li = document.querySelector(`#messages li[data-client-id="${CSS.escape(frame.client_msg_id)}"]`);
-    if (li && this.messages.has(frame.seq)) li.remove(); // message.new came first
+    if (li && this.messages.has(frame.seq)) li.remove(); // a replay showed it already
     else if (li) {
       li.classList.remove("pending");
       li.dataset.seq = frame.seq;
       const receipt = li.querySelector(".receipt");
       if (receipt) receipt.textContent = S.sent;
     }
-    this.lastSeq = Math.max(this.lastSeq, frame.seq || 0);
+    // The ack carries the stored message (masked, with its time) unless this
+    // socket already had it; it replaces the pending line found by its seq.
+    if (frame.message) this.addMessage(frame.message, true);
     if (frame.masked) this.$("masked-notice").hidden = false;
   }
 

@@ -1,0 +1,67 @@
+"""Supporter heartbeats, written once a second per worker rather than once per ping.
+
+Every console socket pings every 20-30 s and each ping is a sign of life for
+two stores: the socket set in Redis (presence across workers) and the
+supporter's `last_heartbeat` row (routing's view). A worker with a thousand
+consoles would otherwise write both about fifty times a second; here the
+pings of one second become one Redis pipeline and one UPDATE. Routing
+tolerates PRESENCE_HEARTBEAT_TIMEOUT_S (45 s) of silence, so a second of delay
+changes nothing it decides.
+
+The batch belongs to the event loop that made it (tests run several loops).
+A failed flush is logged and its beats dropped: the next ping brings them
+back long before routing would notice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from realtime.consumers import presence
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY_S = 1.0
+
+
+class _Batch:
+    def __init__(self) -> None:
+        self.beats: dict[int, set[str]] = {}
+        self.task: asyncio.Task | None = None
+
+
+_batches: dict[int, _Batch] = {}
+
+
+def beat(supporter_id: int, socket: str) -> None:
+    """Note that this socket of this supporter is alive; written within FLUSH_EVERY_S."""
+    loop = asyncio.get_running_loop()
+    batch = _batches.get(id(loop))
+    if batch is None or (batch.task is not None and batch.task.get_loop() is not loop):
+        batch = _batches[id(loop)] = _Batch()
+    batch.beats.setdefault(supporter_id, set()).add(socket)
+    if batch.task is None or batch.task.done():
+        batch.task = loop.create_task(_flush_soon(batch))
+
+
+async def _flush_soon(batch: _Batch) -> None:
+    while True:
+        await asyncio.sleep(FLUSH_EVERY_S)
+        beats, batch.beats = batch.beats, {}
+        if not beats:
+            return  # no await since the swap: a new beat starts a new task
+        await flush(beats)
+
+
+async def flush(beats: dict[int, set[str]]) -> None:
+    from realtime.consumers.base import console_db
+    from routing.services import heartbeat_many
+
+    if not beats:
+        return
+    try:
+        await presence.sockets_alive(beats)
+        await console_db(heartbeat_many, supporter_ids=list(beats))
+    except Exception:
+        log.warning("writing %d supporters' heartbeats failed", len(beats), exc_info=True)

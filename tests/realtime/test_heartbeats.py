@@ -1,0 +1,81 @@
+"""Supporter heartbeats: pings of one second become one Redis pipeline and one UPDATE."""
+
+import asyncio
+from unittest import mock
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from helpdesk.models import Supporter
+from realtime.consumers import heartbeats, presence
+from routing import services as routing
+from tests.factories import make_provider, make_supporter
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def two(transactional_db):
+    provider = make_provider()
+    return make_supporter(providers=[provider]), make_supporter(providers=[provider])
+
+
+def test_heartbeat_many_writes_one_update(two, django_assert_num_queries):
+    a, b = two
+    with django_assert_num_queries(1):
+        assert routing.heartbeat_many(supporter_ids=[a.pk, b.pk, a.pk]) == 2
+    assert routing.heartbeat_many(supporter_ids=[]) == 0
+    beats = Supporter.objects.filter(pk__in=[a.pk, b.pk]).values_list("last_heartbeat", flat=True)
+    assert all(beat is not None and beat <= timezone.now() for beat in beats)
+
+
+async def test_beats_of_a_second_are_written_together(two, monkeypatch):
+    a, b = two
+    monkeypatch.setattr(heartbeats, "FLUSH_EVERY_S", 0.05)
+    calls = []
+    real = routing.heartbeat_many
+
+    def spy(*, supporter_ids):
+        calls.append(sorted(supporter_ids))
+        return real(supporter_ids=supporter_ids)
+
+    async def flushed(n: int) -> None:
+        for _ in range(200):  # the first flush also opens its connections
+            if len(calls) >= n:
+                return
+            await asyncio.sleep(0.05)
+
+    with mock.patch.object(routing, "heartbeat_many", side_effect=spy):
+        heartbeats.beat(a.pk, "socket-a1")
+        heartbeats.beat(a.pk, "socket-a2")
+        heartbeats.beat(b.pk, "socket-b")
+        await flushed(1)
+        await asyncio.sleep(0.2)
+        assert calls == [sorted([a.pk, b.pk])]
+        heartbeats.beat(b.pk, "socket-b")  # a later ping starts the next batch
+        await flushed(2)
+    assert calls == [sorted([a.pk, b.pk]), [b.pk]]
+    stored = await sync_to_async(
+        lambda: Supporter.objects.get(pk=b.pk).last_heartbeat, thread_sensitive=False
+    )()
+    assert stored is not None
+
+
+async def test_a_batched_ping_never_revives_a_closed_socket(two, settings):
+    if not settings.REDIS_URL:
+        pytest.skip("the socket set lives in Redis only with REDIS_URL")
+    a, _ = two
+    await presence.socket_alive(a.pk, "socket-1")
+    await presence.socket_alive(a.pk, "socket-2")
+    assert await presence.socket_closed(a.pk, "socket-1") == 1
+    # a ping of socket-1 was batched just before it closed
+    await heartbeats.flush({a.pk: {"socket-1", "socket-2"}})
+    assert await presence.socket_closed(a.pk, "socket-2") == 0
+
+
+async def test_a_failed_flush_is_logged_not_raised(two, caplog):
+    a, _ = two
+    with mock.patch.object(presence, "sockets_alive", side_effect=ConnectionError("redis down")):
+        await heartbeats.flush({a.pk: {"socket"}})
+    assert "heartbeats failed" in caplog.text

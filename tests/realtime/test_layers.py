@@ -1,0 +1,69 @@
+"""The pipelined pub/sub layer against real Redis: order, errors, cancellation."""
+
+import asyncio
+from unittest import mock
+
+import pytest
+from django.conf import settings
+
+from realtime.layers import PipelinedPubSubChannelLayer
+
+pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+
+
+@pytest.fixture
+async def layer():
+    layer = PipelinedPubSubChannelLayer(
+        hosts=[settings.REDIS_URL],
+        prefix=f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}-layers",
+    )
+    yield layer
+    await layer.flush()
+
+
+async def test_concurrent_group_sends_arrive_once_and_in_call_order(layer):
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+
+    # 300 sends from 30 tasks at once: most go out in shared pipelines.
+    async def sender(task: int) -> None:
+        for n in range(10):
+            await layer.group_send("g", {"type": "t", "task": task, "n": n})
+
+    await asyncio.gather(*(sender(t) for t in range(30)))
+    got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(300)]
+    for task in range(30):
+        assert [m["n"] for m in got if m["task"] == task] == list(range(10))
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(layer.receive(channel), 0.2)
+    pipelines = len({id(p) for p in layer._publishers.values()})
+    assert pipelines == 1  # one queue for this loop and shard
+
+
+async def test_a_failed_publish_reaches_every_caller_of_the_batch(layer):
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    await layer.group_send("g", {"type": "warm"})  # the publisher and its client exist
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "warm"
+    shard = next(iter(layer._publishers.values())).shard
+    with mock.patch.object(
+        type(shard._redis), "pipeline", side_effect=ConnectionError("redis is gone")
+    ):
+        results = await asyncio.gather(
+            *(layer.group_send("g", {"type": "t", "n": n}) for n in range(3)),
+            return_exceptions=True,
+        )
+    assert all(isinstance(r, ConnectionError) for r in results)
+    await layer.group_send("g", {"type": "after"})  # the next batch goes out again
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["type"] == "after"
+
+
+async def test_a_cancelled_caller_does_not_take_its_message_back(layer):
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    sends = [asyncio.ensure_future(layer.group_send("g", {"type": "t", "n": n})) for n in range(3)]
+    await asyncio.sleep(0)  # all three are queued and waiting for Redis
+    sends[1].cancel()
+    await asyncio.gather(*sends, return_exceptions=True)
+    got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(3)]
+    assert [m["n"] for m in got] == [0, 1, 2]
