@@ -294,7 +294,12 @@ class ConsoleApp {
 
   bind() {
     document.querySelectorAll("#presence input[name=presence]").forEach((input) =>
-      input.addEventListener("change", () => this.send({ type: "presence.set", presence: input.value })),
+      input.addEventListener("change", () => {
+        // Until the server confirms, a welcome still carrying the old
+        // presence must not undo the click.
+        this.presenceWanted = input.value;
+        if (!this.send({ type: "presence.set", presence: input.value })) this.presenceWanted = null;
+      }),
     );
     $("kb-search").addEventListener("submit", (e) => {
       e.preventDefault();
@@ -316,7 +321,7 @@ class ConsoleApp {
     const chat = frame.contact && typeof frame.contact === "string" ? this.chats.get(frame.contact) : null;
     switch (frame.type) {
       case "welcome":
-        if (frame.supporter) this.setPresence(frame.supporter.presence);
+        if (frame.supporter && !this.presenceWanted) this.setPresence(frame.supporter.presence);
         (frame.contacts || []).forEach((c) => this.openChat(c, c.messages || []));
         this.offers.forEach((_o, id) => this.removeOffer(id));
         (frame.offers || []).forEach((o) => this.addOffer(o, false));
@@ -324,6 +329,7 @@ class ConsoleApp {
         this.chats.forEach((c) => c.resendPending());
         break;
       case "presence":
+        if (frame.presence === this.presenceWanted) this.presenceWanted = null;
         this.setPresence(frame.presence);
         break;
       case "offer.new":
@@ -375,6 +381,7 @@ class ConsoleApp {
   }
 
   onError(frame) {
+    if (frame.ref === "presence.set") this.presenceWanted = null;
     const text = S[`error_${frame.code}`] || frame.detail || S.error_generic;
     const chat = this.chats.get(this.activeId);
     if (chat) chat.error(text);
