@@ -81,6 +81,15 @@ async def _send_all(batch: list[tuple[str, dict[str, Any]]], *, resend: bool = T
     layer = get_channel_layer()
     if layer is None:
         return
+    send_many = getattr(layer, "group_send_many", None)
+    if send_many is not None and len(batch) > 1:
+        # The pipelined layer (realtime/layers.py) queues them all at once, in
+        # order; what is queued goes out even if this caller is cancelled.
+        try:
+            await send_many([(g, {"type": "helpdesk.event", "event": e}) for g, e in batch])
+        except Exception:
+            log.warning("publishing %d events failed", len(batch), exc_info=True)
+        return
     # Sequential on purpose: events for one group keep their order.
     for index, (group, event) in enumerate(batch):
         try:

@@ -38,13 +38,14 @@ class _Publisher:
         self.pending: list[tuple[str, bytes, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
 
-    async def publish(self, channel: str, data: bytes) -> None:
+    def enqueue(self, channel: str, data: bytes) -> asyncio.Future:
+        """Queue one publish; the future resolves when Redis has taken it."""
         loop = asyncio.get_running_loop()
         done = loop.create_future()
         self.pending.append((channel, data, done))
         if self.task is None or self.task.done():
             self.task = loop.create_task(self._drain())
-        await done
+        return done
 
     async def _drain(self) -> None:
         while self.pending:
@@ -71,6 +72,19 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
         self._publishers: dict[tuple[asyncio.AbstractEventLoop, int], _Publisher] = {}
 
     async def group_send(self, group: str, message: dict) -> None:
+        await self._enqueue(group, message)
+
+    async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
+        """Several group sends, queued together in order (a routing round's events).
+
+        Sent one by one they would each wait for the previous reply; queued at
+        once they share pipelines. Returns when Redis has taken them all.
+        """
+        pending = [self._enqueue(group, message) for group, message in messages]
+        if pending:
+            await asyncio.gather(*pending)
+
+    def _enqueue(self, group: str, message: dict) -> asyncio.Future:
         layer = self._get_layer()
         channel = layer._get_group_channel_name(group)
         shard = layer._get_shard(channel)
@@ -81,4 +95,4 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             for stale in [k for k in self._publishers if k[0].is_closed()]:
                 del self._publishers[stale]
             publisher = self._publishers[key] = _Publisher(shard)
-        await publisher.publish(channel, self.serialize(message))
+        return publisher.enqueue(channel, self.serialize(message))

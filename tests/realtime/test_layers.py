@@ -67,3 +67,33 @@ async def test_a_cancelled_caller_does_not_take_its_message_back(layer):
     await asyncio.gather(*sends, return_exceptions=True)
     got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(3)]
     assert [m["n"] for m in got] == [0, 1, 2]
+
+
+async def test_many_sends_are_queued_at_once_and_keep_their_order(layer):
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    await layer.group_add("h", channel)
+    batch = [("g" if n % 2 else "h", {"type": "t", "n": n}) for n in range(200)]
+    await layer.group_send_many(batch)
+    got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(200)]
+    assert [m["n"] for m in got] == list(range(200))
+    await layer.group_send_many([])
+
+
+async def test_a_routing_rounds_events_go_out_as_one_batch(layer):
+    from realtime import events
+
+    channel = await layer.new_channel()
+    await layer.group_add("contact.x", channel)
+    batch = [
+        ("contact.x", {"type": "contact.state", "contact": str(n), "state": "waiting"})
+        for n in range(50)
+    ]
+    with (
+        mock.patch.object(events, "get_channel_layer", return_value=layer),
+        mock.patch.object(layer, "group_send_many", wraps=layer.group_send_many) as many,
+    ):
+        await events.send_collected(batch)
+    many.assert_called_once()
+    got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(50)]
+    assert [m["event"]["contact"] for m in got] == [str(n) for n in range(50)]
