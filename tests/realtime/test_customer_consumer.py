@@ -15,6 +15,9 @@ from tests.realtime.helpers import make_pair
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
+# The `message` object of message.new, welcome replays and acks (docs/protocol.md).
+MESSAGE_KEYS = {"seq", "author", "author_name", "kind", "body", "payload", "created_at"}
+
 
 @pytest.fixture
 def pair(transactional_db):
@@ -59,15 +62,7 @@ async def test_ping_pong_and_welcome_replays_after_last_seq(ws_app, pair):
     assert welcome["contact"]["supporter_name"] == supporter.display_name
     assert welcome["contact"]["last_seq"] == 4
     assert [m["seq"] for m in welcome["messages"]] == [2, 4]  # no note, nothing <= 1
-    assert set(welcome["messages"][0]) == {
-        "seq",
-        "author",
-        "author_name",
-        "kind",
-        "body",
-        "payload",
-        "created_at",
-    }
+    assert set(welcome["messages"][0]) == MESSAGE_KEYS
     await client.send({"type": "ping"})
     assert (await client.recv()) == {"type": "pong"}
     await client.disconnect()
@@ -89,15 +84,7 @@ async def test_send_ack_notify_and_idempotent_resend(ws_app, pair):
         "masked": False,
     }
     assert message["seq"] == 1 and message["body"] == "Hei!" and message["author"] == "customer"
-    assert set(message) == {
-        "seq",
-        "author",
-        "author_name",
-        "kind",
-        "body",
-        "payload",
-        "created_at",
-    }
+    assert set(message) == MESSAGE_KEYS
     new = await console.expect("message.new")
     assert new["contact"] == str(contact.public_id)
     assert new["message"] == message

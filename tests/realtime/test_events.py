@@ -47,14 +47,19 @@ def test_rolled_back_events_never_leave(delivered):
     assert [[e["contact"] for _, e in batch] for batch in delivered] == [["c2"]]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_rolled_back_savepoint_drops_only_its_own_events(delivered):
+def publish_around_a_rolled_back_savepoint() -> None:
+    """c1 and c3 commit; c2 is published in a savepoint that rolls back."""
     with transaction.atomic():
         events.publish_on_commit("g", state(1))
         with pytest.raises(RuntimeError), transaction.atomic():
             events.publish_on_commit("g", state(2))
             raise RuntimeError
         events.publish_on_commit("g", state(3))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_savepoint_drops_only_its_own_events(delivered):
+    publish_around_a_rolled_back_savepoint()
     sent = [e["contact"] for batch in delivered for _, e in batch]
     assert sent == ["c1", "c3"]
 
@@ -90,16 +95,12 @@ async def test_events_reach_a_subscriber_through_the_real_layer():
 @pytest.mark.django_db(transaction=True)
 def test_collecting_keeps_committed_events_for_the_caller():
     with events.collecting() as collected:
-        with transaction.atomic():
-            events.publish_on_commit("g", state(1))
-            with pytest.raises(RuntimeError), transaction.atomic():
-                events.publish_on_commit("g", state(2))
-                raise RuntimeError
-        events.publish_on_commit("g", state(3))
-    assert [e["contact"] for _, e in collected] == ["c1", "c3"]
+        publish_around_a_rolled_back_savepoint()
+        events.publish_on_commit("g", state(4))  # autocommit: at once, into the list
+    assert [e["contact"] for _, e in collected] == ["c1", "c3", "c4"]
     # outside the block events go straight to the layer again
     with mock.patch.object(events, "async_to_sync") as hop:
-        events.publish_on_commit("g", state(4))
+        events.publish_on_commit("g", state(5))
     hop.assert_called_once()
 
 
