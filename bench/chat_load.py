@@ -223,6 +223,10 @@ def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
         # Chat frames are small: compressing each one costs more than it saves.
         "--ws-per-message-deflate",
         "false",
+        # The protocol's own heartbeat (client ping, 90 s idle close) keeps
+        # sockets alive and finds dead ones; the server's pings would double it.
+        "--ws-ping-interval",
+        "0",
     ]
     log = open(ROOT / "var" / f"bench-server-{port}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

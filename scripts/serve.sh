@@ -21,4 +21,5 @@ echo "Supporter console: http://127.0.0.1:${PORT}/console/"
 echo "Admin:             http://127.0.0.1:${PORT}/admin/"
 echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
 echo
-exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on
+exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on \
+  --ws-per-message-deflate false --ws-ping-interval 0
