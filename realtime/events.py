@@ -82,7 +82,7 @@ async def _send_all(batch: list[tuple[str, dict[str, Any]]], *, resend: bool = T
     if layer is None:
         return
     send_many = getattr(layer, "group_send_many", None)
-    if send_many is not None and len(batch) > 1:
+    if send_many is not None:
         # The pipelined layer (realtime/layers.py) queues them all at once, in
         # order; what is queued goes out even if this caller is cancelled.
         try:
@@ -90,7 +90,7 @@ async def _send_all(batch: list[tuple[str, dict[str, Any]]], *, resend: bool = T
         except Exception:
             log.warning("publishing %d events failed", len(batch), exc_info=True)
         return
-    # Sequential on purpose: events for one group keep their order.
+    # Other layers, sequentially: events for one group keep their order.
     for index, (group, event) in enumerate(batch):
         try:
             await _send_one(layer, group, event)
