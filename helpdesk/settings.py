@@ -98,6 +98,18 @@ if DATABASE_URL:
     # routing threads live as long as the worker and keep theirs checked out
     # (realtime/consumers/base.py, routing/ticker.py): no checkout per frame.
     DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", "0"))
+    # Django turns psycopg's prepared statements off (prepare_threshold None)
+    # for the sake of transaction-mode PgBouncer. Its own cursors bind on the
+    # client side and never prepare, whatever this says; the chat store
+    # (helpdesk/services/messages.py) binds on the server and asks for
+    # preparation, so that PostgreSQL plans its statement once per connection
+    # instead of on every message. DB_PREPARE_THRESHOLD="" keeps it off (for a
+    # pooler that cannot carry prepared statements).
+    if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        prepare_threshold = os.environ.get("DB_PREPARE_THRESHOLD", "5").strip()
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+            int(prepare_threshold) if prepare_threshold else None
+        )
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0

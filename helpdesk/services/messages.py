@@ -154,7 +154,9 @@ def _store_in_one_statement(
     # A prepared statement with server-side parameters, straight on psycopg:
     # PostgreSQL plans this CTE once per connection instead of on every
     # message (planning cost as much as running it), and no client-side
-    # quoting. Django's error translation still applies.
+    # quoting. Django's error translation still applies. The connection's
+    # prepare_threshold comes from settings (DB_PREPARE_THRESHOLD); where it
+    # is off, psycopg ignores prepare=True and the statement runs unprepared.
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
         cursor.execute(sql, params, prepare=True)

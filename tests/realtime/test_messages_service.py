@@ -189,3 +189,34 @@ def test_concurrent_posters_get_distinct_consecutive_seqs():
     seqs = sorted(Message.objects.filter(contact=contact).values_list("seq", flat=True))
     assert seqs == list(range(1, threads * per_thread + 1))
     assert Contact.objects.get(pk=contact.pk).next_seq == threads * per_thread + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_store_statement_is_prepared_once_per_connection_on_postgresql():
+    # Django leaves psycopg's preparation off; settings turn it on for the
+    # chat store alone, so PostgreSQL plans the insert once, not per message.
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are a PostgreSQL matter")
+
+    def prepared() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*), coalesce(sum(generic_plans + custom_plans), 0) "
+                "FROM pg_prepared_statements WHERE statement LIKE %s",
+                # the customer's statement (a supporter's has another guard)
+                ["WITH s AS (UPDATE helpdesk_contact SET next_seq%state NOT IN%"],
+            )
+            return cursor.fetchone()
+
+    _, _, contact = make_pair()
+    messages.post_message(contact_id=contact.pk, client_msg_id="p0", body="Hei")
+    statements, executions = prepared()
+    for n in range(1, 4):
+        messages.post_message(contact_id=contact.pk, client_msg_id=f"p{n}", body="Hei")
+    assert prepared() == (statements, executions + 3) and statements == 1
+    assert list(Message.objects.filter(contact=contact).values_list("seq", flat=True)) == [
+        1,
+        2,
+        3,
+        4,
+    ]
