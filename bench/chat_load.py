@@ -17,6 +17,15 @@ What it does, and stops and drops again at the end:
 5. prints latency percentiles, lost and duplicated messages, the server's
    memory per connection, and as its last line
    `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n> ratio_vs_bare=<x>`.
+
+Every message is acknowledged only once its commit is on disk, so the
+platform's tail also follows how long the disk under PostgreSQL takes to
+flush. A probe writes and flushes 8 KiB next to PostgreSQL's data directory
+every 20 ms during each phase and prints what it saw (`disk:` lines): on a
+shared virtual disk, flushes that stall for 100-400 ms show up there and in
+the platform's p99 at the same seconds. `--pg tmpfs` runs the same load
+against a private PostgreSQL cluster in /dev/shm (same durable settings,
+storage in memory), to measure the platform without the disk.
 """
 
 from __future__ import annotations
@@ -28,10 +37,13 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -58,11 +70,116 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def admin_sql(sql: str) -> None:
+def admin_sql(sql: str) -> list[tuple]:
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+class PrivatePostgres:
+    """A throwaway PostgreSQL cluster in /dev/shm on a free loopback port.
+
+    Same durability settings as any cluster (fsync and synchronous_commit
+    on); only the storage is memory, so flushes cannot stall.
+    """
+
+    def __init__(self) -> None:
+        self.dir = ""
+        self.port = free_port()
+
+    def _run(self, *cmd: str) -> None:
+        # PostgreSQL refuses to run as root: drop to its own user where we are root.
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run(prefix + list(cmd), check=True, capture_output=True)
+
+    def start(self) -> str:
+        bindir = subprocess.run(
+            ["pg_config", "--bindir"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        self.bindir = bindir
+        self.dir = tempfile.mkdtemp(prefix="helpdesk-bench-pg-", dir="/dev/shm")
+        if os.geteuid() == 0:
+            shutil.chown(self.dir, "postgres", "postgres")
+        self._run(
+            f"{bindir}/initdb", "-D", self.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8"
+        )
+        options = (
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
+        )
+        self._run(
+            f"{bindir}/pg_ctl",
+            "-D",
+            self.dir,
+            "-o",
+            options,
+            "-w",
+            "-l",
+            f"{self.dir}/server.log",
+            "start",
+        )
+        return f"postgres://postgres@127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if not self.dir:
+            return
+        try:
+            self._run(f"{self.bindir}/pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop")
+        except (subprocess.CalledProcessError, OSError):
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class DiskProbe(threading.Thread):
+    """Write and flush 8 KiB every 20 ms in `directory`; keep (time, seconds) of each flush."""
+
+    def __init__(self, directory: str) -> None:
+        super().__init__(daemon=True)
+        self.directory = directory
+        self.samples: list[tuple[float, float]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        fd, path = tempfile.mkstemp(prefix=".helpdesk-bench-fsync-", dir=self.directory)
+        block = os.urandom(8192)
+        try:
+            n = 0
+            while not self.stopping.wait(0.02):
+                started = time.perf_counter()
+                os.pwrite(fd, block, (n % 64) * 8192)
+                os.fdatasync(fd)
+                self.samples.append((time.time(), time.perf_counter() - started))
+                n += 1
+        finally:
+            os.close(fd)
+            os.unlink(path)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(5)
+
+    def summary(self, start: float, end: float) -> str:
+        flushes = sorted(d * 1000 for t, d in self.samples if start <= t <= end)
+        if not flushes:
+            return "no samples"
+        stalls = [d for d in flushes if d > 50]
+        return (
+            f"flush p50={percentile(flushes, 0.5):.1f}ms p99={percentile(flushes, 0.99):.1f}ms "
+            f"max={flushes[-1]:.0f}ms stalls>50ms={len(stalls)} ({sum(stalls):.0f}ms in all)"
+        )
+
+
+def probe_directory() -> str:
+    """Beside PostgreSQL's data directory (same disk) when we may write there, else var/."""
+    try:
+        data = admin_sql("SHOW data_directory")[0][0]
+        parent = os.path.dirname(data.rstrip("/"))
+        if os.access(parent, os.W_OK):
+            return parent
+    except Exception:
+        pass
+    return str(ROOT / "var")
 
 
 def start_redis() -> tuple[subprocess.Popen | None, str]:
@@ -524,7 +641,8 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
         results.append(conn.recv())
         if "error" in results[-1]:
             raise RuntimeError(f"client failed: {results[-1]['error']}")
-    cpu = (sum(cpu_s(pid) for pid in server_pids) - cpu0) / (time.time() - t0)
+    ended = time.time()
+    cpu = (sum(cpu_s(pid) for pid in server_pids) - cpu0) / (ended - t0)
     for proc in procs:
         proc.join(30)
     latencies = [x for r in results for x in r["latencies"]]
@@ -547,6 +665,7 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
         "rss_mib": rss_after / 1024,
         "connect_s": connect_s,
         "server_cpu": cpu,
+        "window": (t0, t0 + args.duration),
     }
 
 
@@ -577,13 +696,30 @@ def main() -> None:
         action="store_true",
         help="also run the routing ticker in the server (off: measure the chat path alone)",
     )
+    parser.add_argument(
+        "--pg",
+        choices=("local", "tmpfs"),
+        default="local",
+        help="local: the PostgreSQL at BENCH_PG (default); tmpfs: a private cluster in /dev/shm",
+    )
     args = parser.parse_args()
+    # A stop by SIGTERM still runs the clean-up below (servers, the private
+    # Redis and PostgreSQL, the bench database).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
+    global PG
+    private_pg = PrivatePostgres() if args.pg == "tmpfs" else None
+    if private_pg is not None:
+        PG = private_pg.start()
+        print(f"private PostgreSQL in {private_pg.dir} on port {private_pg.port}", flush=True)
     db_name = f"helpdesk_bench_{os.getpid()}"
-    admin_sql(f'CREATE DATABASE "{db_name}"')
     servers: list[subprocess.Popen] = []
     redis = None
+    probe = None
     try:
+        admin_sql(f'CREATE DATABASE "{db_name}"')
+        probe = DiskProbe(private_pg.dir if private_pg else probe_directory())
+        probe.start()
         redis, redis_url = start_redis()
         setup_django(db_name, redis_url)
         started = time.monotonic()
@@ -599,8 +735,10 @@ def main() -> None:
         pids = [server.pid for server in servers]
         platform = run_phase("platform", ports, pids, pairs, args)
         report(platform, args)
+        print(f"    disk: {probe.summary(*platform['window'])} in {probe.directory}", flush=True)
         bare = run_phase("bare", ports, pids, pairs, args)
         report(bare, args)
+        print(f"    disk: {probe.summary(*bare['window'])}", flush=True)
         ratio = platform["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else float("nan")
         print(
             f"chat_load pairs={args.pairs} p99_ms={platform['p99_ms']:.0f} "
@@ -625,10 +763,16 @@ def main() -> None:
             connections.close_all()
         except Exception:
             pass
-        admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
-        if redis is not None:
-            redis.terminate()
-            redis.wait(10)
+        if probe is not None:
+            probe.stop()
+        try:
+            admin_sql(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        finally:
+            if private_pg is not None:
+                private_pg.stop()
+            if redis is not None:
+                redis.terminate()
+                redis.wait(10)
 
 
 if __name__ == "__main__":
