@@ -244,7 +244,11 @@ ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
-LIFESPAN_HOOKS = ["helpdesk.gc_tuning.GcTuning", "routing.ticker.RoutingTicker"]
+LIFESPAN_HOOKS = [
+    "helpdesk.gc_tuning.GcTuning",
+    "routing.ticker.RoutingTicker",
+    "helpdesk.db_async.AsyncStoreLifespan",
+]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
 GC_FREEZE_AT_STARTUP = env_bool("GC_FREEZE_AT_STARTUP", True)
@@ -254,6 +258,9 @@ CHAT_MAX_FRAME_BYTES = int(os.environ.get("CHAT_MAX_FRAME_BYTES", "16384"))
 CHAT_RATE_LIMIT = os.environ.get("CHAT_RATE_LIMIT", "20/10second")
 CHAT_IDLE_TIMEOUT_S = float(os.environ.get("CHAT_IDLE_TIMEOUT_S", "90"))
 CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", "8"))
+# Store chat messages from the event loop on an async connection (PostgreSQL
+# only; helpdesk/db_async.py). Off: every store goes through a DB thread.
+CHAT_ASYNC_STORE = env_bool("CHAT_ASYNC_STORE", True)
 CHAT_CONSOLE_DB_THREADS = int(os.environ.get("CHAT_CONSOLE_DB_THREADS", "2"))
 CHAT_SUGGEST_INTERVAL_S = float(os.environ.get("CHAT_SUGGEST_INTERVAL_S", "10"))
 CHAT_SUGGEST_MAX_PER_S = float(os.environ.get("CHAT_SUGGEST_MAX_PER_S", "2"))

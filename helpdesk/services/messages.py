@@ -129,9 +129,9 @@ _COLUMNS = (
 )
 
 
-def _store_in_one_statement(
+def _one_statement(
     contact_id: int, supporter: Supporter | None, row: list[Any]
-) -> tuple[int, Any] | None:
+) -> tuple[str, list[Any]]:
     """PostgreSQL, autocommit: allocate and insert in one round trip, no BEGIN/COMMIT.
 
     The UPDATE skips a known client id, so a resend does not use up a number;
@@ -150,7 +150,13 @@ def _store_in_one_statement(
         f"RETURNING seq, (SELECT public_id FROM s)"
     )
     client_msg_id = row[6]
-    params = [contact_id, *params, contact_id, client_msg_id, contact_id, *row]
+    return sql, [contact_id, *params, contact_id, client_msg_id, contact_id, *row]
+
+
+def _store_in_one_statement(
+    contact_id: int, supporter: Supporter | None, row: list[Any]
+) -> tuple[int, Any] | None:
+    sql, params = _one_statement(contact_id, supporter, row)
     # A prepared statement with server-side parameters, straight on psycopg:
     # PostgreSQL plans this CTE once per connection instead of on every
     # message (planning cost as much as running it), and no client-side
@@ -234,6 +240,93 @@ def _refuse(*, contact_id: int, supporter: Supporter | None) -> None:
     raise NotAllowed(f"cannot post while the contact is {state}")
 
 
+@dataclass(slots=True)
+class _Post:
+    """A message checked, masked and laid out as a row, before it is stored."""
+
+    contact_id: int
+    client_msg_id: str
+    supporter: Supporter | None
+    kind: str
+    author_kind: str
+    author_name: str
+    text: str
+    payload: dict[str, Any]
+    masked: bool
+    masked_kinds: tuple[str, ...]
+    created_at: datetime
+
+    def row(self) -> list[Any]:
+        return [
+            self.author_kind,
+            None if self.supporter is None else self.supporter.user_id,
+            self.author_name,
+            self.kind,
+            self.text,
+            json.dumps(self.payload),
+            self.client_msg_id,
+            self.masked,
+            self.created_at,
+        ]
+
+
+def _prepare(
+    *,
+    contact_id: int,
+    client_msg_id: str,
+    body: str,
+    supporter: Supporter | None,
+    kind: str,
+    payload: dict[str, Any] | None,
+) -> _Post:
+    _check_input(client_msg_id, body)
+    if supporter is None and kind != Message.Kind.TEXT:
+        raise NotAllowed("customers send text messages only")
+    if supporter is not None and kind not in SUPPORTER_KINDS:
+        raise InvalidInput(f"unknown message kind {kind!r}")
+    result = mask(body, standalone_codes=supporter is None)
+    payload = dict(payload or {})
+    if result.masked:
+        payload["masked"] = list(result.kinds)
+    return _Post(
+        contact_id=contact_id,
+        client_msg_id=client_msg_id,
+        supporter=supporter,
+        kind=kind,
+        author_kind=CUSTOMER if supporter is None else SUPPORTER,
+        author_name="" if supporter is None else supporter.display_name,
+        text=result.text,
+        payload=payload,
+        masked=result.masked,
+        masked_kinds=result.kinds,
+        created_at=timezone.now(),
+    )
+
+
+def _stored(post: _Post, seq: int, public_id: Any) -> tuple[PostResult, str, dict[str, Any]]:
+    """The acknowledgement, and the message.new event with its group."""
+    public_id = _public_id(public_id)
+    message = message_to_dict(
+        seq=seq,
+        author_kind=post.author_kind,
+        author_name=post.author_name,
+        kind=post.kind,
+        body=post.text,
+        payload=post.payload,
+        created_at=post.created_at,
+    )
+    result = PostResult(
+        contact=public_id,
+        client_msg_id=post.client_msg_id,
+        seq=seq,
+        masked=post.masked,
+        masked_kinds=post.masked_kinds,
+        message=message,
+    )
+    event = {"type": "message.new", "contact": public_id, "message": message}
+    return result, contact_group(public_id), event
+
+
 def post_message(
     *,
     contact_id: int,
@@ -249,29 +342,15 @@ def post_message(
     InvalidInput, NotFound, NotAllowed or Conflict; a resend of a stored
     `client_msg_id` returns the first acknowledgement and stores nothing.
     """
-    _check_input(client_msg_id, body)
-    if supporter is None and kind != Message.Kind.TEXT:
-        raise NotAllowed("customers send text messages only")
-    if supporter is not None and kind not in SUPPORTER_KINDS:
-        raise InvalidInput(f"unknown message kind {kind!r}")
-    result = mask(body, standalone_codes=supporter is None)
-    payload = dict(payload or {})
-    if result.masked:
-        payload["masked"] = list(result.kinds)
-    author_kind = CUSTOMER if supporter is None else SUPPORTER
-    author_name = "" if supporter is None else supporter.display_name
-    now = timezone.now()
-    row = [
-        author_kind,
-        None if supporter is None else supporter.user_id,
-        author_name,
-        kind,
-        result.text,
-        json.dumps(payload),
-        client_msg_id,
-        result.masked,
-        now,
-    ]
+    post = _prepare(
+        contact_id=contact_id,
+        client_msg_id=client_msg_id,
+        body=body,
+        supporter=supporter,
+        kind=kind,
+        payload=payload,
+    )
+    row = post.row()
     try:
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
             allocated = _store_in_one_statement(contact_id, supporter, row)
@@ -286,30 +365,48 @@ def post_message(
         if existing is not None:
             return existing
         _refuse(contact_id=contact_id, supporter=supporter)
-    seq, public_id = allocated
-    public_id = _public_id(public_id)
-    message = message_to_dict(
-        seq=seq,
-        author_kind=author_kind,
-        author_name=author_name,
-        kind=kind,
-        body=result.text,
-        payload=payload,
-        created_at=now,
-    )
+    result, group, event = _stored(post, *allocated)
     # Stored and committed by now (or, inside a caller's transaction, sent
     # when that commits).
-    publish_on_commit(
-        contact_group(public_id), {"type": "message.new", "contact": public_id, "message": message}
-    )
-    return PostResult(
-        contact=public_id,
+    publish_on_commit(group, event)
+    return result
+
+
+async def apost_message(
+    *,
+    contact_id: int,
+    client_msg_id: str,
+    body: str,
+    supporter: Supporter | None = None,
+    kind: str = Message.Kind.TEXT,
+) -> tuple[PostResult, list[tuple[str, dict[str, Any]]]] | None:
+    """The common case of `post_message` from the event loop, with no thread hop.
+
+    The same checks and the same single statement, on the worker's async
+    connection pool (helpdesk/db_async.py); returns the acknowledgement and
+    the committed events for the caller to publish. Returns None whenever the
+    statement stored nothing (a resend, a refusal, a race on the client id):
+    the caller then asks `post_message`, which explains or acknowledges.
+    """
+    from helpdesk import db_async
+
+    post = _prepare(
+        contact_id=contact_id,
         client_msg_id=client_msg_id,
-        seq=seq,
-        masked=result.masked,
-        masked_kinds=result.kinds,
-        message=message,
+        body=body,
+        supporter=supporter,
+        kind=kind,
+        payload=None,
     )
+    sql, params = _one_statement(contact_id, supporter, post.row())
+    try:
+        allocated = await db_async.fetchone(sql, params)
+    except psycopg.errors.UniqueViolation:
+        return None
+    if allocated is None:
+        return None
+    result, group, event = _stored(post, *allocated)
+    return result, [(group, event)]
 
 
 def replay(

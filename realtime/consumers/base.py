@@ -14,7 +14,8 @@
 
 Database work runs in a small dedicated thread pool (`db`), not Django's
 single thread-sensitive thread: that thread would serialise every socket's
-queries in a process (docs/architecture.md section 4).
+queries in a process (docs/architecture.md section 4). A new chat message,
+the hot path, is stored from the loop itself where it can (`post_message`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
+from helpdesk import db_async
 from helpdesk.db import keep_usable_connection
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import (
@@ -134,6 +136,33 @@ async def db(fn, *args, **kwargs):
 async def console_db(fn, *args, **kwargs):
     """The same for console reads (welcome, snapshots), on their own small pool."""
     return await _run(_console_pool, fn, args, kwargs)
+
+
+async def post_message(**kwargs) -> message_service.PostResult:
+    """Store a text message: from the loop when it can (db_async), else in a thread.
+
+    The async path covers the common case, a new message stored; a resend or
+    a refusal comes back as None and takes the thread path, which explains or
+    acknowledges it. Like `db`, a stored message is announced even if the
+    caller is cancelled meanwhile.
+    """
+    if db_async.enabled():
+        task = asyncio.get_running_loop().create_task(message_service.apost_message(**kwargs))
+        try:
+            stored = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(_announce_when_stored)
+            raise
+        if stored is not None:
+            result, collected = stored
+            await events.send_collected(collected)
+            return result
+    return await db(message_service.post_message, **kwargs)
+
+
+def _announce_when_stored(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is None and task.result() is not None:
+        events.send_in_background(task.result()[1])
 
 
 def error_code(exc: ServiceError) -> str:

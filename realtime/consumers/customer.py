@@ -26,6 +26,7 @@ from realtime.consumers.base import (
     CLOSE_UNAUTHENTICATED,
     BaseConsumer,
     db,
+    post_message,
 )
 from realtime.events import apublish, contact_group
 from realtime.protocol import CUSTOMER, Frame
@@ -81,8 +82,7 @@ class CustomerConsumer(BaseConsumer):
         await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
 
     async def on_message_send(self, frame: Frame) -> None:
-        result = await db(
-            message_service.post_message,
+        result = await post_message(
             contact_id=self.contact_pks[self.contact],
             client_msg_id=frame["client_msg_id"],
             body=frame["body"],

@@ -30,6 +30,7 @@ from realtime.consumers.base import (
     BaseConsumer,
     console_db,
     db,
+    post_message,
 )
 from realtime.events import (
     apublish,
@@ -257,8 +258,7 @@ class SupporterConsumer(BaseConsumer):
         await self.send_json(welcome["frame"])
 
     async def on_message_send(self, frame: Frame, kind: str = Message.Kind.TEXT) -> None:
-        result = await db(
-            message_service.post_message,
+        result = await post_message(
             contact_id=self.serving_pk(frame["contact"]),
             client_msg_id=frame["client_msg_id"],
             body=frame["body"],

@@ -114,3 +114,12 @@ async def supporter_client(app, user, *, hello: dict | None = None):
 
 def dumps(frame: dict) -> str:
     return json.dumps(frame)
+
+
+@pytest.fixture(autouse=True)
+async def close_chat_store_pool():
+    """The chat store's async pool belongs to the test's event loop: close it with it."""
+    yield
+    from helpdesk import db_async
+
+    await db_async.close()

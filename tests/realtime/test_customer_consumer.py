@@ -342,7 +342,12 @@ async def test_unexpected_error_is_internal_and_socket_survives(ws_app, pair, mo
     def boom(**kwargs):
         raise RuntimeError("database on fire")
 
+    async def aboom(**kwargs):
+        raise RuntimeError("database on fire")
+
+    # Both store paths: from the loop (db_async) and through a DB thread.
     monkeypatch.setattr(message_service, "post_message", boom)
+    monkeypatch.setattr(message_service, "apost_message", aboom)
     customer = await customer_client(ws_app, contact)
     await customer.send({"type": "message.send", "client_msg_id": "x1", "body": "hei"})
     error = await customer.error("internal")
