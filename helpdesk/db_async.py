@@ -15,6 +15,7 @@ CHAT_ASYNC_STORE=0 turns this off; it is off on SQLite.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -27,10 +28,14 @@ _pools: dict[asyncio.AbstractEventLoop, Any] = {}
 _opening: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
 
 
+@functools.cache
+def _on_postgresql() -> bool:
+    return connections["default"].vendor == "postgresql"
+
+
 def enabled() -> bool:
-    return bool(getattr(settings, "CHAT_ASYNC_STORE", True)) and (
-        connections["default"].vendor == "postgresql"
-    )
+    # Asked on every message: the database vendor is looked up once.
+    return bool(getattr(settings, "CHAT_ASYNC_STORE", True)) and _on_postgresql()
 
 
 def _connect_kwargs() -> dict[str, Any]:

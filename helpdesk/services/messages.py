@@ -129,16 +129,44 @@ _COLUMNS = (
 )
 
 
-def _one_statement(
-    contact_id: int, supporter: Supporter | None, row: list[Any]
-) -> tuple[str, list[Any]]:
+@dataclass(slots=True)
+class _Post:
+    """A message checked, masked and laid out as a row, before it is stored."""
+
+    contact_id: int
+    client_msg_id: str
+    supporter: Supporter | None
+    kind: str
+    author_kind: str
+    author_name: str
+    text: str
+    payload: dict[str, Any]
+    masked: bool
+    masked_kinds: tuple[str, ...]
+    created_at: datetime
+
+    def row(self) -> list[Any]:
+        return [
+            self.author_kind,
+            None if self.supporter is None else self.supporter.user_id,
+            self.author_name,
+            self.kind,
+            self.text,
+            json.dumps(self.payload),
+            self.client_msg_id,
+            self.masked,
+            self.created_at,
+        ]
+
+
+def _one_statement(post: _Post) -> tuple[str, list[Any]]:
     """PostgreSQL, autocommit: allocate and insert in one round trip, no BEGIN/COMMIT.
 
     The UPDATE skips a known client id, so a resend does not use up a number;
     a resend racing its original makes the INSERT fail on the unique
     constraint, and the whole statement (the UPDATE too) rolls back.
     """
-    guard, params = _guard(supporter)
+    guard, params = _guard(post.supporter)
     sql = (
         f"WITH s AS (UPDATE {_CONTACT} SET next_seq = next_seq + 1 "
         f"WHERE id = %s AND {guard} AND NOT EXISTS ("
@@ -149,14 +177,12 @@ def _one_statement(
         f"%s::text, %s::jsonb, %s::varchar, %s::boolean, %s::timestamptz FROM s "
         f"RETURNING seq, (SELECT public_id FROM s)"
     )
-    client_msg_id = row[6]
-    return sql, [contact_id, *params, contact_id, client_msg_id, contact_id, *row]
+    contact_id = post.contact_id
+    return sql, [contact_id, *params, contact_id, post.client_msg_id, contact_id, *post.row()]
 
 
-def _store_in_one_statement(
-    contact_id: int, supporter: Supporter | None, row: list[Any]
-) -> tuple[int, Any] | None:
-    sql, params = _one_statement(contact_id, supporter, row)
+def _store_in_one_statement(post: _Post) -> tuple[int, Any] | None:
+    sql, params = _one_statement(post)
     # A prepared statement with server-side parameters, straight on psycopg:
     # PostgreSQL plans this CTE once per connection instead of on every
     # message (planning cost as much as running it), and no client-side
@@ -169,11 +195,10 @@ def _store_in_one_statement(
         return cursor.fetchone()
 
 
-def _store_in_transaction(
-    contact_id: int, supporter: Supporter | None, row: list[Any]
-) -> tuple[int, Any] | None:
+def _store_in_transaction(post: _Post) -> tuple[int, Any] | None:
     """Any database: the guarded UPDATE, then the INSERT, in one transaction."""
-    guard, params = _guard(supporter)
+    contact_id = post.contact_id
+    guard, params = _guard(post.supporter)
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(
@@ -189,7 +214,7 @@ def _store_in_transaction(
                 f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                 f"ON CONFLICT (contact_id, client_msg_id) WHERE client_msg_id IS NOT NULL "
                 f"DO NOTHING RETURNING id",
-                [contact_id, allocated[0], *row],
+                [contact_id, allocated[0], *post.row()],
             )
             if cursor.fetchone() is None:
                 raise _Duplicate  # roll the UPDATE back: the number stays free
@@ -240,38 +265,7 @@ def _refuse(*, contact_id: int, supporter: Supporter | None) -> None:
     raise NotAllowed(f"cannot post while the contact is {state}")
 
 
-@dataclass(slots=True)
-class _Post:
-    """A message checked, masked and laid out as a row, before it is stored."""
-
-    contact_id: int
-    client_msg_id: str
-    supporter: Supporter | None
-    kind: str
-    author_kind: str
-    author_name: str
-    text: str
-    payload: dict[str, Any]
-    masked: bool
-    masked_kinds: tuple[str, ...]
-    created_at: datetime
-
-    def row(self) -> list[Any]:
-        return [
-            self.author_kind,
-            None if self.supporter is None else self.supporter.user_id,
-            self.author_name,
-            self.kind,
-            self.text,
-            json.dumps(self.payload),
-            self.client_msg_id,
-            self.masked,
-            self.created_at,
-        ]
-
-
 def _prepare(
-    *,
     contact_id: int,
     client_msg_id: str,
     body: str,
@@ -342,20 +336,12 @@ def post_message(
     InvalidInput, NotFound, NotAllowed or Conflict; a resend of a stored
     `client_msg_id` returns the first acknowledgement and stores nothing.
     """
-    post = _prepare(
-        contact_id=contact_id,
-        client_msg_id=client_msg_id,
-        body=body,
-        supporter=supporter,
-        kind=kind,
-        payload=payload,
-    )
-    row = post.row()
+    post = _prepare(contact_id, client_msg_id, body, supporter, kind, payload)
     try:
         if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            allocated = _store_in_one_statement(contact_id, supporter, row)
+            allocated = _store_in_one_statement(post)
         else:
-            allocated = _store_in_transaction(contact_id, supporter, row)
+            allocated = _store_in_transaction(post)
     except IntegrityError:  # a concurrent resend of the same client id won the race
         allocated = None
     if allocated is None:
@@ -390,15 +376,8 @@ async def apost_message(
     """
     from helpdesk import db_async
 
-    post = _prepare(
-        contact_id=contact_id,
-        client_msg_id=client_msg_id,
-        body=body,
-        supporter=supporter,
-        kind=kind,
-        payload=None,
-    )
-    sql, params = _one_statement(contact_id, supporter, post.row())
+    post = _prepare(contact_id, client_msg_id, body, supporter, kind, None)
+    sql, params = _one_statement(post)
     try:
         allocated = await db_async.fetchone(sql, params)
     except psycopg.errors.UniqueViolation:

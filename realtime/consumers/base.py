@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 import time
@@ -115,7 +116,7 @@ async def _run(executor: ThreadPoolExecutor, fn, args, kwargs):
     try:
         result, exc, collected = await asyncio.shield(future)
     except asyncio.CancelledError:
-        future.add_done_callback(_publish_when_done)
+        future.add_done_callback(functools.partial(_announce_when_done, events_at=2))
         raise
     await events.send_collected(collected)
     if exc is not None:
@@ -123,9 +124,11 @@ async def _run(executor: ThreadPoolExecutor, fn, args, kwargs):
     return result
 
 
-def _publish_when_done(future: asyncio.Future) -> None:
-    if not future.cancelled() and future.exception() is None:
-        events.send_in_background(future.result()[2])
+def _announce_when_done(future: asyncio.Future, *, events_at: int) -> None:
+    """Send the committed events of a store whose caller was cancelled."""
+    if future.cancelled() or future.exception() is not None or future.result() is None:
+        return
+    events.send_in_background(future.result()[events_at])
 
 
 async def db(fn, *args, **kwargs):
@@ -151,18 +154,13 @@ async def post_message(**kwargs) -> message_service.PostResult:
         try:
             stored = await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(_announce_when_stored)
+            task.add_done_callback(functools.partial(_announce_when_done, events_at=1))
             raise
         if stored is not None:
             result, collected = stored
             await events.send_collected(collected)
             return result
     return await db(message_service.post_message, **kwargs)
-
-
-def _announce_when_stored(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is None and task.result() is not None:
-        events.send_in_background(task.result()[1])
 
 
 def error_code(exc: ServiceError) -> str:
