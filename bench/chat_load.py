@@ -45,11 +45,12 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, free_port, percentile, start_uvicorn, stop_servers
+from _common import admin_sql as _admin_sql
+
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 # Empty: start a private redis-server for the run. Redis pub/sub channels are
 # shared by every database number, so on a shared Redis other processes'
@@ -64,18 +65,8 @@ MAX_DRAIN_S = 120.0
 # --- setup -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def admin_sql(sql: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        cursor = conn.execute(sql)
-        return cursor.fetchall() if cursor.description else []
+    return _admin_sql(PG, sql)
 
 
 class PrivatePostgres:
@@ -307,36 +298,17 @@ def seed(pairs: int) -> list[dict]:
 
 
 def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{PG}/{db_name}",
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "BENCH_ECHO": "1",
-            "LOG_LEVEL": "WARNING",
-            "CHAT_RATE_LIMIT": "1000/10second",
-            "PYTHONUNBUFFERED": "1",
-            "ROUTING_TICKER_ENABLED": "1" if ticker else "0",
-        }
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "helpdesk.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--backlog",
-        "4096",
-        "--lifespan",
-        "on",
+    env = {
+        "DATABASE_URL": f"{PG}/{db_name}",
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "BENCH_ECHO": "1",
+        "LOG_LEVEL": "WARNING",
+        "CHAT_RATE_LIMIT": "1000/10second",
+        "ROUTING_TICKER_ENABLED": "1" if ticker else "0",
+    }
+    extra = (
         # Chat frames are small: compressing each one costs more than it saves.
         "--ws-per-message-deflate",
         "false",
@@ -344,21 +316,8 @@ def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
         # sockets alive and finds dead ones; the server's pings would double it.
         "--ws-ping-interval",
         "0",
-    ]
-    log = open(ROOT / "var" / f"bench-server-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited, see var/bench-server-{port}.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not become healthy")
+    )
+    return start_uvicorn(port, env, log_name="bench-server", extra_args=extra)
 
 
 def rss_kib(pid: int) -> int:
@@ -602,13 +561,6 @@ def client_main(mode: str, ports: list[int], pairs: list[dict], conn, interval: 
         conn.send({"error": repr(exc)})
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
 def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[dict], args) -> dict:
     ctx = mp.get_context("spawn")
     chunks = [pairs[i :: args.clients] for i in range(args.clients)]
@@ -748,15 +700,7 @@ def main() -> None:
     finally:
         for child in mp.active_children():
             child.terminate()
-        for server in servers:
-            if server.poll() is None:
-                server.send_signal(signal.SIGTERM)
-        for server in servers:
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        stop_servers(servers)
         try:
             from django.db import connections
 

@@ -27,28 +27,19 @@ import asyncio
 import json
 import os
 import random
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import ROOT, free_port, percentile, start_uvicorn, stop_servers
+from _common import admin_sql as _admin_sql
+
 sys.path.insert(0, str(ROOT))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "200"))
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 # --- (a) the pure decision ----------------------------------------------------------
@@ -149,17 +140,8 @@ def bench_decide(rounds: int = 60) -> tuple[float, float, int]:
 # --- (b) against running servers ----------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def admin_sql(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+    _admin_sql(PG, sql)
 
 
 def setup_django(db_name: str, secret: str) -> None:
@@ -257,65 +239,20 @@ def seed(supporters: int) -> tuple[list[str], list[str]]:
 
 
 def start_server(db_name: str, port: int, secret: str) -> subprocess.Popen:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DATABASE_URL": f"{PG}/{db_name}",
-            "REDIS_URL": REDIS_URL,
-            "SECRET_KEY": secret,
-            "DEBUG": "0",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "SECURE_SSL_REDIRECT": "0",
-            "DB_CONN_MAX_AGE": "0",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "ROUTING_TICKER_ENABLED": "1",
-            "ROUTING_OFFER_TIMEOUT_S": "300",
-            "CONTACT_CREATE_RATE_LIMIT": "100000/minute",
-        }
-    )
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "helpdesk.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-        "--backlog",
-        "4096",
-        "--lifespan",
-        "on",
-    ]
-    (ROOT / "var").mkdir(exist_ok=True)
-    log = open(ROOT / "var" / f"bench-routing-{port}.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited, see var/bench-routing-{port}.log")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("server did not become healthy")
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env = {
+        "DATABASE_URL": f"{PG}/{db_name}",
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": secret,
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "DB_CONN_MAX_AGE": "0",
+        "LOG_LEVEL": "WARNING",
+        "ROUTING_TICKER_ENABLED": "1",
+        "ROUTING_OFFER_TIMEOUT_S": "300",
+        "CONTACT_CREATE_RATE_LIMIT": "100000/minute",
+    }
+    return start_uvicorn(port, env, log_name="bench-routing", timeout_s=90)
 
 
 async def post_contact(port: int, body: dict, source: str) -> tuple[int, dict]:
@@ -542,8 +479,7 @@ def main() -> None:
             f"double_assignments={double} lost={lost}"
         )
     finally:
-        for proc in servers:
-            stop_server(proc)
+        stop_servers(servers, timeout_s=20)
         try:
             from django.db import connections
 

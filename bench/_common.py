@@ -1,0 +1,110 @@
+"""What every benchmark here needs: free ports, admin SQL, percentiles, servers.
+
+Each benchmark starts its own uvicorn processes on loopback and stops them
+again; this module is the one place that knows how.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_sql(pg_url: str, sql: str) -> list[tuple]:
+    """Run one statement on the cluster's `postgres` database, in autocommit."""
+    import psycopg
+
+    with psycopg.connect(f"{pg_url}/postgres", autocommit=True) as conn:
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def start_uvicorn(
+    port: int,
+    env: dict[str, str],
+    *,
+    log_name: str,
+    extra_args: tuple[str, ...] = (),
+    timeout_s: float = 60.0,
+) -> subprocess.Popen:
+    """Start helpdesk.asgi on 127.0.0.1:port and wait until /healthz answers.
+
+    `env` is laid over this process's environment. The server's output goes to
+    var/<log_name>-<port>.log, named in the error if it does not come up.
+    """
+    VAR.mkdir(exist_ok=True)
+    log_path = VAR / f"{log_name}-{port}.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "helpdesk.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        "--backlog",
+        "4096",
+        "--lifespan",
+        "on",
+        *extra_args,
+    ]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited, see {log_path}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                if r.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"server did not become healthy, see {log_path}")
+
+
+def stop_servers(procs: list[subprocess.Popen], timeout_s: float = 15.0) -> None:
+    """SIGTERM all (lifespan shutdown runs), then wait; kill what does not stop."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,82 @@
+"""Each benchmark runs end to end at a tiny size and prints its summary line.
+
+The figures are not judged here (benchmarks measure, tests check); what is
+checked is that a fresh clone can run them: servers start and stop, the
+database they create is dropped, nothing is lost, the last line's format holds.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import dj_database_url
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="the benchmarks run against PostgreSQL",
+)
+
+
+def _cluster_url() -> str:
+    cfg = dj_database_url.parse(os.environ["DATABASE_URL"])
+    auth = cfg["USER"] + (f":{cfg['PASSWORD']}" if cfg["PASSWORD"] else "")
+    return f"postgres://{auth}@{cfg['HOST'] or '127.0.0.1'}:{cfg['PORT'] or 5432}"
+
+
+def _run(script: str, *args: str) -> list[str]:
+    env = {**os.environ, "BENCH_PG": _cluster_url()}
+    env.pop("DATABASE_URL", None)
+    done = subprocess.run(
+        [sys.executable, f"bench/{script}", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout.strip().splitlines()
+
+
+def _bench_databases() -> set[str]:
+    import psycopg
+
+    with psycopg.connect(f"{_cluster_url()}/postgres", autocommit=True) as conn:
+        rows = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 'helpdesk_bench%'")
+        return {name for (name,) in rows}
+
+
+def test_chat_load_runs_both_phases_and_prints_its_summary():
+    before = _bench_databases()
+    lines = _run("chat_load.py", "--pairs", "4", "--duration", "3", "--interval", "1")
+    summary = re.fullmatch(
+        r"chat_load pairs=4 p99_ms=(\d+) lost=(\d+) dup=(\d+) ratio_vs_bare=([\d.]+)", lines[-1]
+    )
+    assert summary, lines[-1]
+    assert summary.group(2) == "0" and summary.group(3) == "0"
+    platform = next(line for line in lines if line.startswith("platform:"))
+    bare = next(line for line in lines if line.strip().startswith("bare:"))
+    for phase in (platform, bare):
+        sent = int(re.search(r"sent=(\d+)", phase).group(1))
+        delivered = int(re.search(r"delivered=(\d+)", phase).group(1))
+        assert sent > 0 and delivered == sent, phase
+        assert "errors=0" in phase, phase
+    assert any(line.strip().startswith("disk: flush") for line in lines)
+    assert _bench_databases() == before
+
+
+def test_routing_offers_every_contact_once_and_prints_its_summary():
+    before = _bench_databases()
+    lines = _run("routing.py", "--supporters", "40", "--burst", "20", "--servers", "1")
+    summary = re.fullmatch(
+        r"routing decide_p99_ms=([\d.]+) offer_p99_ms=(\d+) double_assignments=(\d+) lost=(\d+)",
+        lines[-1],
+    )
+    assert summary, lines[-1]
+    assert summary.group(3) == "0" and summary.group(4) == "0"
+    assert _bench_databases() == before
