@@ -157,9 +157,12 @@ def _with_relations(qs):
     )
 
 
-def queue_for_supporter(supporter: Supporter) -> list[dict]:
-    """Waiting contacts the supporter may pick, in service order, pseudonymous."""
-    actor = Actor.for_user(supporter.user)
+def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> list[dict]:
+    """Waiting contacts the supporter may pick, in service order, pseudonymous.
+
+    `actor` is the supporter's, when the caller has it already.
+    """
+    actor = actor or Actor.for_user(supporter.user)
     if not can(actor, Action.QUEUE_VIEW):
         return []
     now = timezone.now()
@@ -224,10 +227,13 @@ def pending_offers(supporter: Supporter) -> list[dict]:
     ]
 
 
-def contact_summary(contact: Contact, *, viewer: Supporter | None) -> dict:
+def contact_summary(
+    contact: Contact, *, viewer: Supporter | None, actor: Actor | None = None
+) -> dict:
     """The protocol's contact object; details only for who may see them.
 
-    ``viewer=None`` is the customer's own view.
+    ``viewer=None`` is the customer's own view; `actor`, the viewer's, when
+    the caller has it already.
     """
     now = timezone.now()
     summary = {
@@ -250,7 +256,7 @@ def contact_summary(contact: Contact, *, viewer: Supporter | None) -> dict:
     if viewer is None:
         return summary
     summary.update(pseudonymous(contact, now=now))
-    actor = Actor.for_user(viewer.user)
+    actor = actor or Actor.for_user(viewer.user)
     target = target_for_contact(contact)
     if can(actor, Action.CONTACT_CHAT, target):
         summary["description"] = contact.description

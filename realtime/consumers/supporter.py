@@ -19,7 +19,7 @@ from typing import Any
 from django.conf import settings
 
 from helpdesk.models import Contact, Message, Supporter
-from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk.permissions import Actor
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from realtime import serializers
@@ -40,6 +40,7 @@ from realtime.events import (
     supporter_group,
 )
 from realtime.protocol import SUPPORTER, Frame
+from routing.selectors import pending_offers, queue_for_supporter, serving_contacts
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,9 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
     return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
 
 
-def _serving(supporter: Supporter) -> dict[str, int]:
-    try:
-        from routing.selectors import serving_contacts
-    except ImportError:
-        contacts = Contact.objects.filter(supporter=supporter, state__in=IN_SERVICE_STATES)
-    else:
-        contacts = serving_contacts(supporter)
-    return {str(c.public_id): c.pk for c in contacts}
+def _serving(supporter: Supporter) -> dict[str, Contact]:
+    """The contacts the supporter serves, loaded with what the welcome shows of them."""
+    return {str(c.public_id): c for c in serving_contacts(supporter)}
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
@@ -80,39 +76,35 @@ def _contact_data(supporter: Supporter, contact_id: int) -> dict:
     return serializers.supporter_contact(contact, viewer=supporter)
 
 
-def _contact_with_messages(
-    supporter: Supporter, contact_id: int, after_seq: int
-) -> tuple[dict, message_service.Replay]:
-    replay = message_service.replay(contact_id=contact_id, after_seq=after_seq, for_customer=False)
-    return _contact_data(supporter, contact_id), replay
+def _queue(supporter: Supporter, actor: Actor | None = None) -> list[dict]:
+    return serializers.for_viewer(queue_for_supporter(supporter, actor=actor), supporter)
 
 
-def _offers(supporter: Supporter) -> list[dict]:
-    from routing.selectors import pending_offers
+def _welcome(supporter: Supporter, serving: dict[str, Contact], after: dict[str, int]) -> dict:
+    """The welcome frame; `serving` was read after this socket joined its contacts' groups.
 
-    return serializers.for_viewer(pending_offers(supporter), supporter)
-
-
-def _queue(supporter: Supporter) -> list[dict]:
-    from routing.selectors import queue_for_supporter
-
-    return serializers.for_viewer(queue_for_supporter(supporter), supporter)
-
-
-def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
+    The viewer's permissions are read once here and used for every contact
+    and the queue: a reconnecting console costs a handful of queries, which
+    matters when every console of a restarted worker comes back at once.
+    """
     supporter.refresh_from_db(fields=["presence"])
+    actor = Actor.for_user(supporter.user)
     contacts, replays = [], {}
-    for public_id, pk in serving.items():
-        data, replay = _contact_with_messages(supporter, pk, after.get(public_id, 0))
-        contacts.append({**data, "messages": replay.messages})
+    for public_id, contact in serving.items():
+        replay = message_service.replay(
+            contact_id=contact.pk, after_seq=after.get(public_id, 0), for_customer=False
+        )
+        data = serializers.supporter_contact(contact, viewer=supporter, actor=actor)
+        # The replay's number is the newer one: the contact row was read first.
+        contacts.append({**data, "last_seq": replay.last_seq, "messages": replay.messages})
         replays[public_id] = replay.last_seq
     return {
         "frame": {
             "type": "welcome",
             "supporter": serializers.supporter_self(supporter),
             "contacts": contacts,
-            "offers": _offers(supporter),
-            "queue": _queue(supporter),
+            "offers": serializers.for_viewer(pending_offers(supporter), supporter),
+            "queue": _queue(supporter, actor),
         },
         "cursors": replays,
     }
@@ -204,11 +196,11 @@ class SupporterConsumer(BaseConsumer):
 
     # -- serving set -------------------------------------------------------------
 
-    async def resync_serving(self) -> dict[str, int]:
+    async def resync_serving(self) -> dict[str, Contact]:
         serving = await console_db(_serving, self.supporter)
-        for public_id, pk in serving.items():
+        for public_id, contact in serving.items():
             if public_id not in self.contact_pks:
-                await self.start_serving(public_id, pk)
+                await self.start_serving(public_id, contact.pk)
         for public_id in [p for p in self.contact_pks if p not in serving]:
             await self.stop_serving(public_id)
         return serving

@@ -383,3 +383,31 @@ async def test_supporter_bad_frames(ws_app, pair):
         assert (error["type"], error["code"]) == ("error", code), frame
     assert await adb(Message.objects.count)() == 0
     await console.disconnect()
+
+
+def test_welcome_reads_roles_once_and_two_queries_per_contact(reference_data, transactional_db):
+    """A worker restart brings every console back at once: the welcome stays cheap."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from realtime.consumers.supporter import _serving, _welcome
+
+    provider = make_provider(regions=["01"])
+    supporter = make_supporter(providers=[provider], presence="available")
+    make_contact(state="waiting")
+    served = [make_contact(state="active", supporter=supporter, provider=provider)]
+
+    def welcome_queries() -> tuple[int, dict]:
+        serving = _serving(supporter)
+        with CaptureQueriesContext(connection) as queries:
+            welcome = _welcome(supporter, serving, {})
+        return len(queries), welcome
+
+    welcome_queries()  # routing's per-process caches (workflows, providers) filled
+    one, welcome = welcome_queries()
+    served += [make_contact(state="active", supporter=supporter, provider=provider) for _ in "ab"]
+    three, welcome = welcome_queries()
+    assert three - one == 4  # each contact: its last number and its messages
+    assert one <= 12, one
+    assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
+    assert all("description" in c for c in welcome["frame"]["contacts"])
