@@ -15,7 +15,9 @@ What it does, and stops and drops again at the end:
 4. runs the same load against the bare relay consumer (/ws/bench-echo/, same
    channel layer, no database) in the same server;
 5. prints latency percentiles, lost and duplicated messages, the server's
-   memory per connection, and as its last line
+   memory per connection, how long each customer and console socket took
+   from its handshake to its welcome while all of them connected at once,
+   and as its last line
    `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n> ratio_vs_bare=<x>`.
 
 Every message is acknowledged only once its commit is on disk, so the
@@ -349,6 +351,7 @@ class Side:
         self.latencies: list[float] = []
         self.errors = 0
         self.codes: dict[str, int] = {}
+        self.connect_s = 0.0  # handshake to welcome (platform) or to open (bare)
 
 
 async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, interval: float) -> None:
@@ -360,6 +363,7 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
 
     async def open_socket(side: Side, url: str, headers: dict, hello: dict | None) -> None:
         async with limit:
+            opened = time.monotonic()
             for attempt in range(5):
                 try:
                     side.ws = await connect(
@@ -380,6 +384,7 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
                 await side.ws.send(json.dumps(hello))
                 while json.loads(await side.ws.recv()).get("type") != "welcome":
                     pass
+            side.connect_s = time.monotonic() - opened
 
     async def pinger() -> None:
         # Real clients ping every 20-30 s; without it a long connect ramp
@@ -544,6 +549,10 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
             "errors": errors,
             "codes": codes,
             "latencies": latencies,
+            "connect": {
+                name: [me.connect_s for pair in sides for me in pair if me.name == name]
+                for name in ("c", "s")
+            },
         }
     )
 
@@ -616,6 +625,15 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
         "kib_per_conn": (rss_after - rss_before) / sockets,
         "rss_mib": rss_after / 1024,
         "connect_s": connect_s,
+        # Per socket, from the handshake to the welcome: what each customer
+        # and console waits when every socket of a worker reconnects at once.
+        "connect_ms": {
+            name: (
+                percentile([x for r in results for x in r["connect"][name]], 0.5) * 1000,
+                percentile([x for r in results for x in r["connect"][name]], 0.99) * 1000,
+            )
+            for name in ("c", "s")
+        },
         "server_cpu": cpu,
         "window": (t0, t0 + args.duration),
     }
@@ -632,6 +650,14 @@ def report(r: dict, args) -> None:
         f"connect={r['connect_s']:.1f}s",
         flush=True,
     )
+    if r["mode"] == "platform":
+        (c50, c99), (s50, s99) = r["connect_ms"]["c"], r["connect_ms"]["s"]
+        print(
+            f"    connect per socket, handshake to welcome ({CONNECT_CONCURRENCY} at a time "
+            f"per client): customer p50={c50:.0f}ms p99={c99:.0f}ms, "
+            f"console p50={s50:.0f}ms p99={s99:.0f}ms",
+            flush=True,
+        )
 
 
 def main() -> None:
