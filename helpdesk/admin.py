@@ -159,15 +159,26 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Contact)
 class ContactAdmin(ReadOnlyAdmin):
-    list_display = ["pseudonym", "channel", "language", "state", "region", "topic", "created_at"]
+    list_display = [
+        "pseudonym",
+        "channel",
+        "language",
+        "state",
+        "region",
+        "topic",
+        "created_at",
+        "purged_at",
+    ]
     list_filter = ["state", "channel", "language", "region"]
     inlines = [EventInline]
     exclude = ["callback_number", "customer_key"]
 
     def get_inlines(self, request, obj):
         # Transcripts are shown only to those allowed to read them (audit-logged).
+        # A purged contact has no transcript left: its "personal data deleted"
+        # date says so, and there is no read to log.
         actor = Actor.for_user(request.user)
-        if obj is not None and (actor.superuser or actor.national_admin):
+        if obj is not None and obj.purged_at is None and (actor.superuser or actor.national_admin):
             AuditLogEntry.objects.create(
                 actor=request.user, action="transcript_read_admin", contact=obj
             )

@@ -247,7 +247,8 @@ def transcript_text(*, contact: Contact, messages: Iterable[Message], base_url: 
     """The customer's plain-text copy of a chat, in the chat's language.
 
     `messages` is expected to be customer-visible already; notes are skipped
-    here as well so that a caller's mistake cannot leak one.
+    here as well so that a caller's mistake cannot leak one. A contact past
+    its retention period has no messages left; its copy says so.
     """
     with translation.override(contact.language or "fi"):
         lines = [
@@ -256,6 +257,14 @@ def transcript_text(*, contact: Contact, messages: Iterable[Message], base_url: 
             % {"time": f"{timezone.localtime(contact.created_at):%d.%m.%Y %H:%M}"},
             "",
         ]
+        if contact.purged_at is not None:
+            lines.append(
+                gettext(
+                    "The messages of this conversation were deleted on %(date)s,"
+                    " when their retention period ended."
+                )
+                % {"date": f"{timezone.localtime(contact.purged_at):%d.%m.%Y}"}
+            )
         for message in messages:
             if message.kind == Message.Kind.NOTE:
                 continue

@@ -248,6 +248,7 @@ LIFESPAN_HOOKS = [
     "helpdesk.gc_tuning.GcTuning",
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
+    "helpdesk.retention_timer.RetentionPurgeTimer",
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
@@ -270,6 +271,10 @@ CONTACT_CREATE_RATE_LIMIT = os.environ.get("CONTACT_CREATE_RATE_LIMIT", "10/minu
 CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "5/minute")
 CONTACT_TOKEN_MAX_AGE_S = int(os.environ.get("CONTACT_TOKEN_MAX_AGE_S", str(7 * 24 * 3600)))
 TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"))
+# How often each worker runs the retention purge (helpdesk/retention_timer.py);
+# 0 turns it off, for installations that run `manage.py purge_expired_data`
+# from a timer instead.
+RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
 
 LOGGING = {
     "version": 1,

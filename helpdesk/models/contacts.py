@@ -186,12 +186,24 @@ class Contact(models.Model):
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     customer_last_seen_seq = models.PositiveIntegerField(default=0)
     supporter_last_seen_seq = models.PositiveIntegerField(default=0)
+    # Set when the retention period removed the personal content
+    # (helpdesk/services/retention.py); what is left is statistics.
+    purged_at = models.DateTimeField(_("personal data deleted"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("contact")
         verbose_name_plural = _("contacts")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "channel"], name="contact_state_channel")]
+        indexes = [
+            models.Index(fields=["state", "channel"], name="contact_state_channel"),
+            # The purge looks only at contacts not yet purged: a partial index
+            # stays the size of one retention period however long the history.
+            models.Index(
+                fields=["ended_at", "created_at"],
+                condition=models.Q(purged_at__isnull=True),
+                name="contact_unpurged_ended",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.pseudonym or self.public_id} ({self.get_state_display()})"

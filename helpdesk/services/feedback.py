@@ -41,8 +41,12 @@ def submit_feedback(
 ) -> Feedback:
     """Store the customer's rating of a contact; a second submission is a Conflict."""
     _check(rating, comment, can_do_myself)
-    if not Contact.objects.filter(pk=contact_id).exists():
+    found = list(Contact.objects.filter(pk=contact_id).values_list("purged_at", flat=True))
+    if not found:
         raise NotFound("contact not found")
+    if found[0] is not None:
+        # The retention purge has run: a comment stored now would outlive it.
+        raise Conflict("this contact's data has been deleted")
     try:
         with transaction.atomic():
             feedback = Feedback.objects.create(
