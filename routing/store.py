@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
+from helpdesk.db_locks import exclusive_transaction
 from helpdesk.models import Assignment, Contact, ContactEvent, Offer, Supporter
 from helpdesk.models.contacts import QUEUED_STATES, ContactState, can_transition
 
@@ -37,29 +38,12 @@ QUEUED = tuple(QUEUED_STATES)
 CLAIMABLE = tuple(QUEUED_STATES | {ContactState.OFFERED})
 
 
-@contextmanager
-def dispatch_lock() -> Iterator[bool]:
+def dispatch_lock() -> AbstractContextManager[bool]:
     """A transaction in which this process alone runs the routing round.
 
     Yields False (without blocking) when another process or thread holds it.
-    On PostgreSQL the lock is an advisory transaction lock, released by the
-    commit; SQLite is single-process, so a process-local lock suffices.
     """
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [DISPATCH_LOCK_KEY])
-                got = bool(cursor.fetchone()[0])
-            yield got
-        return
-    if not _local_dispatch_lock.acquire(blocking=False):
-        yield False
-        return
-    try:
-        with transaction.atomic():
-            yield True
-    finally:
-        _local_dispatch_lock.release()
+    return exclusive_transaction(DISPATCH_LOCK_KEY, _local_dispatch_lock)
 
 
 def event(

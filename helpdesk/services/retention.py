@@ -36,16 +36,17 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from helpdesk.db_locks import exclusive_transaction
 from helpdesk.models import AuditLogEntry, Contact, Feedback, Message
 from helpdesk.models.contacts import TERMINAL_STATES
 
@@ -156,30 +157,14 @@ def _count(cutoff: datetime) -> PurgeReport:
     )
 
 
-@contextmanager
-def _purge_lock() -> Iterator[bool]:
+def _purge_lock() -> AbstractContextManager[bool]:
     """A transaction in which this process alone purges; False when another one does.
 
-    PostgreSQL: an advisory transaction lock, released by the commit. SQLite
-    serves one process, so a process-local lock covers the timer threads; a
-    cron run beside it is serialised by SQLite's own write lock, and the
-    purged_at condition makes whichever comes second find nothing to do.
+    On SQLite a cron run beside the timer is serialised by SQLite's own write
+    lock, and the purged_at condition makes whichever comes second find
+    nothing to do.
     """
-    if connection.vendor == "postgresql":
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [PURGE_LOCK_KEY])
-                got = bool(cursor.fetchone()[0])
-            yield got
-        return
-    if not _local_purge_lock.acquire(blocking=False):
-        yield False
-        return
-    try:
-        with transaction.atomic():
-            yield True
-    finally:
-        _local_purge_lock.release()
+    return exclusive_transaction(PURGE_LOCK_KEY, _local_purge_lock)
 
 
 def _purge_batch(*, cutoff: datetime, now: datetime, batch_size: int) -> _Counts | None:
