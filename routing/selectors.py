@@ -266,14 +266,32 @@ def contact_summary(
     return summary
 
 
-def serving_contacts(supporter: Supporter) -> list[Contact]:
-    """Contacts the supporter serves now (an active assignment), oldest first."""
+def _serving(supporter: Supporter):
     ids = Assignment.objects.filter(supporter=supporter, ended_at__isnull=True).values("contact_id")
-    return list(
-        _with_relations(Contact.objects.filter(pk__in=ids, state__in=IN_SERVICE_STATES)).order_by(
-            "accepted_at", "pk"
-        )
+    return Contact.objects.filter(pk__in=ids, state__in=IN_SERVICE_STATES).order_by(
+        "accepted_at", "pk"
     )
+
+
+def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None) -> list[Contact]:
+    """Contacts the supporter serves now (an active assignment), oldest first.
+
+    `among` limits them to these primary keys (the ones a socket has joined).
+    """
+    contacts = _serving(supporter)
+    if among is not None:
+        contacts = contacts.filter(pk__in=list(among))
+    return list(_with_relations(contacts))
+
+
+def serving_contact_ids(supporter: Supporter) -> dict[str, int]:
+    """The same as public id -> primary key: what a console socket re-reads often.
+
+    Without the related rows the query is cheap to build, which counts when
+    every console of a worker reconnects at once.
+    """
+    rows = _serving(supporter).values_list("public_id", "pk")
+    return {str(public_id): pk for public_id, pk in rows}
 
 
 def queue_provider_ids(contact: Contact) -> frozenset[int]:

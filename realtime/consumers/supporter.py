@@ -40,7 +40,12 @@ from realtime.events import (
     supporter_group,
 )
 from realtime.protocol import SUPPORTER, Frame
-from routing.selectors import pending_offers, queue_for_supporter, serving_contacts
+from routing.selectors import (
+    pending_offers,
+    queue_for_supporter,
+    serving_contact_ids,
+    serving_contacts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +69,8 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
     return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
 
 
-def _serving(supporter: Supporter) -> dict[str, Contact]:
-    """The contacts the supporter serves, loaded with what the welcome shows of them."""
-    return {str(c.public_id): c for c in serving_contacts(supporter)}
+def _serving(supporter: Supporter) -> dict[str, int]:
+    return serving_contact_ids(supporter)
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
@@ -80,17 +84,19 @@ def _queue(supporter: Supporter, actor: Actor | None = None) -> list[dict]:
     return serializers.for_viewer(queue_for_supporter(supporter, actor=actor), supporter)
 
 
-def _welcome(supporter: Supporter, serving: dict[str, Contact], after: dict[str, int]) -> dict:
-    """The welcome frame; `serving` was read after this socket joined its contacts' groups.
+def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
+    """The welcome frame for the contacts this socket has joined (`serving`).
 
-    The viewer's permissions are read once here and used for every contact
-    and the queue: a reconnecting console costs a handful of queries, which
-    matters when every console of a restarted worker comes back at once.
+    The contacts are read in one query and the viewer's permissions once for
+    all of them and the queue: a reconnecting console costs a handful of
+    queries, which matters when every console of a restarted worker comes
+    back at once.
     """
     supporter.refresh_from_db(fields=["presence"])
     actor = Actor.for_user(supporter.user)
     contacts, replays = [], {}
-    for public_id, contact in serving.items():
+    for contact in serving_contacts(supporter, among=serving.values()):
+        public_id = str(contact.public_id)
         replay = message_service.replay(
             contact_id=contact.pk, after_seq=after.get(public_id, 0), for_customer=False
         )
@@ -196,11 +202,11 @@ class SupporterConsumer(BaseConsumer):
 
     # -- serving set -------------------------------------------------------------
 
-    async def resync_serving(self) -> dict[str, Contact]:
+    async def resync_serving(self) -> dict[str, int]:
         serving = await console_db(_serving, self.supporter)
-        for public_id, contact in serving.items():
+        for public_id, pk in serving.items():
             if public_id not in self.contact_pks:
-                await self.start_serving(public_id, contact.pk)
+                await self.start_serving(public_id, pk)
         for public_id in [p for p in self.contact_pks if p not in serving]:
             await self.stop_serving(public_id)
         return serving

@@ -385,7 +385,7 @@ async def test_supporter_bad_frames(ws_app, pair):
     await console.disconnect()
 
 
-def test_welcome_reads_roles_once_and_two_queries_per_contact(reference_data, transactional_db):
+def test_welcome_reads_contacts_and_roles_once_and_two_queries_per_contact(reference_data, transactional_db):
     """A worker restart brings every console back at once: the welcome stays cheap."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -411,3 +411,5 @@ def test_welcome_reads_roles_once_and_two_queries_per_contact(reference_data, tr
     assert one <= 12, one
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
+    # Only what the socket has joined: a contact assigned since comes by event.
+    assert _welcome(supporter, {}, {})["frame"]["contacts"] == []

@@ -105,5 +105,11 @@ def test_serving_contacts(network):
         services.pick_contact(public_id=contact.public_id, supporter=network.anna)
     services.pick_contact(public_id=c.public_id, supporter=network.ville)
     assert [x.pk for x in selectors.serving_contacts(network.anna)] == [a.pk, b.pk]
+    assert selectors.serving_contact_ids(network.anna) == {
+        str(a.public_id): a.pk,
+        str(b.public_id): b.pk,
+    }
+    assert [x.pk for x in selectors.serving_contacts(network.anna, among=[b.pk, c.pk])] == [b.pk]
     services.end_contact(public_id=a.public_id, supporter=network.anna, outcome="solved")
     assert [x.pk for x in selectors.serving_contacts(network.anna)] == [b.pk]
+    assert selectors.serving_contact_ids(network.anna) == {str(b.public_id): b.pk}
