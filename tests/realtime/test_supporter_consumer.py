@@ -385,7 +385,7 @@ async def test_supporter_bad_frames(ws_app, pair):
     await console.disconnect()
 
 
-def test_welcome_reads_contacts_and_roles_once_and_two_queries_per_contact(reference_data, transactional_db):
+def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db):
     """A worker restart brings every console back at once: the welcome stays cheap."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
