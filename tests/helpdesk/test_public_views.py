@@ -95,6 +95,8 @@ def test_widget_pages_may_be_framed_the_rest_not(client, demo_network):
     served = {"091", "049", "092", "235"}
     assert {e["code"] for e in entries[:4]} == served  # its own area first
     assert all(e["preferred"] for e in entries[:4]) and not entries[4]["preferred"]
+    # /near/ may not be framed: without JavaScript the widget opens it in a new tab.
+    assert '<a href="/near/" target="_blank" rel="noopener">' in html
 
     chat = client.get("/widget/chat/?provider=helmet-digituki&lang=en")
     assert chat.status_code == 200 and "X-Frame-Options" not in chat
@@ -139,3 +141,22 @@ def test_help_near_unknown_municipality_is_a_clear_404(client, reference_data):
 def test_pages_refuse_writes(client):
     assert client.post("/").status_code == 405
     assert client.post("/chat/").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("language", "needs_js", "near"),
+    [
+        ("fi", "Chat tarvitsee JavaScriptin", "Etsi lähitukea läheltäsi"),
+        ("sv", "Chatten behöver JavaScript", "Hitta hjälp på plats nära dig"),
+        ("en", "The chat needs JavaScript", "Find in-person help near you"),
+    ],
+)
+def test_without_javascript_the_start_page_says_so_and_points_to_help_nearby(
+    client, reference_data, language, needs_js, near
+):
+    for page in ("/", "/chat/"):
+        html = client.get(page, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        noscript = "".join(re.findall(r"<noscript>(.*?)</noscript>", html, re.S))
+        assert needs_js in noscript, page
+        assert f'<a href="/near/">{near}</a>' in noscript, page
+    assert client.get("/near/", HTTP_ACCEPT_LANGUAGE=language).status_code == 200
