@@ -111,7 +111,8 @@ def purge_expired(
     cutoff = retention_cutoff(now)
     if dry_run:
         return _count(cutoff)
-    contacts = messages = comments = batches = 0
+    totals = [0, 0, 0]  # contacts, messages, feedback comments
+    batches = 0
     busy = False
     try:
         while not (should_stop and should_stop()):
@@ -122,11 +123,7 @@ def purge_expired(
             if done[0] == 0:
                 break
             batches += 1
-            contacts, messages, comments = (
-                contacts + done[0],
-                messages + done[1],
-                comments + done[2],
-            )
+            totals = [total + n for total, n in zip(totals, done, strict=True)]
             # A short batch means nothing is left, or the rest is locked by a
             # writer right now (skipped, not waited for): the next run has it.
             if done[0] < batch_size:
@@ -135,13 +132,13 @@ def purge_expired(
         # Recorded even when a later batch failed: those before it committed.
         report = PurgeReport(
             cutoff=cutoff,
-            contacts=contacts,
-            messages=messages,
-            feedback_comments=comments,
+            contacts=totals[0],
+            messages=totals[1],
+            feedback_comments=totals[2],
             batches=batches,
             busy=busy,
         )
-        if contacts:
+        if report.contacts:
             _record(report, now=now)
     return report
 

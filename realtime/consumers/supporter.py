@@ -69,10 +69,6 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
     return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
 
 
-def _serving(supporter: Supporter) -> dict[str, int]:
-    return serving_contact_ids(supporter)
-
-
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
     contact = Contact.objects.select_related(
         "supporter", "topic", "municipality", "region__development_area"
@@ -203,7 +199,7 @@ class SupporterConsumer(BaseConsumer):
     # -- serving set -------------------------------------------------------------
 
     async def resync_serving(self) -> dict[str, int]:
-        serving = await console_db(_serving, self.supporter)
+        serving = await console_db(serving_contact_ids, self.supporter)
         for public_id, pk in serving.items():
             if public_id not in self.contact_pks:
                 await self.start_serving(public_id, pk)

@@ -390,7 +390,8 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from realtime.consumers.supporter import _serving, _welcome
+    from realtime.consumers.supporter import _welcome
+    from routing.selectors import serving_contact_ids
 
     provider = make_provider(regions=["01"])
     supporter = make_supporter(providers=[provider], presence="available")
@@ -398,7 +399,7 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
     served = [make_contact(state="active", supporter=supporter, provider=provider)]
 
     def welcome_queries() -> tuple[int, dict]:
-        serving = _serving(supporter)
+        serving = serving_contact_ids(supporter)
         with CaptureQueriesContext(connection) as queries:
             welcome = _welcome(supporter, serving, {})
         return len(queries), welcome
