@@ -238,6 +238,14 @@ STUN_URL = os.environ.get("STUN_URL", "")
 TURN_URL = os.environ.get("TURN_URL", "")
 TURN_USERNAME = os.environ.get("TURN_USERNAME", "")
 TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
+# TURN REST API shared secret (coturn --use-auth-secret): per-session credentials
+# that expire after TURN_CREDENTIAL_TTL_S (realtime/video/turn.py).
+TURN_SECRET = os.environ.get("TURN_SECRET", "")
+TURN_CREDENTIAL_TTL_S = int(os.environ.get("TURN_CREDENTIAL_TTL_S", "7200"))
+# Relay-only ICE: "volunteers" (contacts served by volunteers) or "always".
+VIDEO_RELAY_POLICY = os.environ.get("VIDEO_RELAY_POLICY", "volunteers")
+VIDEO_PROPOSAL_TIMEOUT_S = float(os.environ.get("VIDEO_PROPOSAL_TIMEOUT_S", "60"))
+VIDEO_MAX_SDP_BYTES = int(os.environ.get("VIDEO_MAX_SDP_BYTES", "32768"))
 
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))

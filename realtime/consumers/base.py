@@ -47,6 +47,7 @@ from helpdesk.services.errors import (
 from realtime import events, serializers
 from realtime.protocol import Frame, ProtocolError, parse_frame
 from realtime.ratelimit import SocketRateLimit
+from realtime.video import signalling as video_signalling
 
 log = logging.getLogger(__name__)
 
@@ -229,6 +230,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        try:
+            await video_signalling.socket_closed(self)
+        except Exception:
+            log.warning("ending video on %s failed", self.log_ref(), exc_info=True)
         for group in list(self.groups_joined):
             try:
                 await self.leave(group)
@@ -270,8 +275,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
                     "too many messages; nothing was stored, resend later",
                     self._ref(frame),
                 )
-            handler = getattr(self, "on_" + frame.type.replace(".", "_"))
-            await handler(frame)
+            if frame.type.startswith("rtc."):
+                await video_signalling.handle_frame(self, frame)
+            else:
+                await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
         except ProtocolError as exc:
             await self.send_json(serializers.error(exc.code, exc.detail, exc.ref))
         except ServiceError as exc:
@@ -309,6 +316,12 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def helpdesk_event(self, message: dict[str, Any]) -> None:
         event = message.get("event") or {}
         try:
+            kind = event.get("type") or ""
+            if kind.startswith("rtc."):
+                await video_signalling.handle_event(self, event)
+                return
+            if kind == "contact.state":
+                await video_signalling.contact_state_changed(self, event)
             await self.on_event(event)
         except Exception:
             log.exception(
