@@ -190,6 +190,8 @@ def propose(*, contact_id: int, who: Participant, kind: str) -> Proposed:
         session = state.session
         if session is not None and kind in session.kinds and who.socket in session.sockets.values():
             raise Conflict(f"{kind} is already on")
+        if any(p.kind == kind and p.by == who.side for p in state.proposals.values()):
+            raise Conflict(f"{kind} was already proposed; wait for the answer")
         # Screen sharing always goes from the customer to the supporter: either
         # may propose it, and the customer's browser is the one that shares.
         if _relay_required(contact) and not relay_available():

@@ -76,7 +76,10 @@ _ERROR_CLASSES = (
     (RateLimited, "rate_limited"),
     (InvalidInput, "invalid"),
 )
-STORING_FRAMES = frozenset({"message.send", "note.add", "article.share", "feedback"})
+STORING_FRAMES = frozenset(
+    {"message.send", "note.add", "article.share", "feedback"}
+    | {"rtc.propose", "rtc.accept", "rtc.decline", "rtc.stop"}  # each records a ContactEvent
+)
 
 # Two pools: the chat hot path (store, replay, receipts) must never queue
 # behind console reads (welcome, queue snapshots), which are slower and come in

@@ -178,6 +178,8 @@ async def test_only_the_participants_and_only_while_in_service(ws_app, reference
     # A proposal is answered by the other side only, once.
     await customer.send({"type": "rtc.propose", "kind": "screen"})
     proposed = await customer.expect("rtc.proposed")
+    await customer.send({"type": "rtc.propose", "kind": "screen"})  # asked once is enough
+    assert "already proposed" in (await customer.error("conflict"))["detail"]
     await customer.send({"type": "rtc.accept", "proposal": proposed["proposal"]})
     await customer.error("not_allowed")
     await console.send({"type": "rtc.decline", "contact": cid, "proposal": proposed["proposal"]})
