@@ -54,7 +54,9 @@ def open_network(reference_data):
 RECORD_FRAMES = """
 window.rtcFrames = [];
 document.addEventListener("helpdesk:frame", (event) => {
-  if (event.detail.frame.type.startsWith("rtc.")) window.rtcFrames.push(event.detail.frame);
+  const frame = event.detail.frame;
+  const ref = typeof frame.ref === "string" ? frame.ref : "";
+  if (frame.type.startsWith("rtc.") || ref.startsWith("rtc.")) window.rtcFrames.push(frame);
 });
 """
 
@@ -62,6 +64,8 @@ document.addEventListener("helpdesk:frame", (event) => {
 def check_relay_only(page, turn_url: str) -> None:
     """What the page was given and told: the relay policy, our TURN only, relay candidates only."""
     frames = page.evaluate("() => window.rtcFrames")
+    # A page that offered a host or server-reflexive candidate would have got not_allowed.
+    assert not [f for f in frames if f["type"] == "error"], frames
     starts = [f for f in frames if f["type"] == "rtc.start" and f.get("here")]
     assert starts and all(f["ice_transport_policy"] == "relay" for f in starts)
     assert all([s["urls"] for s in f["ice_servers"]] == [[turn_url]] for f in starts)
