@@ -187,3 +187,34 @@ async def test_two_aiortc_peers_through_coturn_relay_only(asgi_servers, coturn):
             await pc.close()
         await customer.close()
         await console.close()
+
+
+async def _relay_candidates(coturn, username: str, password: str) -> list:
+    from aioice import Connection, TransportPolicy
+
+    connection = Connection(
+        ice_controlling=True,
+        turn_server=("127.0.0.1", coturn.port),
+        turn_username=username,
+        turn_password=password,
+        transport_policy=TransportPolicy.RELAY,
+    )
+    try:
+        await connection.gather_candidates()
+        return [c for c in connection.local_candidates if c.type == "relay"]
+    finally:
+        await connection.close()
+
+
+async def test_coturn_takes_our_credentials_until_they_expire(coturn):
+    """The REST credentials the platform issues open a relay on coturn; expired ones do not."""
+    import time
+
+    from realtime.video import turn
+
+    fresh = turn.issue(secret=coturn.secret, peer_id="check.c", ttl_s=60)
+    assert len(await _relay_candidates(coturn, fresh.username, fresh.credential)) == 1
+    expired = turn.issue(secret=coturn.secret, peer_id="check.c", ttl_s=60, now=time.time() - 120)
+    assert await _relay_candidates(coturn, expired.username, expired.credential) == []
+    forged = turn.issue(secret="not-the-secret", peer_id="check.c", ttl_s=60)
+    assert await _relay_candidates(coturn, forged.username, forged.credential) == []
