@@ -158,10 +158,6 @@ def _record(
     )
 
 
-def _other(side: str) -> str:
-    return SUPPORTER if side == CUSTOMER else CUSTOMER
-
-
 def _relay_required(contact: Contact) -> bool:
     supporter = contact.supporter
     return relay_required(

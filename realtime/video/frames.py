@@ -139,6 +139,7 @@ def schemas(contact_field) -> dict[str, dict[str, dict]]:
         "rtc.decline": {"proposal": required(session_id)},
         "rtc.candidate": {"session": required(session_id), "candidate": required(candidate)},
         "rtc.stop": {"kind": optional(choice(STOP_KINDS), "all")},
+        "rtc.ice": {"session": required(session_id)},
     }
     # The customer always makes the offers (the first and every renegotiation,
     # such as adding or stopping a screen share); the supporter answers. One

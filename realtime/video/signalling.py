@@ -107,16 +107,38 @@ async def handle_frame(consumer, frame: Frame) -> None:
         await _db(video.decline, contact_id=pk, who=who, proposal=frame["proposal"])
     elif kind == "rtc.stop":
         await _db(video.stop, contact_id=pk, who=who, kind=frame["kind"])
+    elif kind == "rtc.ice":
+        await _fresh_ice(consumer, contact, frame["session"])
     else:
         await _relay(consumer, contact, frame)
 
 
-async def _relay(consumer, contact: str, frame: Frame) -> None:
+def _endpoint(consumer, contact: str, session: str) -> Endpoint:
     endpoint = state_of(consumer).endpoints.get(contact)
     if endpoint is None:
         raise Conflict("no video session is on for this socket")
-    if frame["session"] != endpoint.session:
+    if session != endpoint.session:
         raise Conflict("that video session has ended")
+    return endpoint
+
+
+def _ice(consumer, session: str, relay_only: bool) -> dict[str, Any]:
+    # One TURN username per session and side: "<expiry>:<session>.<c|s>".
+    return ice_config(peer_id=f"{session}.{consumer.side[0]}", relay_only=relay_only).as_frame()
+
+
+async def _fresh_ice(consumer, contact: str, session: str) -> None:
+    """New TURN credentials for a long session, before the old ones expire."""
+    endpoint = _endpoint(consumer, contact, session)
+    try:
+        ice = _ice(consumer, session, endpoint.relay_only)
+    except RelayUnavailable:
+        raise NotAllowed("this session needs the TURN relay and none is set up") from None
+    await consumer.send_json({"type": "rtc.ice", "contact": contact, "session": session, **ice})
+
+
+async def _relay(consumer, contact: str, frame: Frame) -> None:
+    endpoint = _endpoint(consumer, contact, frame["session"])
     signal = frame.type.removeprefix("rtc.")
     event: dict[str, Any] = {
         "type": "rtc.signal",
@@ -183,7 +205,7 @@ async def _started(consumer, state: SocketVideo, event: dict[str, Any]) -> None:
     relay_only = bool(event.get("relay_only"))
     state.endpoints[contact] = Endpoint(session, sockets.get(other, ""), relay_only)
     try:
-        ice = ice_config(peer_id=f"{session}.{consumer.side[0]}", relay_only=relay_only)
+        ice = _ice(consumer, session, relay_only)
     except RelayUnavailable:
         log.error("contact %s: relay-only session %s without a TURN server", contact, session)
         await stop_for_socket(consumer, contact, reason="no_relay")
@@ -195,7 +217,7 @@ async def _started(consumer, state: SocketVideo, event: dict[str, Any]) -> None:
             "new_session": bool(event.get("new_session")),
             # The customer makes every offer, the supporter answers them.
             "role": "offerer" if consumer.side == CUSTOMER else "answerer",
-            **ice.as_frame(),
+            **ice,
         }
     )
     for _, early in state.pending.pop(session, []):

@@ -277,6 +277,15 @@ async def test_volunteer_contacts_are_relay_only(ws_app, reference_data):
     assert "typ relay" in sdp and "typ host" not in sdp and "typ srflx" not in sdp
     assert "192.0.2.10" not in sdp and "198.51.100.7" not in sdp
     assert "c=IN IP4 0.0.0.0" in sdp
+    # A long session asks for fresh TURN credentials; only for its own session.
+    await console.send({"type": "rtc.ice", "contact": cid, "session": session})
+    fresh = await console.expect("rtc.ice")
+    assert fresh["session"] == session and fresh["ice_transport_policy"] == "relay"
+    server = fresh["ice_servers"][0]
+    assert server["username"].endswith(f":{session}.s")
+    assert turn.is_valid(server["username"], server["credential"], secret=SECRET)
+    await customer.send({"type": "rtc.ice", "session": "c" * 32})
+    await customer.error("conflict")
     await customer.disconnect()
     await console.disconnect()
 

@@ -68,6 +68,7 @@ export class VideoCall {
       }
     }
     this.kinds = new Set(frame.kinds || []);
+    this.scheduleRefresh(frame.expires_at);
     if (this.side === "supporter" && !this.camera) {
       // The supporter chose video by proposing or accepting it: their camera goes on.
       await this.cameraOn().catch((err) => this.onError(err));
@@ -77,6 +78,26 @@ export class VideoCall {
       else await this.negotiate();
     }
     this.onChange(this);
+  }
+
+  /** Asks for fresh TURN credentials ten minutes before these expire. */
+  scheduleRefresh(expiresAt) {
+    clearTimeout(this.refreshTimer);
+    const expires = expiresAt ? Date.parse(expiresAt) : NaN;
+    if (Number.isNaN(expires)) return;
+    const delay = Math.max(60_000, expires - Date.now() - 600_000);
+    this.refreshTimer = setTimeout(() => this.send({ type: "rtc.ice" }), delay);
+  }
+
+  /** `rtc.ice`: new credentials; the customer restarts ICE with them (an offer). */
+  async refreshed(frame) {
+    if (!this.pc || frame.session !== this.session) return;
+    this.pc.setConfiguration({
+      iceServers: Array.isArray(frame.ice_servers) ? frame.ice_servers : [],
+      iceTransportPolicy: frame.ice_transport_policy === "relay" ? "relay" : "all",
+    });
+    this.scheduleRefresh(frame.expires_at);
+    if (this.offerer) await this.negotiate({ iceRestart: true });
   }
 
   screenAttached() {
@@ -115,10 +136,10 @@ export class VideoCall {
   }
 
   /** The customer's offer (the first, or after a transceiver change); serialised. */
-  negotiate() {
+  negotiate(options = {}) {
     this.negotiating = this.negotiating.then(async () => {
       if (!this.pc || this.pc.signalingState === "closed") return;
-      const offer = await this.pc.createOffer();
+      const offer = await this.pc.createOffer(options);
       await this.pc.setLocalDescription(offer);
       this.send({ type: "rtc.offer", sdp: this.pc.localDescription.sdp });
     }).catch((err) => this.onError(err));
@@ -223,6 +244,7 @@ export class VideoCall {
   }
 
   close() {
+    clearTimeout(this.refreshTimer);
     for (const stream of [this.camera, this.screen]) if (stream) stream.getTracks().forEach((t) => t.stop());
     this.camera = null;
     this.screen = null;
@@ -246,6 +268,7 @@ export class VideoCall {
       else if (frame.type === "rtc.answer") await this.onAnswer(frame);
       else if (frame.type === "rtc.candidate") await this.onCandidate(frame);
       else if (frame.type === "rtc.stopped") await this.stopped(frame);
+      else if (frame.type === "rtc.ice") await this.refreshed(frame);
     } catch (err) {
       this.onError(err);
     }
