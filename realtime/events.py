@@ -30,6 +30,13 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "message.new": frozenset({"contact", "message"}),
     "message.receipt": frozenset({"contact", "who", "delivered_seq", "read_seq"}),
     "typing": frozenset({"contact", "who", "active"}),
+    # Video (helpdesk/services/video.py, realtime/video/signalling.py).
+    "rtc.proposal": frozenset({"contact", "proposal", "kind", "by", "expires_at"}),
+    "rtc.declined": frozenset({"contact", "proposal", "kind", "by", "reason"}),
+    "rtc.start": frozenset({"contact", "session", "kind", "kinds", "sockets", "relay_only"}),
+    "rtc.stopped": frozenset({"contact", "session", "stopped", "kinds", "ended", "sockets"}),
+    # Sent to one socket only (asend_to_socket): an offer, answer or candidate.
+    "rtc.signal": frozenset({"contact", "session", "signal"}),
     "contact.state": frozenset({"contact", "state"}),
     "queue.position": frozenset({"contact", "position", "estimated_wait_s"}),
     "queue.closed": frozenset({"contact", "opens_at"}),
@@ -38,13 +45,6 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "offer.withdrawn": frozenset({"offer", "contact", "reason"}),
     "supporter.presence": frozenset({"supporter", "presence"}),
     "suggestions": frozenset({"contact", "articles"}),
-    # Video (helpdesk/services/video.py, realtime/video/signalling.py).
-    "rtc.proposal": frozenset({"contact", "proposal", "kind", "by", "expires_at"}),
-    "rtc.declined": frozenset({"contact", "proposal", "kind", "by", "reason"}),
-    "rtc.start": frozenset({"contact", "session", "kind", "kinds", "sockets", "relay_only"}),
-    "rtc.stopped": frozenset({"contact", "session", "stopped", "kinds", "ended", "sockets"}),
-    # Sent to one socket only (asend_to_socket): an offer, answer or candidate.
-    "rtc.signal": frozenset({"contact", "session", "signal"}),
 }
 
 

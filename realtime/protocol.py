@@ -214,6 +214,13 @@ def _max_frame_bytes(kind: Any = _MISSING) -> int:
     return settings.CHAT_MAX_FRAME_BYTES
 
 
+def _check_size(raw: str | bytes, kind: Any) -> None:
+    limit = _max_frame_bytes(kind)
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ProtocolError("too_large", f"frame is over {limit} bytes")
+
+
 def _decode(raw: str | bytes | None) -> dict[str, Any]:
     if raw is None:
         raise ProtocolError("invalid_json", "empty frame")
@@ -226,9 +233,6 @@ def _decode(raw: str | bytes | None) -> dict[str, Any]:
         raise ProtocolError("invalid_json", "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json", "frame is not a JSON object")
-    limit = _max_frame_bytes(data.get("type"))
-    if size > limit:
-        raise ProtocolError("too_large", f"frame is over {limit} bytes")
     return data
 
 
@@ -242,6 +246,7 @@ def _ref(data: dict[str, Any], kind: str | None) -> str | None:
 def parse_frame(raw: str | bytes | None, *, side: str) -> Frame:
     """Decode and check one inbound frame for `side` (CUSTOMER or SUPPORTER)."""
     data = _decode(raw)
+    _check_size(raw, data.get("type"))
     kind = data.get("type")
     schema = SCHEMAS[side].get(kind) if isinstance(kind, str) else None
     if schema is None:

@@ -233,15 +233,15 @@ class BaseConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
-        try:
-            await video_signalling.socket_closed(self)
-        except Exception:
-            log.warning("ending video on %s failed", self.log_ref(), exc_info=True)
         for group in list(self.groups_joined):
             try:
                 await self.leave(group)
             except Exception:
                 log.warning("group_discard %s failed", group, exc_info=True)
+        try:
+            await video_signalling.socket_closed(self)
+        except Exception:
+            log.warning("ending video on %s failed", self.log_ref(), exc_info=True)
         await self.on_disconnect()
 
     async def on_disconnect(self) -> None:
