@@ -3,6 +3,8 @@
 And its video starts and stops are ContactEvents beside the routing ones.
 """
 
+import re
+
 import pytest
 
 from helpdesk.models import Contact, ContactEvent, Offer, Supporter
@@ -107,3 +109,46 @@ def test_video_contact_is_routed_transferred_and_escalated(client, open_network)
     assert kinds.index("video.stopped") > kinds.index("transferred")
     stopped = ContactEvent.objects.filter(contact=contact, kind="screen.stopped").get()
     assert stopped.data["reason"] == "escalated" and stopped.provider_id == kuopio.pk
+
+
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\b(?:src=|type=\"application/json\"))[^>]*>", re.I)
+HANDLER_OR_STYLE = re.compile(r"\s(?:on[a-z]+|style)=", re.I)
+
+
+@pytest.mark.parametrize(
+    ("language", "no_recording", "start_video"),
+    [
+        ("fi", "Mitään ei koskaan tallenneta", "Aloita video"),
+        ("sv", "Inget spelas någonsin in", "Starta video"),
+        ("en", "No recording, ever", "Start video"),
+    ],
+)
+def test_pages_offer_video_in_three_languages_without_inline_code(
+    client, open_network, language, no_recording, start_video
+):
+    from helpdesk.models import Supporter
+
+    chat = client.get("/chat/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert no_recording in chat and start_video in chat
+    assert 'id="video-strings"' in chat and "customer-video.js" in chat
+    start = client.get("/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert 'name="channel" value="video"' in start
+    client.force_login(Supporter.objects.get(user__username="uusimaa-volunteer").user)
+    console = client.get("/console/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert "console-video.js" in console and start_video in console
+    for html in (chat, start, console):
+        assert not INLINE_SCRIPT.search(html), INLINE_SCRIPT.search(html).group(0)
+    # The video parts (the page's own base template is another matter).
+    for html, marker in ((chat, 'id="video-area"'), (console, 'class="video-area"')):
+        area = html[html.index(marker) : html.index("</section>", html.index(marker))]
+        assert "<video" in area and not HANDLER_OR_STYLE.search(area)
+    choice = start[
+        start.index('id="channel-choice"') : start.index(
+            "</fieldset>", start.index('id="channel-choice"')
+        )
+    ]
+    assert not HANDLER_OR_STYLE.search(choice)
+    privacy = client.get("/privacy/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert {"fi": "ei tallenneta koskaan", "sv": "spelas aldrig in", "en": "never recorded"}[
+        language
+    ] in privacy
