@@ -1,7 +1,7 @@
 """Two aiortc peers signal through the platform's real WebSocket endpoints, relay-only.
 
-A live uvicorn process (tests/conftest.py `asgi_servers`) serves a contact
-of a volunteer, so the platform requires relay-only ICE; the TURN server is
+Two live uvicorn processes (tests/conftest.py `asgi_servers`), one per side,
+serve a contact of a volunteer, so the platform requires relay-only ICE; the TURN server is
 the session's throwaway coturn on loopback (tests/turn.py). The customer and
 the supporter each run an aiortc peer configured only with what `rtc.start`
 gave them (no public STUN fallback), exchange camera frames both ways and a
@@ -82,15 +82,17 @@ async def test_two_aiortc_peers_through_coturn_relay_only(asgi_servers, coturn):
         return contact, http.cookies["sessionid"].value
 
     contact, cookie = await adb(setup)()
-    (server,) = await asyncio.to_thread(
-        asgi_servers, 1, STUN_URL="", TURN_URL=coturn.url, TURN_SECRET=coturn.secret
+    # Customer and supporter on two worker processes: signals cross the channel layer.
+    server_a, server_b = await asyncio.to_thread(
+        asgi_servers, 2, STUN_URL="", TURN_URL=coturn.url, TURN_SECRET=coturn.secret
     )
     cid = str(contact.public_id)
     customer = await Peer.open(
-        f"{server.ws_url}/ws/contact/?token={make_contact_token(contact.public_id)}", server.url
+        f"{server_a.ws_url}/ws/contact/?token={make_contact_token(contact.public_id)}",
+        server_a.url,
     )
     console = await Peer.open(
-        f"{server.ws_url}/ws/console/", server.url, {"Cookie": f"sessionid={cookie}"}
+        f"{server_b.ws_url}/ws/console/", server_b.url, {"Cookie": f"sessionid={cookie}"}
     )
     pcs: list[RTCPeerConnection] = []
     try:
