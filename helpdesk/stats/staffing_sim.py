@@ -13,7 +13,9 @@ The simulated network is one region served by one provider, open around the
 clock, with no holidays, and every supporter speaks the language and knows
 every topic: what is checked is the staffing, not the coverage of the network.
 Supporters accept every offer at once and take no breaks; the routing round
-runs every ``TICK_S`` seconds, so a wait is measured to within that tick.
+runs every ``answer_s / 30`` seconds (0.5 s to 5 s), so a wait is measured to
+within that tick: fine enough for the service level, and a simulated week of
+a region takes a second or two.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from routing.simulation import Behaviour, SimProvider, SimRegion, SimSupporter, 
 
 __all__ = ["StaffingSimulation", "simulate_staffing", "simulated_service_level"]
 
-TICK_S = 1.0
+TICK_PER_ANSWER = 1 / 30
+MIN_TICK_S, MAX_TICK_S = 0.5, 5.0
 MAX_HOURS = 24 * 7
 DRAIN_H = 4.0
 """After the last hour, its supporters stay this long to work off the queue."""
@@ -133,7 +136,7 @@ def simulate_staffing(
     ]
     patience = _ENDLESS_PATIENCE_S if patience_s is None else patience_s
     behaviour = Behaviour(
-        tick_s=TICK_S,
+        tick_s=min(MAX_TICK_S, max(MIN_TICK_S, answer_s * TICK_PER_ANSWER)),
         accept_p=1.0,
         decline_p=0.0,
         answer_delay_s=(0.0, 0.0),
