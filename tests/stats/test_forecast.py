@@ -323,3 +323,20 @@ def test_hourly_series_rejects_naive_and_reversed():
         hourly_series(
             [], start=datetime(2026, 1, 2, tzinfo=UTC), end=datetime(2026, 1, 1, tzinfo=UTC)
         )
+
+
+def test_intervals_carry_the_uncertainty_of_a_short_history():
+    """The same Poisson demand: one week of history gives wider intervals than thirty."""
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(11)
+    hours = [start - (30 * 168 - i) * HOUR for i in range(30 * 168)]
+    history = list(zip(hours, rng.poisson(30.0, size=len(hours)).tolist(), strict=True))
+
+    def width(points):
+        return np.mean([p.upper - p.lower for p in points])
+
+    short = forecast_hourly(history[-168:], start=start, hours=168)
+    long = forecast_hourly(history, start=start, hours=168)
+    assert width(short) > 1.12 * width(long)
+    poisson_width = stats.poisson.ppf(0.9, 30) - stats.poisson.ppf(0.1, 30)
+    assert width(long) == pytest.approx(poisson_width, abs=1.5)
