@@ -340,3 +340,34 @@ def test_intervals_carry_the_uncertainty_of_a_short_history():
     assert width(short) > 1.12 * width(long)
     poisson_width = stats.poisson.ppf(0.9, 30) - stats.poisson.ppf(0.1, 30)
     assert width(long) == pytest.approx(poisson_width, abs=1.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    days=st.integers(min_value=0, max_value=60),
+    first=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 1), timezones=st.just(UTC)
+    ),
+)
+def test_any_history_gives_a_sane_forecast(data, days, first):
+    """Short, sparse, gappy, bursty histories across holidays and DST changes."""
+    first = first.replace(minute=0, second=0, microsecond=0)
+    hours = days * 24 + data.draw(st.integers(min_value=0, max_value=23))
+    level = data.draw(st.sampled_from([0.0, 0.05, 0.5, 3.0, 40.0]))
+    keep = data.draw(st.floats(min_value=0.3, max_value=1.0))
+    rng = np.random.default_rng(data.draw(st.integers(min_value=0, max_value=2**16)))
+    history = [
+        (first + i * HOUR, float(rng.poisson(level * (1 + (i % 24 in range(8, 18))))))
+        for i in range(hours)
+        if rng.random() < keep
+    ]
+    start = first + (hours + data.draw(st.integers(min_value=0, max_value=200))) * HOUR
+    points = forecast_hourly(history, start=start, hours=72)
+    assert len(points) == 72
+    for p in points:
+        assert math.isfinite(p.mean) and p.mean >= 0
+        assert 0 <= p.lower <= p.upper and math.isfinite(p.upper)
+        assert p.upper <= 1000 * (level + 1)
+    if not history or sum(c for _, c in history) == 0:
+        assert all(p.mean == p.upper == 0 for p in points)
