@@ -386,6 +386,33 @@ def test_erlang_a_at_thousands_of_erlangs(traffic):
 
 @settings(max_examples=80, deadline=None)
 @given(
+    arrivals=st.floats(min_value=0.1, max_value=20_000),
+    aht_s=st.floats(min_value=10, max_value=3600),
+    patience_s=st.floats(min_value=1, max_value=10_000),
+    target=st.floats(min_value=0.05, max_value=0.98),
+    answer_s=st.floats(min_value=0, max_value=600),
+    concurrency=st.integers(min_value=1, max_value=4),
+)
+def test_erlang_a_staffing_is_the_fewest_agents_that_meet_the_target(
+    arrivals, aht_s, patience_s, target, answer_s, concurrency
+):
+    params = {
+        "arrivals": arrivals,
+        "interval_s": 3600,
+        "aht_s": aht_s,
+        "answer_s": answer_s,
+        "patience_s": patience_s,
+        "concurrency": concurrency,
+    }
+    result = staffing(**params, target_sl=target)
+    assert result.service_level >= target
+    assert 0 <= result.abandonment < 1
+    if result.agents > 1:
+        assert service_at(**params, agents=result.agents - 1).service_level < target
+
+
+@settings(max_examples=80, deadline=None)
+@given(
     traffic=st.floats(min_value=0.05, max_value=400),
     patience_s=st.floats(min_value=5, max_value=20_000),
     agents=st.integers(min_value=0, max_value=450),
