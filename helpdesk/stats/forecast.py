@@ -18,7 +18,7 @@ The model is a count regression fitted with statsmodels:
   taken to be a Sunday, and this effect is how it differs from one; it is
   estimated only when the history holds ``HOLIDAY_MIN_DAYS`` holidays or more;
 - ``trend``: a log-linear trend per week, when the history spans four weeks
-  or more.
+  or more, carried at most ``TREND_MAX_AHEAD_WEEKS`` past the history's end.
 
 The counts are negative binomial (NB2): Poisson maximum likelihood gives the
 mean effects (consistent under over-dispersion, and fast), the dispersion
@@ -59,6 +59,7 @@ HOUR = timedelta(hours=1)
 MAX_HOURS = 24 * 7 * 60
 """Longest forecast (and longest gap-free span) accepted: about 60 weeks."""
 TREND_MIN_WEEKS = 4
+TREND_MAX_AHEAD_WEEKS = 8.0
 HOLIDAY_MIN_DAYS = 4
 """Fewer holidays in the history than this are simply Sundays: one day's own
 effect would be noisier than that assumption."""
@@ -346,7 +347,10 @@ def forecast_hourly(
     past_info = calendar.describe(past)
     future_info = calendar.describe(future)
     past_weeks = np.array([(h - end) / timedelta(weeks=1) for h in past])
-    future_weeks = np.array([(h - end) / timedelta(weeks=1) for h in future])
+    # A trend is trusted only so far: beyond TREND_MAX_AHEAD_WEEKS it is held level.
+    future_weeks = np.minimum(
+        np.array([(h - end) / timedelta(weeks=1) for h in future]), TREND_MAX_AHEAD_WEEKS
+    )
     use_trend = (past[-1] - past[0]) >= timedelta(weeks=TREND_MIN_WEEKS)
     holiday_days = {
         h.astimezone(HELSINKI).date() for h, row in zip(past, past_info, strict=True) if row[3]

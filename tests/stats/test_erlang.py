@@ -134,6 +134,17 @@ def test_erlang_c_matches_exact_rational_arithmetic(traffic, agents):
 
 
 @pytest.mark.parametrize(
+    ("traffic", "servers", "expected"),
+    [(5, 10, 0.0184), (25, 30, 0.0526), (10, 10, 0.2146)],  # Erlang B table values
+)
+def test_erlang_b_table_values(traffic, servers, expected):
+    assert erlang_b(traffic, servers) == pytest.approx(expected, abs=5e-5)
+    exact = Fraction(traffic) ** servers / math.factorial(servers)
+    exact /= sum(Fraction(traffic) ** k / math.factorial(k) for k in range(servers + 1))
+    assert erlang_b(traffic, servers) == pytest.approx(float(exact), rel=1e-12)
+
+
+@pytest.mark.parametrize(
     ("traffic", "agents", "expected"),
     [(0.0, 0, 0.0), (0.0, 3, 0.0), (5.0, 5, 1.0), (5.0, 2, 1.0), (5.0, 0, 1.0)],
 )

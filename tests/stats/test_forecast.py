@@ -109,6 +109,20 @@ def test_trend_is_extrapolated():
     assert first > 1.05 * last_history
 
 
+def test_trend_is_held_level_far_ahead():
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(3)
+    hours = [start - (8 * 168 - i) * HOUR for i in range(8 * 168)]
+    weeks = np.array([(h - start) / timedelta(weeks=1) for h in hours])
+    rates = synthetic_rates(hours, scale=2) * 1.10**weeks
+    history = list(zip(hours, synthetic_counts(rates, rng).tolist(), strict=True))
+    later = start + timedelta(weeks=30)
+    points = forecast_hourly(history, start=later, hours=2 * 168)
+    first, second = sum(p.mean for p in points[:168]), sum(p.mean for p in points[168:])
+    assert first == pytest.approx(second, rel=0.01)
+    assert first < 3 * sum(c for _, c in history[-168:])
+
+
 def test_daylight_saving_changes():
     """Hours run in UTC: the spring-forward day has 23 hours, the fall-back day 25."""
     spring = datetime(2027, 3, 28, tzinfo=HELSINKI)
