@@ -51,6 +51,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy import linalg, optimize, stats
+from threadpoolctl import threadpool_limits
 
 __all__ = ["ForecastPoint", "forecast_hourly", "hourly_series"]
 
@@ -357,17 +358,12 @@ def forecast_hourly(
     }
     use_holiday = len(holiday_days) >= HOLIDAY_MIN_DAYS
 
-    mean = lower = upper = None
-    for level in (_FULL, _HOURLY, _FLAT):
-        x_past, slot_past, names = _design(past_info, past_weeks, level, use_trend, use_holiday)
-        x_future, slot_future, _ = _design(future_info, future_weeks, level, use_trend, use_holiday)
-        if not set(slot_future.tolist()) <= set(slot_past.tolist()):
-            continue  # the history has not seen every hour the forecast needs
-        fit = _fit(y, x_past, names)
-        if fit is None:
-            continue
-        mean, lower, upper = _predict(fit, x_future, interval)
-        break
+    # These matrices are small: BLAS threads only contend with each other (and,
+    # on a busy machine, make a fit ten times slower), so one thread does it.
+    with threadpool_limits(limits=1, user_api="blas"):
+        mean, lower, upper = _fit_and_predict(
+            y, past_info, past_weeks, future_info, future_weeks, use_trend, use_holiday, interval
+        )
     if mean is None:
         # Nothing could be fitted (e.g. contacts only in hours the forecast never
         # meets): the average rate, with Poisson bounds.
@@ -384,6 +380,29 @@ def forecast_hourly(
         )
         for h, m, lo, hi in zip(future, mean, lower, upper, strict=True)
     ]
+
+
+def _fit_and_predict(
+    y: np.ndarray,
+    past_info: np.ndarray,
+    past_weeks: np.ndarray,
+    future_info: np.ndarray,
+    future_weeks: np.ndarray,
+    use_trend: bool,
+    use_holiday: bool,
+    interval: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[None, None, None]:
+    """The first model, from the richest down, that the history supports and that fits."""
+    for level in (_FULL, _HOURLY, _FLAT):
+        x_past, slot_past, names = _design(past_info, past_weeks, level, use_trend, use_holiday)
+        x_future, slot_future, _ = _design(future_info, future_weeks, level, use_trend, use_holiday)
+        if not set(slot_future.tolist()) <= set(slot_past.tolist()):
+            continue  # the history has not seen every hour the forecast needs
+        fit = _fit(y, x_past, names)
+        if fit is None:
+            continue
+        return _predict(fit, x_future, interval)
+    return None, None, None
 
 
 def _predict(
