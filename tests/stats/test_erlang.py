@@ -271,12 +271,23 @@ def test_no_arrivals_need_nobody():
         ({"patience_s": 0}, "patience_s"),
         ({"max_occupancy": 1.2}, "max_occupancy"),
         ({"max_occupancy": 0}, "max_occupancy"),
+        ({"concurrency": 51}, "concurrency"),
+        ({"arrivals": 1e9}, "offered load"),
     ],
 )
 def test_bad_input_is_refused_clearly(change, message):
     params = {"arrivals": 100, "interval_s": 1800, "aht_s": 180, "target_sl": 0.8, "answer_s": 20}
     with pytest.raises(ValueError, match=message):
         staffing(**{**params, **change})
+
+
+def test_many_agents_are_cheap_once_blocking_underflows():
+    started = time.perf_counter()
+    assert erlang_c(3.0, 1_000_000) == 0.0
+    assert erlang_b(3.0, 999_999) == 0.0
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(ValueError, match="at most"):
+        erlang_c(3.0, 1_000_001)
 
 
 def test_bad_counts_are_refused():
