@@ -313,7 +313,8 @@ def forecast_hourly(
     """Forecast the contacts of each of ``hours`` hours from ``start``.
 
     ``history`` holds (hour start, count) pairs, timezone-aware, the empty hours
-    as 0; ``start`` is a whole hour, timezone-aware. ``interval`` is the
+    as 0 (a time inside an hour counts for that hour; pairs for the same hour add
+    up); ``start`` is a whole hour, timezone-aware. ``interval`` is the
     coverage of the prediction interval. ``country_holidays`` defaults to the
     Finnish public holidays.
     """
