@@ -545,3 +545,21 @@ def test_erlang_command_bad_input():
         call_command(
             "erlang", "--calls=100", "--aht-s=180", "--target-sl=1.5", stdout=io.StringIO()
         )
+
+
+def test_erlang_command_with_an_occupancy_cap():
+    out = io.StringIO()
+    call_command(
+        "erlang",
+        "--calls=50000",
+        "--interval-s=1800",
+        "--aht-s=180",
+        "--target-sl=0.8",
+        "--answer-s=20",
+        "--patience-s=600",
+        "--max-occupancy=0.9",
+        stdout=out,
+    )
+    fields = dict(item.split("=") for item in out.getvalue().strip().splitlines()[-1].split()[1:])
+    assert int(fields["agents"]) == math.ceil(5000 / 0.9)
+    assert float(fields["occupancy"]) <= 0.9
