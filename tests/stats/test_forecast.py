@@ -203,6 +203,26 @@ def test_hours_never_busy_are_forecast_as_none():
     assert at(points, datetime(2026, 12, 2, 12, tzinfo=HELSINKI)).mean > 10
 
 
+@pytest.mark.parametrize("burst", [1.0, 1000.0])
+def test_a_single_burst_in_an_empty_history(burst):
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    history = [(start - (i + 1) * HOUR, 0.0) for i in range(8 * 168)]
+    history[100] = (history[100][0], burst)
+    points = forecast_hourly(history, start=start, hours=168)
+    total = sum(p.mean for p in points)
+    assert 0 < total <= burst * 1.5
+    assert all(math.isfinite(p.upper) and p.lower <= p.upper for p in points)
+
+
+def test_an_outlier_hour_does_not_swamp_the_rest():
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(1)
+    history = [(start - (i + 1) * HOUR, float(rng.poisson(3.0))) for i in range(8 * 168)]
+    history[100] = (history[100][0], 5000.0)
+    points = forecast_hourly(history, start=start, hours=168)
+    assert np.median([p.mean for p in points]) == pytest.approx(3.0, rel=0.2)
+
+
 def test_gaps_in_the_history_are_left_out_not_read_as_zeros():
     start = datetime(2026, 12, 1, tzinfo=HELSINKI)
     full = simulated_history(start, 8, scale=2)
