@@ -60,7 +60,9 @@ class CustomerConsumer(BaseConsumer):
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         contact = await db(_load_contact, public_id)
-        if contact is None:
+        # A purged contact keeps its row for statistics, but the conversation
+        # the token opened is gone: the page is told so (docs/protocol.md).
+        if contact is None or contact.purged_at is not None:
             return await self.refuse(CLOSE_NOT_FOUND)
         self.contact = str(contact.public_id)
         self.contact_pks[self.contact] = contact.pk
