@@ -16,10 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="the benchmarks run against PostgreSQL",
-)
+pytestmark = pytest.mark.postgres
 
 
 def _cluster_url() -> str:

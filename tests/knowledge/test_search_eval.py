@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from knowledge import evaluation
 
@@ -11,9 +10,8 @@ EVAL_FILE = Path(__file__).with_name("search_eval.tsv")
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.postgres
 def test_search_eval_mrr(seed_articles, capsys):
-    if connection.vendor != "postgresql":
-        pytest.skip("the quality gate is measured on PostgreSQL")
     cases = evaluation.read_cases(EVAL_FILE)
     report = evaluation.evaluate(cases)
     for miss in report.misses:

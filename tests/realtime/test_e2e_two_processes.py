@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import pytest
 from channels.db import database_sync_to_async as adb
@@ -20,7 +19,7 @@ from websockets.asyncio.client import connect
 from helpdesk.tokens import make_contact_token
 from tests.realtime.helpers import make_pair
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 class Peer:
@@ -108,7 +107,7 @@ def has_seq(seq: int):
     )
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two processes need Redis")
+@pytest.mark.redis
 async def test_chat_across_two_processes_survives_a_cut(asgi_servers):
     def setup():
         _, supporter, contact = make_pair()

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 # --- worker side -------------------------------------------------------------
@@ -207,10 +207,7 @@ def _database_url() -> str:
 
 @pytest.fixture
 def pool():
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the multi-process tests need PostgreSQL (set DATABASE_URL)")
+    """Four spawned processes on the test database (PostgreSQL: see the `postgres` marker)."""
     ctx = multiprocessing.get_context("spawn")
     workers = ctx.Pool(processes=4, initializer=_init_worker, initargs=(_database_url(),))
     try:

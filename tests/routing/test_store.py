@@ -62,10 +62,9 @@ def test_one_active_assignment_per_contact(network):
     assert store.overlapping_assignments() == 0
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_dispatch_lock_is_exclusive(reference_data):
-    if connection.vendor != "postgresql":
-        pytest.skip("advisory locks need PostgreSQL")
     held, release, seen = threading.Event(), threading.Event(), []
 
     def holder():
