@@ -284,3 +284,37 @@ async def test_every_contact_frame_on_a_contact_not_served_is_not_allowed(
     await console.send({"type": "hold", "contact": str(mine.public_id)})
     assert (await console.expect("contact.state"))["state"] == "on_hold"
     await console.disconnect()
+
+
+# --- the closed notice -----------------------------------------------------------------
+
+
+def _closed_for(contact) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from routing.models import ClosedNotice
+
+    ClosedNotice.objects.create(
+        contact=contact,
+        opens_at=timezone.now() + timedelta(hours=12),
+        notified_at=timezone.now(),
+    )
+
+
+async def test_a_standing_closed_notice_follows_every_welcome(ws_app, reference_data, settings):
+    settings.HELP_POINTS_URL = "/near/"
+    contact = await adb(make_contact)(state="waiting")
+    plain = await customer_client(ws_app, contact)
+    await plain.nothing()  # no notice, no frame
+    await plain.disconnect()
+
+    await adb(_closed_for)(contact)
+    for _ in range(2):  # the first page, then a reload
+        customer = await customer_client(ws_app, contact)
+        closed = await customer.recv()
+        assert closed["type"] == "queue.closed" and closed["contact"] == str(contact.public_id)
+        assert closed["help_points_url"] == "/near/?municipality=091"
+        assert closed["opens_at"]
+        await customer.disconnect()
