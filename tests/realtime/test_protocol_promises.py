@@ -318,3 +318,40 @@ async def test_a_standing_closed_notice_follows_every_welcome(ws_app, reference_
         assert closed["help_points_url"] == "/near/?municipality=091"
         assert closed["opens_at"]
         await customer.disconnect()
+
+
+# --- who sees a callback number ------------------------------------------------------
+
+
+def _callback_contacts():
+    from tests.factories import make_provider, make_supporter
+
+    provider = make_provider(regions=["01"])
+    staff = make_supporter(providers=[provider], kind="staff", presence="available")
+    volunteer = make_supporter(providers=[provider], kind="volunteer", presence="available")
+    extra = {"is_callback": True, "provider": provider}
+    make_contact(state="active", supporter=staff, callback_number="+358401111111", **extra)
+    make_contact(state="active", supporter=volunteer, callback_number="+358402222222", **extra)
+    make_contact(state="waiting", callback_number="+358403333333", **extra)
+    return staff, volunteer
+
+
+async def test_callback_number_reaches_the_serving_staff_member_and_never_a_volunteer(
+    ws_app, reference_data
+):
+    import json
+
+    staff, volunteer = await adb(_callback_contacts)()
+    console = await supporter_client(ws_app, staff.user, hello={})
+    served = console.welcome["contacts"]
+    assert [c["callback_number"] for c in served] == ["+358401111111"]
+    await console.disconnect()
+
+    console = await supporter_client(ws_app, volunteer.user, hello={})
+    welcome = console.welcome
+    assert len(welcome["contacts"]) == 1 and welcome["queue"], welcome
+    raw = json.dumps(welcome)
+    assert "callback_number" not in raw
+    for digits in ("402222222", "403333333", "401111111"):
+        assert digits not in raw
+    await console.disconnect()
