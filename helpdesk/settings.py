@@ -26,12 +26,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deployment that forgets it runs with production
+# settings. `make serve` (scripts/serve.sh) and the tests (tests/settings.py)
+# turn it on.
+DEBUG = env_bool("DEBUG", False)
+_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
+if not DEBUG and SECRET_KEY in ("", _DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a secret of your own: DEBUG is off (the default, for"
+        " production). For development, set DEBUG=1 (make serve does)."
+    )
+SECRET_KEY = SECRET_KEY or _DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -253,6 +259,8 @@ TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
+# The benchmark's bare relay (/ws/bench-echo/, bench/chat_load.py): off unless asked for.
+BENCH_ECHO = env_bool("BENCH_ECHO", False)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
 LIFESPAN_HOOKS = [
     "helpdesk.gc_tuning.GcTuning",

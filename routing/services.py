@@ -48,6 +48,7 @@ from realtime.events import (
     supporter_group,
 )
 from routing import selectors, snapshot, store, types
+from routing.closed_notice import closed_frame
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
 from routing.types import Decision
@@ -1131,20 +1132,15 @@ class _Apply:
                 unique_fields=["contact"],
                 update_fields=["opens_at", "notified_at"],
             )
-        help_points = settings.HELP_POINTS_URL
         for notice in fresh:
             info = self.loaded.contacts[notice.contact_id]
-            near = help_points
-            if info.municipality:
-                near = f"{help_points}?municipality={info.municipality}"
             publish_on_commit(
                 contact_group(info.public_id),
-                {
-                    "type": "queue.closed",
-                    "contact": str(info.public_id),
-                    "opens_at": notice.opens_at.isoformat() if notice.opens_at else None,
-                    "help_points_url": near,
-                },
+                closed_frame(
+                    public_id=info.public_id,
+                    opens_at=notice.opens_at,
+                    municipality_code=info.municipality,
+                ),
             )
             self.events.append(
                 store.event(

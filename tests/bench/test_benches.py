@@ -16,10 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="the benchmarks run against PostgreSQL",
-)
+pytestmark = pytest.mark.postgres
 
 
 def _cluster_url() -> str:
@@ -79,4 +76,13 @@ def test_routing_offers_every_contact_once_and_prints_its_summary():
     )
     assert summary, lines[-1]
     assert summary.group(3) == "0" and summary.group(4) == "0"
+    # Every contact of the burst got exactly one offer (supporters accept all
+    # they are offered, and 40 supporters are enough for 20 contacts), every
+    # offer reached a socket and was accepted.
+    burst = next(line for line in lines if line.startswith("burst:"))
+    created = int(re.search(r"(\d+) contacts created", burst).group(1))
+    assert created == 20 and "(0 refused)" in burst, burst
+    assert f"{created} offers seen, {created} accepted" in burst, burst
+    offers = next(line for line in lines if line.startswith("offers per contact:"))
+    assert offers == f"offers per contact: once={created} more=0 never=0", offers
     assert _bench_databases() == before
