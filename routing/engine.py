@@ -60,6 +60,18 @@ Rules
    open eligible provider gets a ``ClosedNotice`` whose ``opens_at`` is the
    earliest ``next_open`` of the providers that could serve it at one of those
    steps (ignoring opening hours), ``None`` if none will open.
+8. No idle supporter beside a waiting contact. After rules 1-7 have been
+   applied to every contact, the contacts left without an offer are taken
+   again in the rule 5 order: each is offered to an idle supporter who could
+   serve it at a later step of its workflow (up to the step that ends it, rule
+   2), the earliest such step first and the rule 4 checks applied at that
+   step. Idle means available, not blocked, carrying no contact and no pending
+   offer on any channel, and offered nothing this round. The contact keeps its
+   step (no ``Advance``): if the offer is declined or expires it waits for its
+   own step's supporters as before. So a supporter of the region is not left
+   idle while a customer of one of its municipalities waits for the
+   municipality's busy supporters; a supporter with some work already waits
+   for the step timeout as before. Pinned and closed contacts are left alone.
 
 A contact whose workflow is missing from the snapshot is routed by
 ``DEFAULT_STEPS`` (``NATIONAL_FIRST_LINE_STEPS`` when its municipality is
@@ -491,6 +503,66 @@ class _Round:
         rounds = -(-position // servers)
         return round(rounds * handle_time)
 
+    # -- rule 8 ---------------------------------------------------------------
+
+    def _take(self, sid: int, channel: str) -> None:
+        self.offered_now.add(sid)
+        self.free[channel][sid] -= 1
+        self.total_free[channel] -= 1
+
+    def _idle_supporters(self) -> list[SupporterState]:
+        """Supporters with nothing to do, in idle order (rule 8)."""
+        busy = {sid for sid, _channel in self.pending_load} | self.offered_now
+        idle = [
+            s
+            for s in self.snapshot.supporters
+            if s.presence == "available"
+            and s.id not in self.blocked
+            and s.id not in busy
+            and not any(s.load.values())
+        ]
+        idle.sort(key=lambda s: (s.idle_since, s.id))
+        return idle
+
+    def _find_idle_later(
+        self, c: WaitingContact, route: _Route, declined: frozenset[int]
+    ) -> int | None:
+        if not self._idle or route.closed:
+            return None
+        if route.only_supporter is not None or c.pinned_provider is not None:
+            return None
+        free = self.free.get(c.channel)
+        if not free:
+            return None
+        plan = self._plan(c)
+        end, _reachable, _opens = plan.from_index(route.step_index)
+        for index in range(route.step_index + 1, end + 1):
+            providers = plan.per_step[index].open_ids
+            if not providers:
+                continue
+            step = plan.steps[index]
+            language = c.language if step.require_language else None
+            topic = c.topic if step.require_topic else None
+            chosen = None
+            for s in self._idle:
+                if s.id in self.offered_now or free.get(s.id, 0) <= 0 or s.id in declined:
+                    continue
+                if s.provider_ids.isdisjoint(providers):
+                    continue
+                if language is not None and language not in s.languages:
+                    continue
+                if topic is not None and topic not in s.skills:
+                    continue
+                if language is None and c.language not in s.languages:
+                    # Speakers of the contact's language first (rule 4).
+                    chosen = chosen or s
+                    continue
+                chosen = s
+                break
+            if chosen is not None:
+                return chosen.id
+        return None
+
     # -- the round ------------------------------------------------------------
 
     def run(self) -> Decision:
@@ -507,6 +579,7 @@ class _Round:
         positions: list[Position] = []
         closed: list[ClosedNotice] = []
         queue_lengths: dict[str, dict[object, int]] = {}
+        unserved: list[tuple[WaitingContact, _Route, frozenset[int]]] = []
 
         for c in contacts:
             if c.id in self.live_pending:
@@ -524,11 +597,18 @@ class _Round:
             sid = None if route.closed else self._find_supporter(c, route, declined)
             if sid is not None:
                 offers.append(Offer(c.id, sid))
-                self.offered_now.add(sid)
-                self.free[c.channel][sid] -= 1
-                self.total_free[c.channel] -= 1
+                self._take(sid, c.channel)
                 continue
 
+            unserved.append((c, route, declined))
+
+        self._idle = self._idle_supporters()
+        for c, route, declined in unserved:
+            sid = self._find_idle_later(c, route, declined)
+            if sid is not None:
+                offers.append(Offer(c.id, sid))
+                self._take(sid, c.channel)
+                continue
             # The queue is (channel, providers), or the one supporter pinned.
             lengths = queue_lengths.setdefault(c.channel, {})
             queue = route.providers if route.only_supporter is None else route.only_supporter

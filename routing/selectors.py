@@ -54,6 +54,15 @@ def steps_of(workflow_id: int | None, *, municipality_known: bool) -> tuple[type
     return types.DEFAULT_STEPS if municipality_known else types.NATIONAL_FIRST_LINE_STEPS
 
 
+def workflow_end(steps: tuple[types.Step, ...], step_index: int) -> int:
+    """The index of the step that ends the workflow for a contact at `step_index`."""
+    last = len(steps) - 1
+    end = min(max(step_index, 0), last)
+    while end < last and not steps[end].is_terminal:
+        end += 1
+    return end
+
+
 def _matches(provider: types.ProviderState, step: types.Step, contact: Contact, area) -> bool:
     if contact.channel not in provider.channels:
         return False
@@ -85,13 +94,18 @@ def candidate_provider_ids(
     *,
     providers: Iterable[types.ProviderState] | None = None,
     steps: tuple[types.Step, ...] | None = None,
+    reached_only: bool = False,
 ) -> frozenset[int]:
     """Providers whose supporters may take this queued contact.
 
-    Those of every workflow step reached so far (a contact that overflowed to
-    the development area stays visible to its own region), ignoring opening
-    hours: a supporter online after closing time may still help. A pin
-    replaces the workflow.
+    Those of every step of its workflow, up to the step that ends it (the
+    engine's rule 2): the steps reached so far (a contact that overflowed to
+    the development area stays visible to its own region) and the overflow
+    steps still ahead, so that a supporter of the region who sits idle sees,
+    and may pick, the customer of a municipality whose own supporters are busy
+    (the engine offers it to them when they are idle, rule 8). Opening hours
+    are ignored: a supporter online after closing time may still help. A pin
+    replaces the workflow. `reached_only` leaves out the steps still ahead.
     """
     if contact.pinned_supporter_id:
         return frozenset(
@@ -107,7 +121,10 @@ def candidate_provider_ids(
         steps = steps_of(
             contact.workflow_id, municipality_known=contact.municipality_id is not None
         )
-    reached = steps[: min(contact.step_index, len(steps) - 1) + 1]
+    if reached_only:
+        reached = steps[: min(max(contact.step_index, 0), len(steps) - 1) + 1]
+    else:
+        reached = steps[: workflow_end(steps, contact.step_index) + 1]
     area = _area_of(contact)
     return frozenset(
         p.id for p in providers if any(_matches(p, step, contact, area) for step in reached)
@@ -197,10 +214,29 @@ def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> 
         candidates = candidate_provider_ids(c, providers=mine, steps=steps_cache[key])
         target = target_for_contact(c, candidate_provider_ids=candidates)
         if can(actor, Action.CONTACT_PICK, target):
-            visible.append(c)
+            ahead = not c.pinned_supporter_id and not c.pinned_provider_id
+            if ahead:
+                reached = candidate_provider_ids(
+                    c, providers=mine, steps=steps_cache[key], reached_only=True
+                )
+                ahead = not reached
+            visible.append((c, ahead))
     # The engine's service order: priority first, then first come first served.
-    visible.sort(key=lambda c: (-c.priority, c.waiting_since or c.created_at, c.pk))
-    return [pseudonymous(c, now=now) for c in visible]
+    visible.sort(
+        key=lambda pair: (
+            -pair[0].priority,
+            pair[0].waiting_since or pair[0].created_at,
+            pair[0].pk,
+        )
+    )
+    rows = []
+    for c, ahead in visible:
+        row = pseudonymous(c, now=now)
+        # Waiting for another area's supporters first; the viewer's area is a
+        # later step of its workflow, yet the viewer may pick it now.
+        row["overflow"] = ahead
+        rows.append(row)
+    return rows
 
 
 def offer_payload(offer: Offer, contact: Contact, *, timeout_s: float) -> dict:

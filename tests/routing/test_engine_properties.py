@@ -308,6 +308,27 @@ def may_take(snap: Snapshot, decision: Decision, c: WaitingContact, s: Supporter
     if c.pinned_provider is not None:
         return bool(pinned_open(snap, c) & s.provider_ids)
     step = steps_of(snap, c)[effective_step(snap, decision, c)]
+    if may_serve_at(snap, c, s, step):
+        return True
+    # Rule 8: an idle supporter of a later step.
+    return idle_before_round(snap, s) and any(
+        may_serve_at(snap, c, s, later) for later in later_steps(snap, decision, c)
+    )
+
+
+def idle_before_round(snap: Snapshot, s: SupporterState) -> bool:
+    """Rule 8's idle, before the round's own offers: available with nothing to do."""
+    pending = {c.pending_offer.supporter_id for c in snap.contacts if live_pending(snap, c)}
+    return (
+        s.presence == "available"
+        and s.id not in blocked_supporters(snap)
+        and s.id not in pending
+        and not any(s.load.values())
+    )
+
+
+def may_serve_at(snap: Snapshot, c: WaitingContact, s: SupporterState, step: Step) -> bool:
+    """Rules 3 and 4 at one step, capacity and presence aside."""
     if not open_providers(snap, c, step) & s.provider_ids:
         return False
     if step.require_language and c.language not in s.languages:
@@ -315,6 +336,13 @@ def may_take(snap: Snapshot, decision: Decision, c: WaitingContact, s: Supporter
     if step.require_topic and c.topic is not None and c.topic not in s.skills:
         return False
     return True
+
+
+def later_steps(snap: Snapshot, decision: Decision, c: WaitingContact) -> tuple[Step, ...]:
+    """The steps after the contact's own, up to the one that ends its workflow."""
+    steps = steps_of(snap, c)
+    first = effective_step(snap, decision, c)
+    return steps[first + 1 : last_reachable(steps, first) + 1]
 
 
 def reference_closed(snap: Snapshot, c: WaitingContact) -> tuple[bool, datetime | None]:
@@ -372,6 +400,32 @@ def check_no_free_slot_left_while_an_eligible_contact_waits(snap, decision):
         for s in snap.supporters:
             free = s.capacity.get(c.channel, 0) - s.load.get(c.channel, 0) - used[(s.id, c.channel)]
             assert free <= 0 or not may_take(snap, decision, c, s), (c, s)
+
+
+def check_no_idle_supporter_beside_a_waiting_contact(snap, decision):
+    """Rule 8: nobody idle after the round could serve a contact left waiting.
+
+    Idle: available, nothing carried, no offer pending or made this round. The
+    contact waits at its step; any step of its workflow from there on counts.
+    """
+    contacts = {c.id: c for c in snap.contacts}
+    offered = {o.supporter_id for o in decision.offers}
+    closed = {n.contact_id for n in decision.closed}
+    for p in decision.positions:
+        c = contacts[p.contact_id]
+        if c.pinned_supporter is not None or c.pinned_provider is not None:
+            continue
+        if c.id in closed:
+            continue
+        steps = steps_of(snap, c)
+        first = effective_step(snap, decision, c)
+        reachable = steps[first : last_reachable(steps, first) + 1]
+        for s in snap.supporters:
+            if s.id in offered or s.id in declined(snap, c) or not idle_before_round(snap, s):
+                continue
+            if s.capacity.get(c.channel, 0) <= 0:
+                continue
+            assert not any(may_serve_at(snap, c, s, step) for step in reachable), (c, s)
 
 
 def check_every_waiting_contact_is_answered_exactly_once(snap, decision):
@@ -482,6 +536,7 @@ def test_decision_invariants(snap, rnd):
     decision = decide(snap)
     check_offers_go_only_to_eligible_supporters_within_capacity(snap, decision)
     check_no_free_slot_left_while_an_eligible_contact_waits(snap, decision)
+    check_no_idle_supporter_beside_a_waiting_contact(snap, decision)
     check_every_waiting_contact_is_answered_exactly_once(snap, decision)
     check_steps_and_closed_notices(snap, decision)
     check_positions_count_the_queue_and_estimate_the_wait(snap, decision)

@@ -31,9 +31,48 @@ def test_queue_is_scoped_to_the_supporters_providers(network):
     unknown = enqueue(municipality=None)
     assert ids(selectors.queue_for_supporter(network.ville)) == [str(helsinki.public_id)]
     assert ids(selectors.queue_for_supporter(network.pekka)) == [str(joensuu.public_id)]
-    # Kansalaisneuvonta takes the national first line (municipality unknown).
-    assert str(unknown.public_id) in ids(selectors.queue_for_supporter(network.kaisa))
-    assert str(helsinki.public_id) not in ids(selectors.queue_for_supporter(network.kaisa))
+    # Kansalaisneuvonta takes the national first line (municipality unknown),
+    # and sees the regional contacts as overflow: its step comes last.
+    national = {row["id"]: row for row in selectors.queue_for_supporter(network.kaisa)}
+    assert national[str(unknown.public_id)]["overflow"] is False
+    assert national[str(helsinki.public_id)]["overflow"] is True
+
+
+def test_an_idle_supporter_of_a_later_step_sees_and_picks_the_contact(network):
+    """Issue 11 item 3: a Joensuu customer writing in English waits first for
+    a provider of the municipality that speaks English; the Finnish-only
+    Pohjois-Karjala association, at the next step, saw "0 waiting". Now its
+    supporter sees the contact (marked overflow) and may pick it."""
+    from helpdesk.models import Provider
+    from routing.models import StepTarget, Workflow, WorkflowStep
+    from tests.factories import make_provider, make_supporter
+
+    Provider.objects.filter(pk=network.karjala.pk).update(languages=["fi"])
+    city = make_provider(name="Joensuu city library", municipalities=[JOENSUU_CODE])
+    make_supporter(providers=[city], languages=["fi", "en"])
+    workflow = Workflow.objects.create(name="Karjala: English speakers first")
+    for order, target in enumerate([StepTarget.MUNICIPALITY, StepTarget.REGION]):
+        WorkflowStep.objects.create(
+            workflow=workflow,
+            order=order,
+            target=target,
+            require_language=order == 0,
+            require_topic=False,
+            timeout_s=600 if order == 0 else None,
+        )
+    contact = enqueue(municipality=JOENSUU_CODE, language="en")
+    contact.workflow = workflow
+    contact.step_index = 0
+    contact.save(update_fields=["workflow", "step_index"])
+    rows = selectors.queue_for_supporter(network.pekka)
+    assert ids(rows) == [str(contact.public_id)]
+    assert rows[0]["overflow"] is True
+    assert selectors.may_take(contact, network.pekka)
+    # Uusimaa is no step of this workflow: still nothing for them.
+    assert selectors.queue_for_supporter(network.ville) == []
+    online(network.pekka)
+    picked = services.pick_contact(public_id=contact.public_id, supporter=network.pekka)
+    assert picked.state == "active" and picked.supporter_id == network.pekka.pk
 
 
 def test_queue_rows_are_pseudonymous_and_ordered(network):
