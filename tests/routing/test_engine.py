@@ -244,7 +244,8 @@ ELIGIBILITY = [
     ),
     pytest.param(
         [contact(1, topic="taxes")],
-        [supporter(7, skills=("banking",))],
+        # Busy on the phone, so not idle: rule 8 does not apply.
+        [supporter(7, skills=("banking",), load={"phone": 1})],
         None,
         set(),
         id="topic-skill-missing",
@@ -273,10 +274,24 @@ ELIGIBILITY = [
     pytest.param([contact(1, declined=(7,))], [supporter(7)], None, set(), id="declined-before"),
     pytest.param(
         [contact(1)],
-        [supporter(7, providers=(MIKKELI,))],
+        [supporter(7, providers=(MIKKELI,), load={"phone": 1})],
         None,
         set(),
         id="other-region-not-at-region-step",
+    ),
+    pytest.param(
+        [contact(1, topic="taxes")],
+        [supporter(7, skills=("banking",))],
+        None,
+        {(1, 7)},
+        id="idle-without-the-skill-takes-it-at-the-next-step",
+    ),
+    pytest.param(
+        [contact(1)],
+        [supporter(7, providers=(MIKKELI,))],
+        None,
+        {(1, 7)},
+        id="idle-in-the-development-area-before-the-timeout",
     ),
     pytest.param(
         [contact(1, step=2)],
@@ -539,7 +554,8 @@ def test_fall_through_offers_at_the_new_step_in_the_same_round():
 
 def test_timeout_overflows_to_the_development_area():
     kuopio_full = supporter(7, load={"chat": 1})
-    mikkeli_free = supporter(8, providers=(MIKKELI,))
+    # Mikkeli's supporter has a phone call on: free for a chat, yet not idle.
+    mikkeli_free = supporter(8, providers=(MIKKELI,), load={"phone": 1})
     early = decide(snapshot([contact(1, step=1, step_s=100)], [kuopio_full, mikkeli_free]))
     assert offers_of(early) == set()
     late = decide(snapshot([contact(1, step=1, step_s=120)], [kuopio_full, mikkeli_free]))
@@ -880,3 +896,28 @@ def test_order_key_is_the_service_order():
         c.id for c in sorted(contacts, key=order_key)
     ]
     assert [p.contact_id for p in decision.positions] == [5, 3, 2, 4, 1]
+
+
+def test_an_idle_supporter_of_a_later_step_is_offered_the_contact_at_once():
+    """Rule 8: the contact keeps its step, the idle colleague further on gets the offer."""
+    kuopio_full = supporter(7, load={"chat": 1})
+    mikkeli_idle = supporter(8, providers=(MIKKELI,))
+    decision = decide(snapshot([contact(1, step=1, step_s=10)], [kuopio_full, mikkeli_idle]))
+    assert offers_of(decision) == {(1, 8)}
+    assert decision.advances == ()
+    # Declined once, it waits for its own step again.
+    again = decide(
+        snapshot([contact(1, step=1, step_s=10, declined=(8,))], [kuopio_full, mikkeli_idle])
+    )
+    assert offers_of(again) == set() and [p.contact_id for p in again.positions] == [1]
+
+
+def test_rule_8_gives_way_to_the_contacts_own_step():
+    """An idle supporter goes to a contact of their own step before an overflow."""
+    decision = decide(
+        snapshot(
+            [contact(1, step=1, step_s=10, waited_s=50), contact(2, municipality="Mikkeli")],
+            [supporter(7, load={"chat": 1}), supporter(8, providers=(MIKKELI,))],
+        )
+    )
+    assert offers_of(decision) == {(2, 8)}
