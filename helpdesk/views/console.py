@@ -13,8 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
-from helpdesk import selectors, serializers
-from helpdesk.models.contacts import Outcome
+from helpdesk import console_labels, selectors, serializers
 
 
 @require_safe
@@ -26,6 +25,7 @@ def console(request):
         return render(request, "helpdesk/console_forbidden.html", status=403)
     canned = selectors.canned_replies_for(supporter=supporter)
     targets = selectors.transfer_targets(supporter=supporter)
+    topics = selectors.topic_tree()
     context = {
         "supporter": supporter,
         "providers": supporter.providers.all(),
@@ -38,12 +38,10 @@ def console(request):
             },
             "canned_replies": serializers.CannedReplySerializer(canned, many=True).data,
             "transfer_targets": serializers.TransferTargetsSerializer(targets).data,
-            "topics": selectors.topic_tree(),
-            "outcomes": [
-                {"value": value, "label": str(label)}
-                for value, label in Outcome.choices
-                if value != Outcome.MESSAGE_LEFT
-            ],
+            "topics": topics,
+            "outcomes": console_labels.outcomes(),
+            "labels": console_labels.labels(topics=topics),
+            "transfer_groups": console_labels.transfer_groups(targets, me=supporter),
         },
     }
     return render(request, "helpdesk/console.html", context)

@@ -70,7 +70,15 @@ def test_a_user_without_a_supporter_record_gets_a_clear_403(client, demo_network
     assert "No access to the console" in response.content.decode()
 
 
-CONSOLE_DATA_KEYS = {"supporter", "canned_replies", "transfer_targets", "topics", "outcomes"}
+CONSOLE_DATA_KEYS = {
+    "supporter",
+    "canned_replies",
+    "transfer_targets",
+    "topics",
+    "outcomes",
+    "labels",
+    "transfer_groups",
+}
 
 
 @pytest.mark.parametrize("username", ["uusimaa-volunteer", "uusimaa-staff"])
@@ -122,3 +130,47 @@ def test_sign_out(client, demo_network):
     response = client.post("/console/logout/")
     assert response.status_code == 302
     assert client.get("/console/").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("language", "active", "chat", "solved", "helsinki", "banking"),
+    [
+        ("fi", "Aktiivinen", "Chat", "Ratkaistu", None, "Pankki"),
+        ("sv", "Aktiv", "Chatt", "Löst", "Helsingfors", "Bank och"),
+        ("en", "Active", "Chat", "Solved", None, "Banking and"),
+    ],
+)
+def test_console_labels_are_in_the_page_language(
+    client, demo_network, language, active, chat, solved, helsinki, banking
+):
+    """Issue 11 item 6: no raw codes, no lower-case outcome codes, Swedish place names."""
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.get(username="uusimaa-staff"))
+    client.post("/i18n/setlang/", {"language": language})
+    data = _console_data(client.get("/console/").content.decode())
+    labels = data["labels"]
+    assert labels["states"]["active"] == active
+    assert labels["channels"]["chat"] == chat
+    assert {o["value"]: o["label"] for o in data["outcomes"]}["solved"] == solved
+    assert all(o["label"][0].isupper() for o in data["outcomes"])
+    assert labels["topics"]["banking"].startswith(banking)
+    assert labels["municipalities"].get("Helsinki") == helsinki
+
+
+def test_transfer_groups_put_own_providers_first_with_availability(client, demo_network):
+    from django.contrib.auth import get_user_model
+
+    from helpdesk.models import Supporter
+
+    user = get_user_model().objects.get(username="uusimaa-staff")
+    ahmed = Supporter.objects.get(display_name="Ahmed")
+    Supporter.objects.filter(pk=ahmed.pk).update(presence="available")
+    client.force_login(user)
+    groups = _console_data(client.get("/console/").content.decode())["transfer_groups"]
+    assert groups[0]["own"] and groups[0]["name"] == "Helmet-kirjastojen digituki"
+    assert groups[0]["available"] == 1
+    assert [s["display_name"] for s in groups[0]["supporters"]] == ["Ahmed"]
+    assert not any(g["own"] for g in groups[1:])
+    # Other providers are listed (their queue) without their people.
+    assert all(g["supporters"] == [] for g in groups[1:])

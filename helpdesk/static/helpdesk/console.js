@@ -2,12 +2,16 @@
 // chats side by side as tabs, notes, canned replies, transfer/escalate/end and
 // the knowledge panel. All actions are frames on /ws/console/ (docs/protocol.md).
 import { ReconnectingSocket, el, fmt, loadStrings, newId, safeUrl, timeLabel, wsUrl } from "./socket.js";
+import { attachSlash, fillCanned, fillTransfer, makeLabels, repliesFor } from "./console-labels.js";
 
 const S = loadStrings();
 const DATA = JSON.parse(document.getElementById("console-data").textContent);
 const LANG = document.documentElement.lang || "fi";
 const $ = (id) => document.getElementById(id);
 const SERVED = new Set(["active", "on_hold"]);
+const L = makeLabels(DATA, S);
+// Frames the console sends by itself; an error answering one is never shown.
+const QUIET = new Set(["typing", "receipt"]);
 
 class Chat {
   constructor(consoleApp, contact) {
@@ -51,27 +55,14 @@ class Chat {
 
   title() {
     const c = this.contact;
-    return c.pseudonym || `${S.customer} ${String(c.id).slice(0, 6)}`;
+    return L.pseudonym(c.pseudonym) || `${S.customer} ${String(c.id).slice(0, 6)}`;
   }
 
   fillForms() {
-    const canned = this.panel.querySelector("select[name=canned]");
-    for (const reply of DATA.canned_replies || []) {
-      canned.append(el("option", { value: String(reply.id), text: `${reply.title} (${reply.language})` }));
-    }
-    const target = this.panel.querySelector("select[name=target]");
-    const groups = [
-      ["supporters", "to_supporter", (t) => `${t.display_name} (${t.presence})`],
-      ["providers", "to_provider", (t) => t.name],
-      ["regions", "to_region", (t) => t.name, "code"],
-    ];
-    for (const [key, field, label, valueKey = "id"] of groups) {
-      const rows = (DATA.transfer_targets || {})[key] || [];
-      if (!rows.length) continue;
-      const group = el("optgroup", { label: S[key] });
-      rows.forEach((t) => group.append(el("option", { value: `${field}:${t[valueKey]}`, text: label(t) })));
-      target.append(group);
-    }
+    // Only the replies in the customer's language (issue 11: a Finnish
+    // customer got an English greeting).
+    fillCanned(this.panel.querySelector("select[name=canned]"), repliesFor(DATA, this.contact.language));
+    fillTransfer(this.panel.querySelector("select[name=target]"), DATA, L, S);
     const outcome = this.panel.querySelector("select[name=outcome]");
     (DATA.outcomes || []).forEach((o) => outcome.append(el("option", { value: o.value, text: o.label })));
     const topic = this.panel.querySelector("select[name=topic]");
@@ -87,11 +78,14 @@ class Chat {
     const form = this.panel.querySelector(".composer");
     const body = form.querySelector("textarea[name=body]");
     const noteBox = form.querySelector("input[name=note]");
+    body.id = `body-${this.id}`;
+    const slash = attachSlash(body, () => repliesFor(DATA, this.contact.language), S);
     form.addEventListener("submit", (e) => {
       e.preventDefault();
       this.send(body, noteBox);
     });
     body.addEventListener("keydown", (e) => {
+      if (slash(e)) return;
       if (e.key === "Enter" && !e.shiftKey && !e.isComposing) {
         e.preventDefault();
         this.send(body, noteBox);
@@ -227,14 +221,15 @@ class Chat {
   }
 
   setState(state) {
+    if (state !== this.contact.state) this.error("");
     this.contact.state = state;
     this.updateMeta();
   }
 
   updateMeta() {
     const c = this.contact;
-    const parts = [c.channel, c.language, c.topic, c.municipality].filter(Boolean);
-    parts.push(fmt(S.state, { state: c.state || "" }));
+    const parts = [L.channel(c.channel), L.language(c.language), L.topic(c.topic), L.municipality(c.municipality)].filter(Boolean);
+    parts.push(fmt(S.state, { state: L.state(c.state) }));
     this.panel.querySelector(".chat-meta").textContent = parts.join(" · ");
     // Only what the server chose to send for this supporter's role is shown:
     // volunteers never receive a callback number.
@@ -265,6 +260,7 @@ class Chat {
 class ConsoleApp {
   constructor() {
     this.chats = new Map();
+    this.sentFor = new Map();
     this.offers = new Map();
     this.activeId = null;
     this.socket = new ReconnectingSocket(wsUrl("/ws/console/"), {
@@ -283,6 +279,10 @@ class ConsoleApp {
   }
 
   send(frame) {
+    const chat = typeof frame.contact === "string" ? this.chats.get(frame.contact) : null;
+    if (chat && QUIET.has(frame.type) && !SERVED.has(chat.contact.state || "active")) return false;
+    // Which chat an error answers: by the frame's client_msg_id or type.
+    if (chat) this.sentFor.set(frame.client_msg_id || frame.type, chat.id);
     return this.socket.send(frame);
   }
 
@@ -382,8 +382,13 @@ class ConsoleApp {
 
   onError(frame) {
     if (frame.ref === "presence.set") this.presenceWanted = null;
+    if (QUIET.has(frame.ref)) return;
     const text = S[`error_${frame.code}`] || frame.detail || S.error_generic;
-    const chat = this.chats.get(this.activeId);
+    const chatId = this.sentFor.get(frame.ref);
+    const chat = chatId ? this.chats.get(chatId) : null;
+    // An action that raced with the chat's end or handover (a transfer or an
+    // escalation that already succeeded) is no failure worth reporting.
+    if (chat && !SERVED.has(chat.contact.state || "active") && frame.code !== "rate_limited") return;
     if (chat) chat.error(text);
     else $("offer-alert").textContent = text;
     if (frame.code === "rate_limited") setTimeout(() => this.chats.forEach((c) => c.resendPending()), 5000);
@@ -394,7 +399,7 @@ class ConsoleApp {
 
   summary(contact) {
     const waited = contact.waited_s ? fmt(S.waited, { minutes: Math.round(contact.waited_s / 60) }) : "";
-    return [contact.pseudonym, contact.channel, contact.language, contact.topic, contact.municipality || S.unknownMunicipality, waited]
+    return [L.pseudonym(contact.pseudonym), L.channel(contact.channel), L.language(contact.language), L.topic(contact.topic), L.municipality(contact.municipality) || S.unknownMunicipality, waited]
       .filter(Boolean)
       .join(" · ");
   }
@@ -458,7 +463,7 @@ class ConsoleApp {
     $("queue").replaceChildren(
       ...queue.map((c) =>
         el("li", { class: "queue-item" },
-          el("span", { text: this.summary(c) }),
+          el("span", { text: this.summary(c) }, c.overflow ? el("span", { class: "tag overflow", text: ` ${S.overflow}` }) : null),
           el("button", { type: "button", class: "secondary pick", text: S.pick, onclick: () => this.send({ type: "contact.pick", contact: c.id }) }),
         ),
       ),
@@ -490,6 +495,8 @@ class ConsoleApp {
       chat.tab.tabIndex = on ? 0 : -1;
       chat.panel.hidden = !on;
       if (on) {
+        $("offer-alert").textContent = "";
+        $("kb-results").replaceChildren();
         chat.setUnread(0);
         chat.sendReceipt();
         this.renderSuggestions(chat);
