@@ -140,11 +140,21 @@ def topic_articles(*, topic_slug: str, language: str, user=None, limit: int | No
     return topic, _listing(qs, language, limit)
 
 
-def customer_guides_for_topic(*, topic_slug: str, language: str, limit: int = 3) -> list[dict]:
-    """Top customer guides for a topic, for the waiting view."""
+def customer_guides_for_topic(
+    *, topic_slug: str, language: str, limit: int = 3, text: str = ""
+) -> list[dict]:
+    """Top customer guides for a topic, for the waiting view.
+
+    `text` (what the customer wrote, optional) orders them by relevance;
+    reassuring how-to guides come before incident guides ("I gave my codes
+    to a scammer") unless the topic is scams (knowledge.suggestions).
+    """
+    from .suggestions import reassuring_first
+
     _topic, cards = topic_articles(topic_slug=topic_slug, language=language, limit=None)
     # Guides and checklists help someone who is waiting; training does not.
     cards = [c for c in cards if c["kind"] in ("guide", "checklist", "video_link")]
+    cards = reassuring_first(cards, topic=topic_slug, text=text, language=language)
     return cards[:limit]
 
 

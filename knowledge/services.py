@@ -22,7 +22,6 @@ from django.utils.translation import gettext as _
 from helpdesk.models import Topic
 from helpdesk.services.errors import Conflict, InvalidInput, NotFound
 
-from . import search as searchlib
 from . import text as textlib
 from .access import Action, require
 from .models import (
@@ -358,27 +357,34 @@ def vote_helpful(*, article_id: int, language: str, helpful: bool, session_key: 
 
 
 def suggest_articles(
-    *, text: str, language: str, limit: int = 3, audience: str = "supporters"
+    *,
+    text: str,
+    language: str,
+    limit: int = 3,
+    audience: str = "supporters",
+    topic: str | None = None,
 ) -> list[dict]:
     """Articles for the conversation so far, best first (the `suggestions` frame).
 
     Only the latest part of a long conversation counts; a reader of audience
-    `customers` gets only customer material, supporters get everything.
+    `customers` gets only customer material, supporters get everything. The
+    contact's `topic` raises its guides; every language is searched
+    (knowledge.suggestions).
     """
-    from .selectors import card_for_hit
+    from .suggestions import suggest
 
-    language = textlib.normalise_language(language)
     limit = max(0, min(int(limit), 20))
-    if not text or limit == 0:
+    if not text or limit == 0 or not isinstance(language, str):
         return []
-    hits = searchlib.search(
+    if language[:2] not in ("fi", "sv", "en"):
+        return []
+    return suggest(
         text[-SUGGEST_MAX_TEXT:],
         language=language,
-        audience=Audience.CUSTOMERS if audience == Audience.CUSTOMERS else "all",
+        topic=topic if isinstance(topic, str) and topic else None,
         limit=limit,
-        with_snippets=False,
+        audience=Audience.CUSTOMERS if audience == Audience.CUSTOMERS else "all",
     )
-    return [card_for_hit(hit) for hit in hits]
 
 
 @dataclass(frozen=True)

@@ -147,7 +147,9 @@ def for_topic(request):
     language = _language(request)
     slug = request.GET.get("topic", "")
     try:
-        cards = selectors.customer_guides_for_topic(topic_slug=slug, language=language)
+        cards = selectors.customer_guides_for_topic(
+            topic_slug=slug, language=language, text=request.GET.get("q", "")[:500]
+        )
     except NotFound:
         cards = []
     if request.GET.get("format") == "json" or "application/json" in request.headers.get(

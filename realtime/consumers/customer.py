@@ -90,6 +90,7 @@ class CustomerConsumer(BaseConsumer):
         self.contact = str(contact.public_id)
         self.contact_pks[self.contact] = contact.pk
         self.language = contact.language
+        self.topic = contact.topic.slug if contact.topic_id else None
         self.state = contact.state
         await self.join(contact_group(contact.public_id))
         await self.start()
@@ -119,7 +120,10 @@ class CustomerConsumer(BaseConsumer):
         await self.send_json(self.ack(result, language=self.language))
         if not result.duplicate and self.state in (ContactState.ACTIVE, ContactState.ON_HOLD):
             suggestions.schedule(
-                contact=self.contact, language=self.language, text=result.message["body"]
+                contact=self.contact,
+                language=self.language,
+                text=result.message["body"],
+                topic=getattr(self, "topic", None),
             )
 
     async def on_typing(self, frame: Frame) -> None:

@@ -32,6 +32,7 @@ _FORGET_AFTER_S = 3600
 class _Pending:
     language: str
     text: str
+    topic: str | None = None
 
 
 _pending: dict[str, _Pending] = {}
@@ -67,7 +68,7 @@ def _available() -> bool:
     return True
 
 
-def schedule(*, contact: str, language: str, text: str) -> None:
+def schedule(*, contact: str, language: str, text: str, topic: str | None = None) -> None:
     """Note new customer text; a search for this contact runs soon, at most once per interval."""
     if not text or not _available():
         return
@@ -75,21 +76,21 @@ def schedule(*, contact: str, language: str, text: str) -> None:
     if pending is not None:
         pending.text = (pending.text + "\n" + text)[-MAX_TEXT:]
         return
-    _pending[contact] = _Pending(language, text[-MAX_TEXT:])
+    _pending[contact] = _Pending(language, text[-MAX_TEXT:], topic)
     delay = max(0.0, _last_run.get(contact, 0.0) + _interval() - time.monotonic())
     task = asyncio.get_running_loop().create_task(_run(contact, delay))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
 
 
-def _search(text: str, language: str) -> list[dict]:
+def _search(text: str, language: str, topic: str | None = None) -> list[dict]:
     from django.db import close_old_connections
 
     from knowledge.services import suggest_articles
 
     close_old_connections()
     try:
-        return list(suggest_articles(text=text, language=language, limit=3))
+        return list(suggest_articles(text=text, language=language, limit=3, topic=topic))
     finally:
         close_old_connections()
 
@@ -106,7 +107,7 @@ async def _run(contact: str, delay: float) -> None:
         if pending is None or not _take_budget():
             return
         articles = await sync_to_async(_search, thread_sensitive=False, executor=_search_pool)(
-            pending.text, pending.language
+            pending.text, pending.language, pending.topic
         )
         if articles:
             await apublish(

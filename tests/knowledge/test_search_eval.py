@@ -85,3 +85,6 @@ def test_search_eval_command(seed_articles, capsys):
     assert out[0].endswith("copying_titles_or_tags=0")
     assert any(line.startswith("search_eval no_tags answerable=") for line in out)
     assert out[-1].startswith("search_eval queries=") and "mrr_without_tags=" in out[-1]
+    # The suggestion set is reported beside the search set, at MRR >= 0.8.
+    summary = next(line for line in out if line.startswith("suggest_eval file=suggest_eval.tsv"))
+    assert float(summary.rsplit("mrr=", 1)[1]) >= 0.8, summary

@@ -338,7 +338,7 @@ async def test_suggestions_go_to_the_serving_supporter(ws_app, pair, monkeypatch
 
     calls = []
 
-    def suggest(*, text, language, limit=3):
+    def suggest(*, text, language, limit=3, topic=None):
         calls.append((text, language))
         return [{"id": 1, "title": "Verokortti", "summary": "", "url": "/kb/v", "language": "fi"}]
 

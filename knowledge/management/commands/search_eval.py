@@ -3,7 +3,9 @@
 Loads nothing itself: import the articles first. The file is tab separated
 with the columns language, query, expected_article ("-" for no answer; a
 header line and # comments are allowed). The default is the held-out set,
-tests/knowledge/search_heldout.tsv (knowledge/evaluation.py says why).
+tests/knowledge/search_heldout.tsv (knowledge/evaluation.py says why). The
+suggestion set (tests/knowledge/suggest_eval.tsv, knowledge/suggestion_evaluation.py)
+is reported beside it, before the closing summary line.
 """
 
 import csv
@@ -12,7 +14,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from knowledge import evaluation
+from knowledge import evaluation, suggestion_evaluation
 
 EVAL_DIR = Path(settings.BASE_DIR) / "tests" / "knowledge"
 
@@ -25,8 +27,15 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--file", type=Path, default=EVAL_DIR / "search_heldout.tsv")
         parser.add_argument("--show-misses", action="store_true")
+        parser.add_argument(
+            "--suggestions",
+            type=Path,
+            default=EVAL_DIR / "suggest_eval.tsv",
+            help="The suggestion set (language, topic, snippet, expected guide), reported after"
+            " the search set.",
+        )
 
-    def handle(self, *args, file: Path, show_misses: bool, **options):
+    def handle(self, *args, file: Path, show_misses: bool, suggestions: Path, **options):
         try:
             cases = evaluation.read_cases(file)
         except (OSError, csv.Error, ValueError) as exc:
@@ -52,8 +61,27 @@ class Command(BaseCommand):
                     f"miss [{miss.case.language}] {miss.case.query!r} "
                     f"expected={miss.case.expected} rank={miss.rank or '-'} top={miss.top}"
                 )
+        self._suggestions(suggestions, show_misses=show_misses)
         self.stdout.write(
             f"search_eval queries={len(cases)} mrr={report.mrr:.3f}"
             f" mrr_without_tags={bare.mrr:.3f}"
             f" no_answer_returned_nothing={report.no_answer_empty}/{report.no_answer_total}"
+        )
+
+    def _suggestions(self, path: Path, *, show_misses: bool) -> None:
+        try:
+            cases = suggestion_evaluation.read_cases(path)
+        except (OSError, csv.Error, ValueError) as exc:
+            raise CommandError(f"cannot read {path}: {exc}") from exc
+        report = suggestion_evaluation.evaluate(cases)
+        for language, mrr in sorted(report.per_language.items()):
+            self.stdout.write(f"suggest_eval language={language} mrr={mrr:.3f}")
+        if show_misses:
+            for miss in report.misses:
+                self.stdout.write(
+                    f"miss [{miss.case.language}/{miss.case.topic or '-'}] {miss.case.snippet!r} "
+                    f"expected={miss.case.expected} rank={miss.rank or '-'} top={miss.top}"
+                )
+        self.stdout.write(
+            f"suggest_eval file={path.name} cases={report.cases} mrr={report.mrr:.3f}"
         )
