@@ -23,7 +23,7 @@ from helpdesk.permissions import Actor
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from realtime import serializers
-from realtime.consumers import heartbeats, presence
+from realtime.consumers import heartbeats, presence, suggestions
 from realtime.consumers.base import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -238,6 +238,16 @@ class SupporterConsumer(BaseConsumer):
         self.cursors[public_id] = replay.last_seq
         await self.send_json(
             {"type": "contact.assigned", "contact": data, "messages": replay.messages}
+        )
+        # Guides for what the customer wrote so far and the topic they chose.
+        said = [data.get("description") or ""] + [
+            m.get("body") or "" for m in replay.messages if m.get("author") == "customer"
+        ]
+        suggestions.schedule(
+            contact=public_id,
+            language=data.get("language") or "fi",
+            text="\n".join(t for t in said if t),
+            topic=data.get("topic"),
         )
 
     # -- frames ----------------------------------------------------------------------

@@ -414,3 +414,35 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
     assert all("description" in c for c in welcome["frame"]["contacts"])
     # Only what the socket has joined: a contact assigned since comes by event.
     assert _welcome(supporter, {}, {})["frame"]["contacts"] == []
+
+
+async def test_taking_a_contact_suggests_guides_for_what_the_customer_wrote(
+    ws_app, waiting, monkeypatch
+):
+    """Issue 11 item 9: the panel fills when the chat opens, from the customer's
+    words and the topic they chose, not only after their next message."""
+    import knowledge.services
+
+    _, first, _second, contact = waiting
+    calls = []
+
+    def suggest(*, text, language, limit=3, topic=None):
+        calls.append((text, language, topic))
+        return [{"id": 1, "title": "Verokortti", "summary": "", "url": "/kb/v", "language": "fi"}]
+
+    monkeypatch.setattr(knowledge.services, "suggest_articles", suggest)
+    customer = await customer_client(ws_app, contact)
+    await customer.send(
+        {"type": "message.send", "client_msg_id": "q1", "body": "Apua verokortin kanssa"}
+    )
+    await customer.expect("message.ack")
+    console = await supporter_client(ws_app, first.user, hello={})
+    await console.send({"type": "contact.pick", "contact": str(contact.public_id)})
+    await console.expect("contact.assigned")
+    frame = await console.expect("suggestions")
+    assert frame["articles"][0]["title"] == "Verokortti"
+    text, language, topic = calls[-1]
+    assert "Apua verokortin kanssa" in text and language == contact.language
+    assert topic == (contact.topic.slug if contact.topic_id else None)
+    await console.disconnect()
+    await customer.disconnect()

@@ -524,6 +524,8 @@ class ConsoleApp {
       "li",
       { class: "article" },
       href ? el("a", { href, target: "_blank", rel: "noopener", text: article.title }) : el("strong", { text: article.title }),
+      // A guide found in another language than the customer's says which.
+      article.other_language || article.fallback ? el("span", { class: "tag lang-tag", text: ` (${L.language(article.language)})` }) : null,
       article.summary ? el("p", { class: "summary", text: article.summary }) : null,
       el("button", {
         type: "button",
