@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "routing",
     "realtime",
     "knowledge",
+    "helpdesk.stats",
 ]
 
 MIDDLEWARE = [
@@ -249,6 +250,7 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "helpdesk.stats.timer.StatsRollupTimer",
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
@@ -275,6 +277,9 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # 0 turns it off, for installations that run `manage.py purge_expired_data`
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
+# How often each worker rolls contact events up into hourly statistics
+# (helpdesk/stats/timer.py); 0 turns it off.
+STATS_ROLLUP_EVERY_S = float(os.environ.get("STATS_ROLLUP_EVERY_S", "300"))
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,342 @@
+"""The rollup: ContactEvents and contacts into anonymous HourlyBuckets.
+
+Incremental and idempotent. Each run reads the events and feedback added
+since the cursor (and, again, those of the last few minutes: an event whose
+id was drawn before the cursor moved may commit after it), collects the
+arrival hours of the contacts they belong to, and recomputes those hours
+whole from the contacts and their events: the hour's old buckets are deleted
+and new ones written. A bucket is therefore always a pure function of the
+database, so running twice changes nothing, and a late event (an `ended`
+three hours after arrival, a feedback the next day) re-rolls exactly the
+hour in which its contact arrived.
+
+Every worker runs this on a timer (helpdesk/stats/timer.py) and
+`manage.py rollup_stats` runs it by hand. The run holds a PostgreSQL advisory
+transaction lock (helpdesk/db_locks.py), so two runs never overlap; a run
+that finds it taken either skips (the timer) or waits its turn (the command).
+
+Figures per contact (counted in its arrival hour):
+- answered: it was accepted or picked by a supporter at least once; its wait
+  is the `waited_s` of the first acceptance;
+- abandoned: it ended `abandoned` before anyone answered; the abandon wait is
+  from arrival to the abandon event;
+- handle time: first acceptance to the end (ended/abandoned) of an answered
+  contact; first response (chat): first acceptance to the first supporter
+  message. Messages are deleted by the retention purge, so a rebuild after
+  the retention period loses the first-response figure of purged contacts
+  (every other figure stays, since it comes from events and contact fields).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db.models import Min, Q
+from django.utils import timezone
+
+from helpdesk.db_locks import exclusive_transaction
+from helpdesk.models import Contact, ContactEvent, Feedback, Message
+from helpdesk.stats.models import (
+    WAIT_BIN_EDGES_S,
+    HourlyBucket,
+    RollupCursor,
+    empty_hist,
+    empty_ratings,
+)
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_xact_lock key of the rollup ("STAT" in ASCII).
+ROLLUP_LOCK_KEY = 0x53544154
+_local_rollup_lock = threading.Lock()
+CURSOR_NAME = "contacts"
+# Events younger than this are read again by the next run: a transaction that
+# drew its event id before the cursor moved may commit a little later.
+RESCAN_WINDOW = timedelta(minutes=5)
+# Hours re-rolled per query batch; keeps the IN lists and memory bounded.
+HOURS_PER_BATCH = 48
+ANSWER_KINDS = ("accepted", "picked")
+END_KINDS = ("ended", "abandoned")
+OUTCOME_FIELDS = ("solved", "partly", "referred", "not_solved", "message_left")
+
+
+@dataclass(frozen=True)
+class RollupResult:
+    ran: bool
+    hours: int = 0
+    buckets: int = 0
+    contacts: int = 0
+    seconds: float = 0.0
+
+
+def hour_floor(value: datetime) -> datetime:
+    """The start of the UTC hour containing `value` (Finland's offsets are whole hours)."""
+    return value.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def wait_bin(seconds: float) -> int:
+    """Index of the histogram bin holding `seconds` (bins are (edge[i-1], edge[i]])."""
+    return bisect.bisect_left(WAIT_BIN_EDGES_S, max(0.0, seconds))
+
+
+def rollup(
+    *, wait: bool = False, rebuild: bool = False, now: datetime | None = None
+) -> RollupResult:
+    """Bring the buckets up to date with the event log; False-y `ran` when locked out.
+
+    `wait` retries until the lock is free (the command); `rebuild` re-rolls
+    every hour that has contacts.
+    """
+    started = time.monotonic()
+    while True:
+        with exclusive_transaction(ROLLUP_LOCK_KEY, _local_rollup_lock) as got:
+            if got:
+                result = _rollup_locked(rebuild=rebuild, now=now or timezone.now())
+                return RollupResult(
+                    ran=True,
+                    hours=result[0],
+                    buckets=result[1],
+                    contacts=result[2],
+                    seconds=time.monotonic() - started,
+                )
+        if not wait:
+            log.info("stats rollup skipped: another process holds the lock")
+            return RollupResult(ran=False)
+        time.sleep(0.2)
+
+
+def _rollup_locked(*, rebuild: bool, now: datetime) -> tuple[int, int, int]:
+    cursor, _ = RollupCursor.objects.select_for_update().get_or_create(name=CURSOR_NAME)
+    last_event = ContactEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    last_feedback = Feedback.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    if rebuild:
+        hours = set(_all_arrival_hours())
+        HourlyBucket.objects.all().delete()
+    else:
+        touched = _touched_contact_ids(cursor, last_event=last_event, last_feedback=last_feedback)
+        hours = _arrival_hours(touched)
+    hours_sorted = sorted(hours)
+    buckets = contacts = 0
+    for i in range(0, len(hours_sorted), HOURS_PER_BATCH):
+        b, c = _reroll_hours(hours_sorted[i : i + HOURS_PER_BATCH])
+        buckets += b
+        contacts += c
+    cursor.last_event_id = max(cursor.last_event_id, last_event)
+    cursor.last_feedback_id = max(cursor.last_feedback_id, last_feedback)
+    cursor.last_run_started = now
+    cursor.last_run_finished = timezone.now()
+    cursor.save()
+    log.info(
+        "stats rollup: %d hours re-rolled, %d buckets from %d contacts",
+        len(hours_sorted),
+        buckets,
+        contacts,
+    )
+    return len(hours_sorted), buckets, contacts
+
+
+def _touched_contact_ids(cursor: RollupCursor, *, last_event: int, last_feedback: int) -> set[int]:
+    event_q = Q(id__gt=cursor.last_event_id, id__lte=last_event)
+    feedback_q = Q(id__gt=cursor.last_feedback_id, id__lte=last_feedback)
+    if cursor.last_run_started is not None:
+        since = cursor.last_run_started - RESCAN_WINDOW
+        event_q |= Q(at__gte=since, id__lte=last_event)
+        feedback_q |= Q(created_at__gte=since, id__lte=last_feedback)
+    ids = set(ContactEvent.objects.filter(event_q).values_list("contact_id", flat=True).distinct())
+    ids.update(Feedback.objects.filter(feedback_q).values_list("contact_id", flat=True))
+    return ids
+
+
+def _arrival_hours(contact_ids: Iterable[int]) -> set[datetime]:
+    ids = list(contact_ids)
+    hours: set[datetime] = set()
+    for i in range(0, len(ids), 5000):
+        for created in Contact.objects.filter(pk__in=ids[i : i + 5000]).values_list(
+            "created_at", flat=True
+        ):
+            hours.add(hour_floor(created))
+    return hours
+
+
+def _all_arrival_hours() -> Iterable[datetime]:
+    seen: set[datetime] = set()
+    for created in Contact.objects.values_list("created_at", flat=True).iterator(chunk_size=20000):
+        h = hour_floor(created)
+        if h not in seen:
+            seen.add(h)
+            yield h
+
+
+def _hour_ranges_q(hours: list[datetime]) -> Q:
+    q = Q()
+    # Adjacent hours merge into one range, so a rebuild asks few ranges.
+    start = prev = None
+    for h in hours:
+        if start is None:
+            start = prev = h
+        elif h == prev + timedelta(hours=1):
+            prev = h
+        else:
+            q |= Q(created_at__gte=start, created_at__lt=prev + timedelta(hours=1))
+            start = prev = h
+    if start is not None:
+        q |= Q(created_at__gte=start, created_at__lt=prev + timedelta(hours=1))
+    return q
+
+
+class _Cell:
+    __slots__ = tuple(
+        f.name
+        for f in HourlyBucket._meta.concrete_fields
+        if f.name not in ("id", "hour_start", "region", "provider", "channel", "topic", "language")
+    )
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, 0)
+        self.wait_hist = empty_hist()
+        self.abandon_wait_hist = empty_hist()
+        self.ratings = empty_ratings()
+
+
+def _reroll_hours(hours: list[datetime]) -> tuple[int, int]:
+    """Recompute the buckets of these hours from scratch; (buckets, contacts)."""
+    if not hours:
+        return 0, 0
+    window = _hour_ranges_q(hours)
+    rows = list(
+        Contact.objects.filter(window).values_list(
+            "id",
+            "created_at",
+            "region_id",
+            "provider_id",
+            "entry_provider_id",
+            "channel",
+            "topic_id",
+            "language",
+            "state",
+            "outcome",
+        )
+    )
+    ids = [r[0] for r in rows]
+    facts = _event_facts(ids)
+    first_supporter_msg = _first_supporter_messages(
+        [r[0] for r in rows if r[5] == "chat" and r[0] in facts.answered_at]
+    )
+    feedback = {
+        cid: (rating, alone)
+        for cid, rating, alone in Feedback.objects.filter(contact_id__in=ids).values_list(
+            "contact_id", "rating", "can_do_myself"
+        )
+    }
+    cells: dict[tuple, _Cell] = defaultdict(_Cell)
+    for cid, created, region, provider, entry, channel, topic, language, state, outcome in rows:
+        key = (hour_floor(created), region, provider or entry, channel, topic, language or "fi")
+        cell = cells[key]
+        cell.arrivals += 1
+        answered_at = facts.answered_at.get(cid)
+        if answered_at is not None:
+            cell.answered += 1
+            waited = facts.waited_s.get(cid)
+            if waited is None:
+                waited = max(0.0, (answered_at - created).total_seconds())
+            cell.wait_sum_s += waited
+            cell.wait_hist[wait_bin(waited)] += 1
+            end = facts.ended_at.get(cid)
+            if end is not None and end >= answered_at:
+                cell.handle_n += 1
+                cell.handle_sum_s += (end - answered_at).total_seconds()
+            first = first_supporter_msg.get(cid)
+            if first is not None and first >= answered_at:
+                cell.first_response_n += 1
+                cell.first_response_sum_s += (first - answered_at).total_seconds()
+        elif state == "abandoned":
+            cell.abandoned += 1
+            end = facts.ended_at.get(cid, created)
+            waited = max(0.0, (end - created).total_seconds())
+            cell.abandon_wait_sum_s += waited
+            cell.abandon_wait_hist[wait_bin(waited)] += 1
+        cell.transfers += facts.transfers.get(cid, 0)
+        cell.escalations += facts.escalations.get(cid, 0)
+        if outcome in OUTCOME_FIELDS:
+            setattr(cell, outcome, getattr(cell, outcome) + 1)
+        fb = feedback.get(cid)
+        if fb is not None:
+            rating, alone = fb
+            if 1 <= rating <= 5:
+                cell.ratings[rating - 1] += 1
+            if alone:
+                cell.can_do_alone += 1
+    HourlyBucket.objects.filter(hour_start__in=hours).delete()
+    objs = []
+    for (hour, region, provider, channel, topic, language), cell in cells.items():
+        objs.append(
+            HourlyBucket(
+                hour_start=hour,
+                region_id=region,
+                provider_id=provider,
+                channel=channel,
+                topic_id=topic,
+                language=language,
+                **{name: getattr(cell, name) for name in _Cell.__slots__},
+            )
+        )
+    HourlyBucket.objects.bulk_create(objs, batch_size=2000)
+    return len(objs), len(rows)
+
+
+@dataclass
+class _Facts:
+    answered_at: dict[int, datetime]
+    waited_s: dict[int, float]
+    ended_at: dict[int, datetime]
+    transfers: dict[int, int]
+    escalations: dict[int, int]
+
+
+def _event_facts(contact_ids: list[int]) -> _Facts:
+    facts = _Facts({}, {}, {}, defaultdict(int), defaultdict(int))
+    kinds = (*ANSWER_KINDS, *END_KINDS, "transferred", "escalated")
+    for i in range(0, len(contact_ids), 5000):
+        chunk = contact_ids[i : i + 5000]
+        events = (
+            ContactEvent.objects.filter(contact_id__in=chunk, kind__in=kinds)
+            .order_by("at", "id")
+            .values_list("contact_id", "kind", "at", "data")
+        )
+        for cid, kind, at, data in events:
+            if kind in ANSWER_KINDS:
+                if cid not in facts.answered_at:
+                    facts.answered_at[cid] = at
+                    waited = data.get("waited_s") if isinstance(data, dict) else None
+                    if isinstance(waited, int | float) and not isinstance(waited, bool):
+                        facts.waited_s[cid] = max(0.0, float(waited))
+            elif kind in END_KINDS:
+                facts.ended_at.setdefault(cid, at)
+            elif kind == "transferred":
+                facts.transfers[cid] += 1
+            else:
+                facts.escalations[cid] += 1
+    return facts
+
+
+def _first_supporter_messages(contact_ids: list[int]) -> dict[int, datetime]:
+    found: dict[int, datetime] = {}
+    for i in range(0, len(contact_ids), 5000):
+        chunk = contact_ids[i : i + 5000]
+        rows = (
+            Message.objects.filter(contact_id__in=chunk, author_kind="supporter")
+            .exclude(kind="note")
+            .values("contact_id")
+            .annotate(first=Min("created_at"))
+            .values_list("contact_id", "first")
+        )
+        found.update(rows)
+    return found
