@@ -25,7 +25,8 @@ def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
     magnitude = 10 ** len(str(int(value))) / 10
-    for step in (1, 2, 2.5, 5, 10):
+    # Multiples that split evenly into the four grid steps.
+    for step in (1, 2, 4, 8, 10):
         if value <= step * magnitude:
             return step * magnitude
     return value
