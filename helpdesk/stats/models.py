@@ -12,6 +12,7 @@ percentiles can be recomputed for any sum of buckets (a region, a week).
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -145,6 +146,16 @@ class ShiftPattern(models.Model):
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.start:%H:%M}-{self.end:%H:%M}"
 
+    def clean(self) -> None:
+        _check_supporter_provider(self)
+        if self.start and self.end and self.end <= self.start:
+            raise ValidationError(_("A shift must end after it starts."))
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValidationError(_("The shift's validity ends before it starts."))
+        allowed = {code for code, _label in CHANNEL_CHOICES}
+        if not isinstance(self.channels, list) or not set(self.channels) <= allowed:
+            raise ValidationError(_("Channels must be a list drawn from chat, phone and video."))
+
 
 class ShiftException(models.Model):
     """One date that differs from the weekly pattern: an extra shift or a day off."""
@@ -177,3 +188,21 @@ class ShiftException(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date}"
+
+    def clean(self) -> None:
+        _check_supporter_provider(self)
+        if self.cancelled:
+            return
+        if not self.start or not self.end:
+            raise ValidationError(_("An extra shift needs a start and an end."))
+        if self.end <= self.start:
+            raise ValidationError(_("A shift must end after it starts."))
+
+
+def _check_supporter_provider(shift) -> None:
+    if (
+        shift.supporter_id
+        and shift.provider_id
+        and not shift.supporter.providers.filter(pk=shift.provider_id).exists()
+    ):
+        raise ValidationError(_("The supporter does not work for this provider."))
