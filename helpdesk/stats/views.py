@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils.dates import WEEKDAYS_ABBR
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -23,11 +24,9 @@ from helpdesk.stats import charts, exports, selectors
 from helpdesk.stats.demand import region_plan
 from helpdesk.stats.supply import coverage
 
-WEEKDAYS_SHORT = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
 
 def _weekday_labels() -> list[str]:
-    return [_(d) for d in WEEKDAYS_SHORT]
+    return [str(WEEKDAYS_ABBR[d]) for d in range(7)]
 
 
 def _plan_region(scope, filters) -> Region | None:
