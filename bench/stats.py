@@ -7,7 +7,8 @@
    contacts a year at --scale 1) with `helpdesk.stats.simulator`;
 3. times a full rollup (`helpdesk.stats.rollup.rollup(rebuild=True)`);
 4. times the forecast and staffing plan of every region
-   (`helpdesk.stats.demand.region_plan`, without the simulation check);
+   (`helpdesk.stats.demand.region_plan`: 4 weeks ahead and a week's Erlang
+   staffing, without the back-test and the simulation check);
 5. prints the times and the peak memory of this process, and drops the
    database again.
 
@@ -115,7 +116,7 @@ def main() -> None:
         started = time.monotonic()
         missing = 0
         for region in wanted:
-            plan = region_plan(scope=scope, region=region, simulate=False)
+            plan = region_plan(scope=scope, region=region, simulate=False, backtest=False)
             if plan.unavailable:
                 missing += 1
                 print(f"  region {region.code}: no forecast ({plan.unavailable})", flush=True)

@@ -20,7 +20,7 @@ from helpdesk.models import Region
 from helpdesk.serializers import ErrorSerializer
 from helpdesk.services.errors import InvalidInput, NotAllowed
 from helpdesk.stats import selectors
-from helpdesk.stats.demand import region_plan
+from helpdesk.stats.demand import cached_region_plan
 from helpdesk.stats.figures import FIGURE_COLUMNS
 from helpdesk.stats.supply import coverage
 
@@ -179,7 +179,7 @@ class StatsDemandView(StatsAPIView):
         region = Region.objects.get(code=filters.region_codes[0])
         if scope.region_ids is not None and region.pk not in scope.region_ids:
             raise NotAllowed("You may see the statistics of your own regions only.")
-        plan = region_plan(scope=scope, region=region, channel=filters.channel)
+        plan = cached_region_plan(scope=scope, region=region, channel=filters.channel)
         return Response(asdict(plan))
 
 

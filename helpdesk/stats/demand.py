@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -108,8 +109,13 @@ def region_plan(
     channel: str | None = None,
     now: datetime | None = None,
     simulate: bool = True,
+    backtest: bool = True,
 ) -> DemandPlan:
-    """Forecast, staffing and supply of one region, from the next full hour on."""
+    """Forecast, staffing and supply of one region, from the next full hour on.
+
+    `backtest` also forecasts the last BACKTEST_DAYS from the weeks before
+    them (a second model fit); `simulate` checks the staffing by simulation.
+    """
     now = (now or timezone.now()).astimezone(UTC)
     next_hour = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
     end = next_hour - timedelta(hours=1)  # the current hour is not complete
@@ -148,8 +154,10 @@ def region_plan(
             history, start=next_hour.astimezone(HELSINKI), hours=HORIZON_HOURS
         )
         cut = len(history) - BACKTEST_DAYS * 24
-        back = forecast.forecast_hourly(
-            history[:cut], start=history[cut][0], hours=BACKTEST_DAYS * 24
+        back = (
+            forecast.forecast_hourly(history[:cut], start=history[cut][0], hours=BACKTEST_DAYS * 24)
+            if backtest
+            else []
         )
     except (ValueError, ArithmeticError) as exc:
         log.warning("forecast of region %s failed: %s", region.code, exc)
@@ -217,4 +225,44 @@ def region_plan(
             )
         except ImportError:
             log.info("staffing simulation not available")
+    return plan
+
+
+PLAN_CACHE_S = 600
+
+
+def cached_region_plan(
+    *, scope: StatsScope, region: Region, channel: str | None = None
+) -> DemandPlan:
+    """region_plan, kept for ten minutes or until the next rollup changes the history.
+
+    Fitting the forecast takes about a second per region; the dashboard and
+    the API ask for the same plan again and again.
+    """
+    from helpdesk.stats.models import RollupCursor
+
+    finished = (
+        RollupCursor.objects.filter(name="contacts")
+        .values_list("last_run_finished", flat=True)
+        .first()
+    )
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    key = ":".join(
+        str(part)
+        for part in (
+            "stats-plan",
+            scope.kind,
+            sorted(scope.region_ids or ()),
+            sorted(scope.provider_ids or ()),
+            sorted(scope.unsuppressed_region_ids),
+            region.pk,
+            channel,
+            finished.isoformat() if finished else "-",
+            hour.isoformat(),
+        )
+    ).replace(" ", "")
+    plan = cache.get(key)
+    if plan is None:
+        plan = region_plan(scope=scope, region=region, channel=channel)
+        cache.set(key, plan, PLAN_CACHE_S)
     return plan

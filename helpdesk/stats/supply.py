@@ -20,6 +20,8 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db.models import Q
+
 from helpdesk.models import Municipality, Provider
 from helpdesk.models.providers import CHANNEL_CHOICES
 from helpdesk.stats.languages import swedish_status
@@ -32,12 +34,8 @@ CHANNELS = tuple(code for code, _label in CHANNEL_CHOICES)
 def providers_serving_region(region_id: int, *, channel: str | None = None) -> list[Provider]:
     providers = (
         Provider.objects.filter(active=True, is_national=False)
-        .filter(service_regions__pk=region_id)
-        .union(
-            Provider.objects.filter(
-                active=True, is_national=False, service_municipalities__region_id=region_id
-            )
-        )
+        .filter(Q(service_regions__pk=region_id) | Q(service_municipalities__region_id=region_id))
+        .distinct()
     )
     found = list(providers)
     if channel:

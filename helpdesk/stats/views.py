@@ -21,7 +21,7 @@ from helpdesk.models import Region, Topic
 from helpdesk.models.providers import CHANNEL_CHOICES
 from helpdesk.services.errors import InvalidInput, NotAllowed
 from helpdesk.stats import charts, exports, selectors
-from helpdesk.stats.demand import region_plan
+from helpdesk.stats.demand import cached_region_plan
 from helpdesk.stats.supply import coverage
 
 
@@ -47,7 +47,7 @@ def _read(request, *, with_plan: bool):
     plan = None
     region = _plan_region(scope, filters)
     if with_plan and region is not None:
-        plan = region_plan(scope=scope, region=region, channel=filters.channel)
+        plan = cached_region_plan(scope=scope, region=region, channel=filters.channel)
     return scope, filters, figures, cover, plan, region
 
 
