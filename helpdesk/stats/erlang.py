@@ -56,6 +56,8 @@ __all__ = [
 MAX_AGENTS = 1_000_000
 """A staffing search that needs more than this many agents is refused."""
 
+ENDLESS_PATIENCE = 1e-4
+"""A patience over 1/ENDLESS_PATIENCE handle times is taken as endless (Erlang C)."""
 _LOG_TAIL = 45.0
 """Terms more than e^-45 below the largest are left out of a sum."""
 
@@ -206,6 +208,18 @@ def _erlang_a(
         return ErlangAMetrics(0.0, 1.0, 0.0, 0.0, 0.0)
     if servers == 0:
         return ErlangAMetrics(1.0, 0.0, math.inf, 1.0, 0.0)
+    if theta < ENDLESS_PATIENCE * mu:
+        # Patience of ten thousand handle times: nobody gives up before the queue
+        # is served, and Erlang C is exact to many digits (the sums below would be
+        # over millions of queue lengths).
+        c = _erlang_c_from_b(traffic, servers, b(servers)) if servers > traffic else 1.0
+        return ErlangAMetrics(
+            wait_probability=c,
+            service_level=_sl_c(traffic, servers, c, 1.0 / mu, answer_s),
+            asa_s=_asa_c(traffic, servers, c, 1.0 / mu),
+            abandonment=max(0.0, 1.0 - servers / traffic),
+            occupancy=min(1.0, traffic / servers),
+        )
     a = servers * mu / theta
     x = rate / theta
     # Window of queue lengths m that holds the mass of q_m (log-concave in m).
