@@ -90,3 +90,14 @@ def test_demand_api_for_own_region_only(client, history):
     assert body["region_code"] == "21" and body["concurrency"] == 2
     assert client.get("/api/stats/demand", {"region": "12"}).status_code == 403
     assert client.get("/api/stats/demand").status_code == 400
+
+
+def test_the_plan_is_checked_by_simulation(history):
+    plan = region_plan(
+        scope=StatsScope(kind="national"), region=history, now=NOW, channel="chat", backtest=False
+    )
+    assert plan.concurrency == 2
+    assert 0 < plan.simulated_service_level <= 1
+    # The plan meets the target by the formula; the simulation of it comes close.
+    assert plan.formula_service_level >= TARGET_SL
+    assert abs(plan.simulated_service_level - plan.formula_service_level) < 0.15
