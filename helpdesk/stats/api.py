@@ -93,6 +93,7 @@ class ForecastPointSerializer(serializers.Serializer):
 class BacktestPointSerializer(ForecastPointSerializer):
     actual = serializers.FloatField(allow_null=True)
     suppressed = serializers.BooleanField()
+    online = serializers.FloatField(help_text="Measured supporter-hours online in the hour")
 
 
 class StaffingHourSerializer(serializers.Serializer):
@@ -118,6 +119,7 @@ class DemandSerializer(serializers.Serializer):
     staffing = StaffingHourSerializer(many=True)
     supporter_hours_week = serializers.IntegerField()
     planned_hours_week = serializers.FloatField()
+    online_hours_last_week = serializers.FloatField()
     formula_service_level = serializers.FloatField(allow_null=True)
     simulated_service_level = serializers.FloatField(allow_null=True)
     unavailable = serializers.CharField(allow_null=True)

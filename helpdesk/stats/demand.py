@@ -32,6 +32,7 @@ from helpdesk.models import Region
 from helpdesk.stats import erlang
 from helpdesk.stats.figures import SMALL_CELL_MIN
 from helpdesk.stats.models import HourlyBucket
+from helpdesk.stats.presence import online_hours
 from helpdesk.stats.selectors import StatsScope
 from helpdesk.stats.supply import planned_supply
 
@@ -65,6 +66,7 @@ class DemandPlan:
     staffing: list[dict] = field(default_factory=list)
     supporter_hours_week: int = 0
     planned_hours_week: float = 0.0
+    online_hours_last_week: float = 0.0
     # Both over the first SIMULATION_HOURS of the plan, weighted by arrivals.
     formula_service_level: float | None = None
     simulated_service_level: float | None = None
@@ -169,11 +171,14 @@ def region_plan(
         return plan
     plan.forecast = [_point(p) for p in points]
     free = region.pk in scope.unsuppressed_region_ids
-    for p, (_hour, actual) in zip(back, history[cut:], strict=False):
+    online = online_hours(region_id=region.pk, start=history[cut][0], end=next_hour)
+    plan.online_hours_last_week = round(sum(online.values()), 1)
+    for p, (hour, actual) in zip(back, history[cut:], strict=False):
         row = _point(p)
         hidden = not free and 0 < actual < SMALL_CELL_MIN
         row["actual"] = None if hidden else actual
         row["suppressed"] = hidden
+        row["online"] = online.get(hour.astimezone(UTC), 0.0)
         plan.backtest.append(row)
 
     week = points[:STAFFING_HOURS]

@@ -147,6 +147,20 @@ def tables(figures: dict, coverage: dict | None = None, plan=None) -> dict[str, 
             ],
             plan.forecast,
         )
+        out["backtest"] = Table(
+            "backtest",
+            str(_("Forecast against actuals, last 7 days")),
+            [
+                ("hour_start", str(_("Hour"))),
+                ("actual", str(_("Actual"))),
+                ("mean", str(_("Forecast"))),
+                ("lower", str(_("Lower bound (80 %)"))),
+                ("upper", str(_("Upper bound (80 %)"))),
+                ("online", str(_("Supporter-hours online (measured)"))),
+                ("suppressed", str(FIGURE_LABELS["suppressed"])),
+            ],
+            plan.backtest,
+        )
     return out
 
 

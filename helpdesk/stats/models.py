@@ -206,3 +206,23 @@ def _check_supporter_provider(shift) -> None:
         and not shift.supporter.providers.filter(pk=shift.provider_id).exists()
     ):
         raise ValidationError(_("The supporter does not work for this provider."))
+
+
+class OnlineMinutes(models.Model):
+    """Measured supply: supporter-minutes online per region and hour (nobody named).
+
+    Sampled by every rollup run (helpdesk/stats/presence.py): each supporter
+    who is available or busy, with a live heartbeat, adds the minutes since
+    the previous run to every region their providers serve.
+    """
+
+    hour_start = models.DateTimeField(_("hour"))
+    region = models.ForeignKey("helpdesk.Region", related_name="+", on_delete=models.CASCADE)
+    minutes = models.FloatField(default=0)
+
+    class Meta:
+        verbose_name = _("measured online time")
+        verbose_name_plural = _("measured online time")
+        constraints = [
+            models.UniqueConstraint(fields=["hour_start", "region"], name="online_minutes_unique")
+        ]

@@ -50,6 +50,7 @@ from helpdesk.stats.models import (
     empty_hist,
     empty_ratings,
 )
+from helpdesk.stats.presence import sample_presence
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,8 @@ def _rollup_locked(*, rebuild: bool, now: datetime) -> tuple[int, int, int]:
         b, c = _reroll_hours(hours_sorted[i : i + HOURS_PER_BATCH])
         buckets += b
         contacts += c
+    if not rebuild:
+        sample_presence(now=now, previous=cursor.last_run_started)
     cursor.last_event_id = max(cursor.last_event_id, last_event)
     cursor.last_feedback_id = max(cursor.last_feedback_id, last_feedback)
     cursor.last_run_started = now
