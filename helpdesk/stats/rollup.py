@@ -30,6 +30,7 @@ Figures per contact (counted in its arrival hour):
 from __future__ import annotations
 
 import bisect
+import json
 import logging
 import threading
 import time
@@ -38,6 +39,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from django.db import connection
 from django.db.models import Min, Q
 from django.utils import timezone
 
@@ -208,6 +210,9 @@ class _Cell:
         self.abandon_wait_hist = empty_hist()
         self.ratings = empty_ratings()
 
+    def values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
 
 def _reroll_hours(hours: list[datetime]) -> tuple[int, int]:
     """Recompute the buckets of these hours from scratch; (buckets, contacts)."""
@@ -278,21 +283,49 @@ def _reroll_hours(hours: list[datetime]) -> tuple[int, int]:
             if alone:
                 cell.can_do_alone += 1
     HourlyBucket.objects.filter(hour_start__in=hours).delete()
-    objs = []
-    for (hour, region, provider, channel, topic, language), cell in cells.items():
-        objs.append(
-            HourlyBucket(
-                hour_start=hour,
-                region_id=region,
-                provider_id=provider,
-                channel=channel,
-                topic_id=topic,
-                language=language,
-                **{name: getattr(cell, name) for name in _Cell.__slots__},
-            )
-        )
-    HourlyBucket.objects.bulk_create(objs, batch_size=2000)
-    return len(objs), len(rows)
+    values = [
+        (hour, region, provider, channel, topic, language, *cell.values())
+        for (hour, region, provider, channel, topic, language), cell in cells.items()
+    ]
+    _insert_buckets(values)
+    return len(values), len(rows)
+
+
+_DIMENSIONS = ("hour_start", "region_id", "provider_id", "channel", "topic_id", "language")
+_JSON_FIELDS = frozenset({"wait_hist", "abandon_wait_hist", "ratings"})
+
+
+def _insert_buckets(values: list[tuple]) -> None:
+    """Write bucket rows fast: COPY on PostgreSQL, executemany elsewhere.
+
+    The ORM's bulk_create spends most of a national rollup preparing
+    hundreds of thousands of rows field by field; these rows are plain
+    numbers, strings, times and JSON lists, so they go to the database as
+    they are.
+    """
+    if not values:
+        return
+    table = connection.ops.quote_name(HourlyBucket._meta.db_table)
+    columns = (*_DIMENSIONS, *_Cell.__slots__)
+    names = ", ".join(connection.ops.quote_name(c) for c in columns)
+    json_at = [i for i, c in enumerate(columns) if c in _JSON_FIELDS]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in values:
+                    row = list(row)
+                    for i in json_at:
+                        row[i] = json.dumps(row[i])
+                    copy.write_row(row)
+            return
+        rows = []
+        for row in values:
+            row = list(row)
+            for i in json_at:
+                row[i] = json.dumps(row[i])
+            rows.append(row)
+        placeholders = ", ".join(["%s"] * len(columns))
+        cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({placeholders})", rows)
 
 
 @dataclass
