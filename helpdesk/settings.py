@@ -280,6 +280,13 @@ RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"
 # How often each worker rolls contact events up into hourly statistics
 # (helpdesk/stats/timer.py); 0 turns it off.
 STATS_ROLLUP_EVERY_S = float(os.environ.get("STATS_ROLLUP_EVERY_S", "300"))
+# Supporters one chat supporter serves at once, for chat staffing (helpdesk/stats/demand.py).
+STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
+# The forecasts' linear algebra (numpy/OpenBLAS) runs in one thread unless
+# told otherwise: workers share few cores with their sockets, and OpenBLAS
+# threads spinning beside them made one forecast fit fifteen times slower.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 LOGGING = {
     "version": 1,
