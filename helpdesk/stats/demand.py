@@ -239,7 +239,7 @@ PLAN_CACHE_S = 600
 
 
 def cached_region_plan(
-    *, scope: StatsScope, region: Region, channel: str | None = None
+    *, scope: StatsScope, region: Region, channel: str | None = None, light: bool = False
 ) -> DemandPlan:
     """region_plan, kept for ten minutes or until the next rollup changes the history.
 
@@ -264,12 +264,44 @@ def cached_region_plan(
             sorted(scope.unsuppressed_region_ids),
             region.pk,
             channel,
+            "light" if light else "full",
             finished.isoformat() if finished else "-",
             hour.isoformat(),
         )
     ).replace(" ", "")
     plan = cache.get(key)
     if plan is None:
-        plan = region_plan(scope=scope, region=region, channel=channel)
+        plan = region_plan(
+            scope=scope, region=region, channel=channel, simulate=not light, backtest=not light
+        )
         cache.set(key, plan, PLAN_CACHE_S)
     return plan
+
+
+def need_and_supply(
+    *, scope: StatsScope, regions: list[Region], channel: str | None = None
+) -> list[dict]:
+    """Next week's need against planned supply, one row per region (no simulation)."""
+    rows = []
+    for region in regions:
+        plan = cached_region_plan(scope=scope, region=region, channel=channel, light=True)
+        forecast_week = sum(p["mean"] for p in plan.forecast[:STAFFING_HOURS])
+        short = sum(1 for r in plan.staffing if r["gap"] < 0)
+        rows.append(
+            {
+                "code": region.code,
+                "label": f"{region.code} {region.localized_name()}",
+                "forecast_contacts_week": round(forecast_week, 1) if plan.forecast else None,
+                "supporter_hours_needed": plan.supporter_hours_week if plan.staffing else None,
+                "supporter_hours_planned": plan.planned_hours_week,
+                "gap_hours": (
+                    round(plan.planned_hours_week - plan.supporter_hours_week, 1)
+                    if plan.staffing
+                    else None
+                ),
+                "hours_short": short if plan.staffing else None,
+                "model": plan.model,
+                "unavailable": plan.unavailable,
+            }
+        )
+    return rows

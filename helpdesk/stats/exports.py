@@ -58,7 +58,9 @@ def _fig_columns(*extra: tuple[str, str]) -> list[tuple[str, str]]:
     ]
 
 
-def tables(figures: dict, coverage: dict | None = None, plan=None) -> dict[str, Table]:
+def tables(
+    figures: dict, coverage: dict | None = None, plan=None, need_supply: list | None = None
+) -> dict[str, Table]:
     out = {
         "regions": Table(
             "regions",
@@ -121,6 +123,21 @@ def tables(figures: dict, coverage: dict | None = None, plan=None) -> dict[str, 
                 ("swedish_gap", str(_("No service in Swedish"))),
             ],
             coverage["municipalities"],
+        )
+    if need_supply is not None:
+        out["need_supply"] = Table(
+            "need_supply",
+            str(_("Need and planned supply by region, next 7 days")),
+            [
+                ("code", str(_("Region code"))),
+                ("label", str(_("Region"))),
+                ("forecast_contacts_week", str(_("Forecast contacts"))),
+                ("supporter_hours_needed", str(_("Supporter-hours needed"))),
+                ("supporter_hours_planned", str(_("Supporter-hours planned"))),
+                ("gap_hours", str(_("Planned minus needed"))),
+                ("hours_short", str(_("Hours with too few supporters"))),
+            ],
+            need_supply,
         )
     if plan is not None and plan.staffing:
         out["staffing"] = Table(

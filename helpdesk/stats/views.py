@@ -21,7 +21,7 @@ from helpdesk.models import Region, Topic
 from helpdesk.models.providers import CHANNEL_CHOICES
 from helpdesk.services.errors import InvalidInput, NotAllowed
 from helpdesk.stats import charts, exports, selectors
-from helpdesk.stats.demand import cached_region_plan
+from helpdesk.stats.demand import cached_region_plan, need_and_supply
 from helpdesk.stats.supply import coverage
 
 
@@ -48,7 +48,13 @@ def _read(request, *, with_plan: bool):
     region = _plan_region(scope, filters)
     if with_plan and region is not None:
         plan = cached_region_plan(scope=scope, region=region, channel=filters.channel)
-    return scope, filters, figures, cover, plan, region
+    need = None
+    if request.GET.get("plans") == "all":
+        regions = selectors.visible_regions(scope)
+        if filters.region_codes:
+            regions = [r for r in regions if r.code in filters.region_codes]
+        need = need_and_supply(scope=scope, regions=regions, channel=filters.channel)
+    return scope, filters, figures, cover, plan, region, need
 
 
 def _error_page(request, exc, status: int):
@@ -59,12 +65,12 @@ def _error_page(request, exc, status: int):
 @login_required
 def dashboard(request):
     try:
-        scope, filters, figures, cover, plan, region = _read(request, with_plan=True)
+        scope, filters, figures, cover, plan, region, need = _read(request, with_plan=True)
     except NotAllowed as exc:
         return _error_page(request, exc, 403)
     except InvalidInput as exc:
         return _error_page(request, exc, 400)
-    tables = exports.tables(figures, cover, plan)
+    tables = exports.tables(figures, cover, plan, need)
     volume = figures["volume"]
     context = {
         "scope": scope,
@@ -156,14 +162,14 @@ def export(request, fmt: str):
     if fmt not in ("csv", "xlsx"):
         return _error_page(request, InvalidInput(_("Export as csv or xlsx.")), 404)
     try:
-        _scope, _filters, figures, cover, plan, _region = _read(
+        _scope, _filters, figures, cover, plan, _region, need = _read(
             request, with_plan=request.GET.get("table") in ("staffing", "forecast", None, "")
         )
     except NotAllowed as exc:
         return _error_page(request, exc, 403)
     except InvalidInput as exc:
         return _error_page(request, exc, 400)
-    tables = exports.tables(figures, cover, plan)
+    tables = exports.tables(figures, cover, plan, need)
     name = request.GET.get("table") or ""
     stamp = date.today().isoformat()
     if fmt == "xlsx":

@@ -101,3 +101,19 @@ def test_the_plan_is_checked_by_simulation(history):
     # The plan meets the target by the formula; the simulation of it comes close.
     assert plan.formula_service_level >= TARGET_SL
     assert abs(plan.simulated_service_level - plan.formula_service_level) < 0.15
+
+
+def test_need_and_supply_for_every_region_on_request(client, history):
+    user = make_user()
+    RoleGrant.objects.create(user=user, role=Role.NATIONAL_ADMIN)
+    client.force_login(user)
+    page = client.get("/stats/", {"region": "21", "plans": "all"})
+    assert page.status_code == 200
+    response = client.get(
+        "/stats/export.csv", {"region": "21", "plans": "all", "table": "need_supply"}
+    )
+    lines = response.content.decode().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("21,")
+    needed, planned = (float(x) for x in lines[1].split(",")[3:5])
+    assert needed > 0 and planned == 30
+    assert "plans=all" in client.get("/stats/", {"region": "21"}).content.decode()
