@@ -1,7 +1,7 @@
 """Erlang C and Erlang A: how many supporters an interval needs to meet a service level.
 
-Pure functions of plain numbers (no Django), used by the staffing views and
-``manage.py erlang``. See docs/architecture.md, "Statistics and demand".
+Pure functions of plain numbers (no Django), used by the demand plans and
+``manage.py erlang``. See docs/statistics.md.
 
 Erlang C (M/M/n) assumes that nobody gives up waiting. It is computed from the
 Erlang B recursion ``B(k) = A B(k-1) / (k + A B(k-1))``, which never forms a

@@ -1,7 +1,7 @@
 """Hourly demand forecasts with prediction intervals, from hourly contact counts.
 
 Pure (no Django): plain datetimes and numbers in, ``ForecastPoint``s out. See
-docs/architecture.md, "Statistics and demand".
+docs/statistics.md.
 
 The model is a count regression fitted with statsmodels:
 
@@ -232,17 +232,22 @@ def _fit(y: np.ndarray, x: np.ndarray, names: list[str]) -> _Fit | None:
         return None
     xr, yr = x[rows], y[rows]
     keep = np.flatnonzero(np.abs(xr).sum(axis=0) > 0)
-    # Drop columns that depend on others (e.g. a weekday never seen).
-    _, r, pivots = linalg.qr(xr[:, keep], mode="economic", pivoting=True)
+    # Drop columns that depend on others (e.g. a weekday never seen), by a pivoted
+    # QR of the small Gram matrix rather than of the long design.
+    gram = xr[:, keep].T @ xr[:, keep]
+    _, r, pivots = linalg.qr(gram, pivoting=True)
     diagonal = np.abs(np.diag(r))
-    rank = int((diagonal > diagonal[0] * 1e-9).sum()) if diagonal.size else 0
+    rank = int((diagonal > diagonal[0] * 1e-10).sum()) if diagonal.size else 0
     keep = np.sort(keep[pivots[:rank]])
     xk = xr[:, keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # Newton from the least-squares fit of log counts: from zeros it can overshoot.
         start = np.linalg.lstsq(xk, np.log(yr + 0.5), rcond=None)[0]
-        poisson = Poisson(yr, xk).fit(start_params=start, method="newton", maxiter=100, disp=0)
+        # The profile columns add up to an implicit constant: saying so spares a rank test.
+        poisson = Poisson(yr, xk, hasconst=True).fit(
+            start_params=start, method="newton", maxiter=100, disp=0
+        )
         beta = np.asarray(poisson.params)
         if not poisson.mle_retvals.get("converged", False) or not np.all(np.isfinite(beta)):
             return None
@@ -252,7 +257,7 @@ def _fit(y: np.ndarray, x: np.ndarray, names: list[str]) -> _Fit | None:
             cov = np.asarray(poisson.cov_params())
         else:
             # The covariance of the effects under NB2 with that dispersion.
-            nb = GLM(yr, xk, family=families.NegativeBinomial(alpha=alpha))
+            nb = GLM(yr, xk, family=families.NegativeBinomial(alpha=alpha), hasconst=True)
             try:
                 cov = np.linalg.inv(-nb.hessian(beta, scale=1.0, observed=False))
             except np.linalg.LinAlgError:

@@ -1,13 +1,14 @@
 """Check a staffing plan by simulation: the routing engine itself serves the forecast demand.
 
-Erlang C and Erlang A assume a steady hour, a single queue and supporters who
-take every offer at once. This module plays a plan through the day simulator
-of ``routing/simulation.py``, which drives the real ``routing.engine.decide``
-tick by tick: Poisson arrivals at the given rate of each hour, the planned
-number of supporters on shift in each hour, exponential handle times and, when
-``patience_s`` is given, exponential patience. The service level it reports is
-measured, hour changes and all, in the same terms as ``erlang.staffing``: the
-share of arrivals answered within ``answer_s``.
+See docs/statistics.md. Erlang C and Erlang A assume a steady hour, a single
+queue and supporters who take every offer at once. This module plays a plan
+through the day simulator of ``routing/simulation.py``, which drives the real
+``routing.engine.decide`` tick by tick: Poisson arrivals at the given rate of
+each hour, the planned number of supporters on shift in each hour,
+exponential handle times and, when ``patience_s`` is given, exponential
+patience. The service level it reports is measured, hour changes and all, in
+the same terms as ``erlang.staffing``: the share of arrivals answered within
+``answer_s``.
 
 The simulated network is one region served by one provider, open around the
 clock, with no holidays, and every supporter speaks the language and knows

@@ -323,3 +323,51 @@ def test_hourly_series_rejects_naive_and_reversed():
         hourly_series(
             [], start=datetime(2026, 1, 2, tzinfo=UTC), end=datetime(2026, 1, 1, tzinfo=UTC)
         )
+
+
+def test_intervals_carry_the_uncertainty_of_a_short_history():
+    """The same Poisson demand: one week of history gives wider intervals than thirty."""
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(11)
+    hours = [start - (30 * 168 - i) * HOUR for i in range(30 * 168)]
+    history = list(zip(hours, rng.poisson(30.0, size=len(hours)).tolist(), strict=True))
+
+    def width(points):
+        return np.mean([p.upper - p.lower for p in points])
+
+    short = forecast_hourly(history[-168:], start=start, hours=168)
+    long = forecast_hourly(history, start=start, hours=168)
+    assert width(short) > 1.12 * width(long)
+    poisson_width = stats.poisson.ppf(0.9, 30) - stats.poisson.ppf(0.1, 30)
+    assert width(long) == pytest.approx(poisson_width, abs=1.5)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    days=st.integers(min_value=0, max_value=60),
+    first=st.datetimes(
+        min_value=datetime(2025, 1, 1), max_value=datetime(2027, 12, 1), timezones=st.just(UTC)
+    ),
+)
+def test_any_history_gives_a_sane_forecast(data, days, first):
+    """Short, sparse, gappy, bursty histories across holidays and DST changes."""
+    first = first.replace(minute=0, second=0, microsecond=0)
+    hours = days * 24 + data.draw(st.integers(min_value=0, max_value=23))
+    level = data.draw(st.sampled_from([0.0, 0.05, 0.5, 3.0, 40.0]))
+    keep = data.draw(st.floats(min_value=0.3, max_value=1.0))
+    rng = np.random.default_rng(data.draw(st.integers(min_value=0, max_value=2**16)))
+    history = [
+        (first + i * HOUR, float(rng.poisson(level * (1 + (i % 24 in range(8, 18))))))
+        for i in range(hours)
+        if rng.random() < keep
+    ]
+    start = first + (hours + data.draw(st.integers(min_value=0, max_value=200))) * HOUR
+    points = forecast_hourly(history, start=start, hours=72)
+    assert len(points) == 72
+    for p in points:
+        assert math.isfinite(p.mean) and p.mean >= 0
+        assert 0 <= p.lower <= p.upper and math.isfinite(p.upper)
+        assert p.upper <= 1000 * (level + 1)
+    if not history or sum(c for _, c in history) == 0:
+        assert all(p.mean == p.upper == 0 for p in points)
