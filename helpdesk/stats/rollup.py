@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.db import connection
 from django.db.models import Min, Q
+from django.db.models.fields.json import KT
 from django.utils import timezone
 
 from helpdesk.db_locks import exclusive_transaction
@@ -64,7 +65,7 @@ CURSOR_NAME = "contacts"
 # drew its event id before the cursor moved may commit a little later.
 RESCAN_WINDOW = timedelta(minutes=5)
 # Hours re-rolled per query batch; keeps the IN lists and memory bounded.
-HOURS_PER_BATCH = 48
+HOURS_PER_BATCH = 168
 ANSWER_KINDS = ("accepted", "picked")
 END_KINDS = ("ended", "abandoned")
 OUTCOME_FIELDS = ("solved", "partly", "referred", "not_solved", "message_left")
@@ -179,7 +180,8 @@ def _all_arrival_hours() -> Iterable[datetime]:
             yield h
 
 
-def _hour_ranges_q(hours: list[datetime]) -> Q:
+def _hour_ranges_q(hours: list[datetime], field: str = "created_at") -> Q:
+    """Contacts (or rows of contacts, with field="contact__created_at") arriving in `hours`."""
     q = Q()
     # Adjacent hours merge into one range, so a rebuild asks few ranges.
     start = prev = None
@@ -189,10 +191,10 @@ def _hour_ranges_q(hours: list[datetime]) -> Q:
         elif h == prev + timedelta(hours=1):
             prev = h
         else:
-            q |= Q(created_at__gte=start, created_at__lt=prev + timedelta(hours=1))
+            q |= Q(**{f"{field}__gte": start, f"{field}__lt": prev + timedelta(hours=1)})
             start = prev = h
     if start is not None:
-        q |= Q(created_at__gte=start, created_at__lt=prev + timedelta(hours=1))
+        q |= Q(**{f"{field}__gte": start, f"{field}__lt": prev + timedelta(hours=1)})
     return q
 
 
@@ -233,14 +235,14 @@ def _reroll_hours(hours: list[datetime]) -> tuple[int, int]:
             "outcome",
         )
     )
-    ids = [r[0] for r in rows]
-    facts = _event_facts(ids)
-    first_supporter_msg = _first_supporter_messages(
-        [r[0] for r in rows if r[5] == "chat" and r[0] in facts.answered_at]
-    )
+    # Events, messages and feedback are selected by their contact's arrival
+    # time (a join), not by lists of ids: no query grows with the batch.
+    by_contact = _hour_ranges_q(hours, "contact__created_at")
+    facts = _event_facts(by_contact)
+    first_supporter_msg = _first_supporter_messages(by_contact)
     feedback = {
         cid: (rating, alone)
-        for cid, rating, alone in Feedback.objects.filter(contact_id__in=ids).values_list(
+        for cid, rating, alone in Feedback.objects.filter(by_contact).values_list(
             "contact_id", "rating", "can_do_myself"
         )
     }
@@ -337,42 +339,42 @@ class _Facts:
     escalations: dict[int, int]
 
 
-def _event_facts(contact_ids: list[int]) -> _Facts:
+def _event_facts(by_contact: Q) -> _Facts:
     facts = _Facts({}, {}, {}, defaultdict(int), defaultdict(int))
     kinds = (*ANSWER_KINDS, *END_KINDS, "transferred", "escalated")
-    for i in range(0, len(contact_ids), 5000):
-        chunk = contact_ids[i : i + 5000]
-        events = (
-            ContactEvent.objects.filter(contact_id__in=chunk, kind__in=kinds)
-            .order_by("at", "id")
-            .values_list("contact_id", "kind", "at", "data")
-        )
-        for cid, kind, at, data in events:
-            if kind in ANSWER_KINDS:
-                if cid not in facts.answered_at:
-                    facts.answered_at[cid] = at
-                    waited = data.get("waited_s") if isinstance(data, dict) else None
-                    if isinstance(waited, int | float) and not isinstance(waited, bool):
-                        facts.waited_s[cid] = max(0.0, float(waited))
-            elif kind in END_KINDS:
-                facts.ended_at.setdefault(cid, at)
-            elif kind == "transferred":
-                facts.transfers[cid] += 1
-            else:
-                facts.escalations[cid] += 1
+    events = (
+        ContactEvent.objects.filter(by_contact, kind__in=kinds)
+        .annotate(waited=KT("data__waited_s"))
+        .values_list("contact_id", "kind", "at", "waited")
+        .order_by()
+    )
+    for cid, kind, at, waited in events.iterator(chunk_size=20000):
+        if kind in ANSWER_KINDS:
+            first = facts.answered_at.get(cid)
+            if first is None or at < first:
+                facts.answered_at[cid] = at
+                facts.waited_s.pop(cid, None)
+                try:
+                    facts.waited_s[cid] = max(0.0, float(waited))
+                except (TypeError, ValueError):
+                    pass  # no usable waited_s: the wait is taken from the times
+        elif kind in END_KINDS:
+            first = facts.ended_at.get(cid)
+            if first is None or at < first:
+                facts.ended_at[cid] = at
+        elif kind == "transferred":
+            facts.transfers[cid] += 1
+        else:
+            facts.escalations[cid] += 1
     return facts
 
 
-def _first_supporter_messages(contact_ids: list[int]) -> dict[int, datetime]:
-    found: dict[int, datetime] = {}
-    for i in range(0, len(contact_ids), 5000):
-        chunk = contact_ids[i : i + 5000]
-        rows = (
-            Message.objects.filter(contact_id__in=chunk, author_kind="supporter")
-            .exclude(kind="note")
-            .values("contact_id")
-            .annotate(first=Min("created_at"))
-            .values_list("contact_id", "first")
-        )
-        found.update(rows)
-    return found
+def _first_supporter_messages(by_contact: Q) -> dict[int, datetime]:
+    return dict(
+        Message.objects.filter(by_contact, author_kind="supporter", contact__channel="chat")
+        .exclude(kind="note")
+        .values("contact_id")
+        .annotate(first=Min("created_at"))
+        .values_list("contact_id", "first")
+        .order_by()
+    )
