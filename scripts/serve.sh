@@ -15,8 +15,8 @@ echo "==> loading reference data"
 .venv/bin/python manage.py load_reference_data
 echo "==> loading the demo network (open around the clock, for trying it out)"
 .venv/bin/python manage.py load_demo_network --always-open
-echo "==> simulating eight weeks of support history for the statistics demo (once)"
-.venv/bin/python manage.py simulate_traffic --weeks 8 --seed 1 --regions 01 11 12 19 --if-empty
+echo "==> simulating eight weeks of support history in three regions for the statistics demo (once)"
+.venv/bin/python manage.py simulate_traffic --weeks 8 --seed 1 --regions 11 12 19 --if-empty
 .venv/bin/python manage.py rollup_stats
 echo
 echo "Customer page:     http://127.0.0.1:${PORT}/"
