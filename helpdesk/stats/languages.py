@@ -2,12 +2,16 @@
 
 Finland's Language Act (423/2003) makes a municipality bilingual when the
 minority official language is spoken by at least 8 % or 3,000 of its
-inhabitants; the Government sets the list every ten years (Valtioneuvoston
-asetus kuntien kielellisestä asemasta vuosina 2023–2032). The codes below
-were compiled for this project from that decree's list as published by the
-Ministry of Justice; check them against the decree when it is renewed.
-Åland's municipalities are Swedish-speaking by the Act on the Autonomy of
-Åland, so its whole region (code 21) counts as Swedish-speaking.
+inhabitants, or when the council asks for it; the Government sets the list
+every ten years (Valtioneuvoston asetus kuntien kielellisestä asemasta
+vuosina 2023–2032). For 2023–2032 the decree left the division unchanged:
+15 bilingual municipalities with a Swedish-speaking majority (Korsnäs,
+Larsmo and Närpes among them, bilingual at their councils' request), 18
+with a Finnish-speaking majority (Lohja at its council's request), and the
+16 municipalities of Åland, Swedish-speaking by the Act on the Autonomy of
+Åland, counted here through their region (code 21). The codes below were
+compiled for this project from the published classification (Statistics
+Finland's "kielisuhde"); check them when the decree is renewed.
 
 Status values:
 - "sv": Swedish-speaking (unilingual);
@@ -19,17 +23,18 @@ Status values:
 from __future__ import annotations
 
 ALAND_REGION_CODE = "21"
-SWEDISH = frozenset({"280", "440", "545"})  # Korsnäs, Larsmo, Närpes
 BILINGUAL_SWEDISH_MAJORITY = frozenset(
     {
         "149",  # Ingå
-        "231",  # Kaskö
+        "280",  # Korsnäs
         "287",  # Kristinestad
         "288",  # Kronoby
         "322",  # Kimitoön
+        "440",  # Larsmo
         "445",  # Pargas
         "475",  # Malax
         "499",  # Korsholm
+        "545",  # Närpes
         "598",  # Jakobstad
         "599",  # Pedersöre
         "710",  # Raseborg
@@ -43,11 +48,15 @@ BILINGUAL_FINNISH_MAJORITY = frozenset(
         "078",  # Hanko
         "091",  # Helsinki
         "092",  # Vantaa
+        "231",  # Kaskinen
         "235",  # Kauniainen
         "257",  # Kirkkonummi
         "272",  # Kokkola
         "407",  # Lapinjärvi
         "434",  # Loviisa
+        "444",  # Lohja
+        "504",  # Myrskylä
+        "624",  # Pyhtää
         "638",  # Porvoo
         "753",  # Sipoo
         "755",  # Siuntio
@@ -59,7 +68,7 @@ BILINGUAL_FINNISH_MAJORITY = frozenset(
 
 def swedish_status(municipality_code: str, region_code: str | None = None) -> str:
     """The official language status of a municipality (see the module note)."""
-    if region_code == ALAND_REGION_CODE or municipality_code in SWEDISH:
+    if region_code == ALAND_REGION_CODE:
         return "sv"
     if municipality_code in BILINGUAL_SWEDISH_MAJORITY:
         return "bilingual_sv"

@@ -70,7 +70,8 @@ def test_shift_validation(reference_data):
 def test_swedish_and_bilingual_municipalities_without_swedish_service_are_findings(
     reference_data,
 ):
-    assert swedish_status("545") == "sv"  # Närpes
+    assert swedish_status("545") == "bilingual_sv"  # Närpes
+    assert swedish_status("444") == "bilingual_fi"  # Lohja
     assert swedish_status("091") == "bilingual_fi"  # Helsinki
     assert swedish_status("035", "21") == "sv"  # Åland
     assert swedish_status("167") == "fi"  # Joensuu
