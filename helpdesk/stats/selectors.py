@@ -27,7 +27,9 @@ from helpdesk.stats.models import HourlyBucket
 
 DEFAULT_PERIOD_DAYS = 28
 MAX_PERIOD_DAYS = 3 * 366
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_REGION_CODE = re.compile(r"^[0-9]{2}$")
+_SLUG = re.compile(r"^[-a-z0-9_]{1,64}$")
 CHANNELS = tuple(code for code, _label in CHANNEL_CHOICES)
 BUCKET_FIELDS = (
     "hour_start",
@@ -126,6 +128,8 @@ def parse_filters(data: Mapping[str, str], *, today: date | None = None) -> Stat
     if not isinstance(raw_regions, str):
         raise InvalidInput(_("Unknown region."))
     codes = tuple(sorted({c.strip() for c in raw_regions.split(",") if c.strip()}))
+    if len(codes) > 30 or not all(_REGION_CODE.match(c) for c in codes):
+        raise InvalidInput(_("Unknown region."))
     if codes:
         known = set(Region.objects.filter(code__in=codes).values_list("code", flat=True))
         if set(codes) - known:
@@ -135,7 +139,7 @@ def parse_filters(data: Mapping[str, str], *, today: date | None = None) -> Stat
         raise InvalidInput(_("Unknown channel."))
     topic = data.get("topic") or None
     if topic is not None and not (
-        isinstance(topic, str) and Topic.objects.filter(slug=topic).exists()
+        isinstance(topic, str) and _SLUG.match(topic) and Topic.objects.filter(slug=topic).exists()
     ):
         raise InvalidInput(_("Unknown topic."))
     return StatsFilter(

@@ -104,6 +104,10 @@ def test_no_role_no_statistics(client, data):
         {"channel": "fax"},
         {"topic": "no-such-topic"},
         {"start": "2026-10-01\x00"},
+        {"region": "12\x00"},
+        {"topic": "banking\x00"},
+        {"channel": "chat\x00"},
+        {"region": ",".join(["12"] * 40) + ",1"},
     ],
 )
 def test_bad_filters_are_a_clear_400(client, data, params):
