@@ -24,6 +24,9 @@ from helpdesk.stats import charts, exports, selectors
 from helpdesk.stats.demand import cached_region_plan, need_and_supply
 from helpdesk.stats.supply import coverage
 
+# Tables that need the region's forecast (an empty name: the whole workbook).
+PLAN_TABLES = ("staffing", "forecast", "backtest", None, "")
+
 
 def _weekday_labels() -> list[str]:
     return [str(WEEKDAYS_ABBR[d]) for d in range(7)]
@@ -163,7 +166,7 @@ def export(request, fmt: str):
         return _error_page(request, InvalidInput(_("Export as csv or xlsx.")), 404)
     try:
         _scope, _filters, figures, cover, plan, _region, need = _read(
-            request, with_plan=request.GET.get("table") in ("staffing", "forecast", None, "")
+            request, with_plan=request.GET.get("table") in PLAN_TABLES
         )
     except NotAllowed as exc:
         return _error_page(request, exc, 403)

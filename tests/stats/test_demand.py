@@ -117,3 +117,7 @@ def test_need_and_supply_for_every_region_on_request(client, history):
     needed, planned = (float(x) for x in lines[1].split(",")[3:5])
     assert needed > 0 and planned == 30
     assert "plans=all" in client.get("/stats/", {"region": "21"}).content.decode()
+    for table in ("staffing", "forecast", "backtest"):
+        response = client.get("/stats/export.csv", {"region": "21", "table": table})
+        assert response.status_code == 200, table
+        assert len(response.content.decode().splitlines()) > 24, table
