@@ -128,7 +128,11 @@ def region_plan(
     start = end - timedelta(weeks=HISTORY_WEEKS)
     history, totals = _history(scope, region, channel, start, end)
     contacts = int(sum(v for _h, v in history))
-    aht = totals["handle_sum_s"] / totals["handle_n"] if totals["handle_n"] else DEFAULT_AHT_S
+    aht = (
+        max(1.0, totals["handle_sum_s"] / totals["handle_n"])
+        if totals["handle_n"]
+        else DEFAULT_AHT_S
+    )
     abandoned = totals["abandoned"] or 0
     # Exponential patience, answered waits censored: total waiting / abandonments.
     patience = (
@@ -165,8 +169,8 @@ def region_plan(
             if backtest
             else []
         )
-    except (ValueError, ArithmeticError) as exc:
-        log.warning("forecast of region %s failed: %s", region.code, exc)
+    except Exception:  # a model that fails to fit must not take the page down
+        log.exception("forecast of region %s failed", region.code)
         plan.unavailable = "forecast_failed"
         return plan
     plan.forecast = [_point(p) for p in points]

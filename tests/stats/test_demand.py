@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
@@ -121,3 +121,25 @@ def test_need_and_supply_for_every_region_on_request(client, history):
         response = client.get("/stats/export.csv", {"region": "21", "table": table})
         assert response.status_code == 200, table
         assert len(response.content.decode().splitlines()) > 24, table
+
+
+def test_a_forecast_that_fails_leaves_the_page_working(client, reference_data, monkeypatch):
+    from helpdesk.stats import forecast
+
+    from .conftest import make_contact
+
+    region = Region.objects.get(code="12")
+    for i in range(6):
+        make_contact(created=NOW - timedelta(days=2, minutes=i), region=region)
+    rollup()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("singular matrix")
+
+    monkeypatch.setattr(forecast, "forecast_hourly", broken)
+    plan = region_plan(scope=StatsScope(kind="national"), region=region, now=NOW)
+    assert plan.unavailable == "forecast_failed" and plan.history_contacts == 6
+    user = make_user()
+    RoleGrant.objects.create(user=user, role=Role.COORDINATOR, region=region)
+    client.force_login(user)
+    assert client.get("/stats/").status_code == 200
