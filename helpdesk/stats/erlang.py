@@ -54,7 +54,11 @@ __all__ = [
 ]
 
 MAX_AGENTS = 1_000_000
-"""A staffing search that needs more than this many agents is refused."""
+"""More agents (or servers) than this are refused."""
+MAX_TRAFFIC = 100_000.0
+"""Offered load above this many erlangs is refused (a national contact centre has a few
+thousand); it bounds the work of every search."""
+MAX_CONCURRENCY = 50
 
 ENDLESS_PATIENCE = 1e-4
 """A patience over 1/ENDLESS_PATIENCE handle times is taken as endless (Erlang C)."""
@@ -101,14 +105,22 @@ def _number(name: str, value: object, *, minimum: float = 0.0, strict: bool = Fa
     return number
 
 
-def _count(name: str, value: object, *, minimum: int = 0) -> int:
+def _count(name: str, value: object, *, minimum: int = 0, maximum: int = MAX_AGENTS) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise ValueError(f"{name} must be a whole number, not {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be at least {minimum}, not {value}")
-    if value > MAX_AGENTS * 1000:
-        raise ValueError(f"{name} is too large: {value}")
+    if value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, not {value}")
     return int(value)
+
+
+def _check_traffic(arrivals: float, interval_s: float, aht_s: float) -> None:
+    traffic = arrivals * aht_s / interval_s
+    if traffic > MAX_TRAFFIC:
+        raise ValueError(
+            f"the offered load is {traffic:.0f} erlangs; more than {MAX_TRAFFIC:.0f} is refused"
+        )
 
 
 # -- Erlang B and C -------------------------------------------------------------
@@ -125,11 +137,17 @@ class _ErlangB:
 
     def __call__(self, servers: int) -> float:
         values, traffic = self.values, self.traffic
+        if servers < len(values):
+            return values[servers]
         b = values[-1]
+        if b == 0.0:
+            return 0.0  # underflowed: it only falls further
         for k in range(len(values), servers + 1):
             b = traffic * b / (k + traffic * b)
             values.append(b)
-        return values[servers]
+            if b == 0.0:
+                return 0.0
+        return b
 
 
 def erlang_b(traffic: float, servers: int) -> float:
@@ -286,6 +304,7 @@ def erlang_a(
     patience_s = _number("patience_s", patience_s, strict=True)
     servers = _count("servers", servers)
     answer_s = _number("answer_s", answer_s)
+    _check_traffic(arrivals, interval_s, aht_s)
     rate = arrivals / interval_s
     return _erlang_a(
         rate=rate,
@@ -367,9 +386,10 @@ def service_at(
     interval_s = _number("interval_s", interval_s, strict=True)
     aht_s = _number("aht_s", aht_s, strict=True)
     answer_s = _number("answer_s", answer_s)
-    concurrency = _count("concurrency", concurrency, minimum=1)
+    concurrency = _count("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
     if patience_s is not None:
         patience_s = _number("patience_s", patience_s, strict=True)
+    _check_traffic(arrivals, interval_s, aht_s)
     plan = _Plan(
         rate=arrivals / interval_s,
         aht_s=aht_s,
@@ -406,9 +426,10 @@ def staffing(
     if target_sl >= 1.0:
         raise ValueError(f"target_sl must be below 1 (none answers all), not {target_sl}")
     answer_s = _number("answer_s", answer_s)
-    concurrency = _count("concurrency", concurrency, minimum=1)
+    concurrency = _count("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
     if patience_s is not None:
         patience_s = _number("patience_s", patience_s, strict=True)
+    _check_traffic(arrivals, interval_s, aht_s)
     if max_occupancy is not None:
         max_occupancy = _number("max_occupancy", max_occupancy, strict=True)
         if max_occupancy > 1.0:

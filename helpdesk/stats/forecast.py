@@ -17,8 +17,12 @@ The model is a count regression fitted with statsmodels:
 - ``holiday``: a Finnish public holiday (``holidays``, as the routing uses) is
   taken to be a Sunday, and this effect is how it differs from one; it is
   estimated only when the history holds ``HOLIDAY_MIN_DAYS`` holidays or more;
-- ``trend``: a log-linear trend per week, when the history spans four weeks
-  or more.
+- ``trend``: a log-linear trend per week, when the history spans four full
+  weeks and ``TREND_MIN_CONTACTS`` contacts or more: the Theil-Sen slope
+  (scipy) of the weekly mean rates, at most 20 % a week, entering the fit as an
+  offset, and carried at most ``TREND_MAX_AHEAD_WEEKS`` past the history's end.
+  A median of slopes, unlike a likelihood fit, is not tilted by one burst or
+  one quiet holiday week.
 
 The counts are negative binomial (NB2): Poisson maximum likelihood gives the
 mean effects (consistent under over-dispersion, and fast), the dispersion
@@ -26,7 +30,8 @@ mean effects (consistent under over-dispersion, and fast), the dispersion
 statsmodels' NB2 GLM with that ``alpha`` gives the covariance of the effects
 (the Poisson fit's, when the counts are not over-dispersed). A prediction interval
 takes both the NB2 noise and the uncertainty of the mean into account: with
-``s^2`` the variance of the linear predictor ``eta``, the bounds are quantiles
+``s^2`` the variance of the linear predictor ``eta`` (the effects' and the
+trend's), the bounds are quantiles
 (scipy) of an NB2 around the fitted mean ``exp(eta)`` with dispersion
 ``(1 + alpha) e^{s^2} - 1``, the spread of an NB2 whose log-mean is normal.
 
@@ -37,7 +42,10 @@ zeros; ``hourly_series`` fills zeros from events). An hour of the day that had
 no contact in the whole history is forecast as none, with a 0-0 interval. A
 history too short to have seen every (day type, hour) the forecast needs falls
 back to an hour-of-day profile, then to a flat rate; an empty or all-zero
-history forecasts zeros.
+history forecasts zeros. An hour far beyond what its hour of the week usually
+sees (an outage, a test burst) is lowered before fitting
+(``_without_outliers``): in a multiplicative model it would move every effect
+it shares.
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 from scipy import linalg, optimize, stats
+from threadpoolctl import threadpool_limits
 
 __all__ = ["ForecastPoint", "forecast_hourly", "hourly_series"]
 
@@ -59,6 +68,15 @@ HOUR = timedelta(hours=1)
 MAX_HOURS = 24 * 7 * 60
 """Longest forecast (and longest gap-free span) accepted: about 60 weeks."""
 TREND_MIN_WEEKS = 4
+TREND_MAX_AHEAD_WEEKS = 8.0
+TREND_MIN_CONTACTS = 200
+"""A trend from fewer contacts is noise."""
+TREND_MAX_PER_WEEK = math.log(1.2)
+"""The trend is at most 20 % a week, up or down."""
+OUTLIER_P = 1e-6
+OUTLIER_ALPHA = 0.5
+_FULL_WEEK_HOURS = 160
+"""A week with fewer hours in the history (gaps) does not count for the trend."""
 HOLIDAY_MIN_DAYS = 4
 """Fewer holidays in the history than this are simply Sundays: one day's own
 effect would be noisier than that assumption."""
@@ -160,7 +178,7 @@ class _Calendar:
 
 
 def _design(
-    info: np.ndarray, weeks: np.ndarray, level: str, use_trend: bool, use_holiday: bool
+    info: np.ndarray, level: str, use_holiday: bool
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Design matrix, the index of each row's profile slot, and the column names."""
     hour, weekday, weekend, holiday = info.T
@@ -189,10 +207,68 @@ def _design(
     if use_holiday:
         columns.append(holiday.astype(float)[:, None])
         names.append("holiday")
-    if use_trend:
-        columns.append(weeks[:, None])
-        names.append("trend")
     return np.hstack(columns), slot, names
+
+
+# -- outliers and trend -------------------------------------------------------------
+
+
+def _without_outliers(y: np.ndarray, info: np.ndarray) -> np.ndarray:
+    """Counts with outliers lowered to their bound.
+
+    In a multiplicative model one extreme hour (an outage, a test burst) moves
+    every effect it shares, not only its own hour. A count beyond the
+    one-in-a-million tail of a very spread distribution (NB2, ``alpha = 0.5``)
+    around the median of its hour of the week is lowered to that tail.
+    """
+    cell = info[:, 1] * 24 + info[:, 0]
+    medians = np.zeros(168)
+    for c in np.unique(cell):
+        medians[c] = np.median(y[cell == c])
+    n = 1.0 / OUTLIER_ALPHA
+    centre = np.maximum(medians[cell], 1.0)
+    bound = stats.nbinom.ppf(1 - OUTLIER_P, n, n / (n + centre))
+    return np.minimum(y, bound)
+
+
+@dataclass(frozen=True)
+class _Trend:
+    slope: float = 0.0
+    """Change of log demand per week."""
+    se: float = 0.0
+    """Standard error of the slope."""
+    lever_weeks: float = 0.0
+    """How far the history's middle lies before its end: an error in the slope moves
+    the levels fitted at the end by that much times the error."""
+
+    def variance(self, future_weeks: np.ndarray) -> np.ndarray:
+        return (self.se * (future_weeks + self.lever_weeks)) ** 2
+
+
+def _robust_trend(past: list[datetime], y: np.ndarray, end: datetime) -> _Trend:
+    """The weekly trend of log demand, by Theil and Sen's median of pairwise slopes
+    of the weekly mean rates (scipy): one outage or holiday week, or a burst hour,
+    cannot tilt it the way it tilts a likelihood fit."""
+    if len(past) < 2 or past[-1] - past[0] < timedelta(weeks=TREND_MIN_WEEKS):
+        return _Trend()
+    if y.sum() < TREND_MIN_CONTACTS:
+        return _Trend()
+    week = np.floor(np.array([(h - end) / timedelta(weeks=1) for h in past])).astype(int)
+    weeks = np.unique(week)
+    hours = np.array([(week == w).sum() for w in weeks])
+    totals = np.array([y[week == w].sum() for w in weeks])
+    full = hours >= _FULL_WEEK_HOURS
+    if full.sum() < TREND_MIN_WEEKS or np.any(totals[full] <= 0):
+        return _Trend()
+    rates = np.log(totals[full] / hours[full])
+    middle = weeks[full] + 0.5
+    slope, _, low, high = stats.theilslopes(rates, middle, alpha=0.95)
+    se = max(0.0, (high - low) / (2 * 1.96))
+    return _Trend(
+        slope=float(np.clip(slope, -TREND_MAX_PER_WEEK, TREND_MAX_PER_WEEK)),
+        se=float(se),
+        lever_weeks=float(-middle.mean()),
+    )
 
 
 # -- fitting ------------------------------------------------------------------------
@@ -209,13 +285,13 @@ class _Fit:
     """Indicator columns with no contact at all: a row with one of them forecasts 0."""
 
 
-def _fit(y: np.ndarray, x: np.ndarray, names: list[str]) -> _Fit | None:
+def _fit(y: np.ndarray, x: np.ndarray, names: list[str], offset: np.ndarray) -> _Fit | None:
     # Imported here: statsmodels takes a while to load, and most processes never fit.
     from statsmodels.discrete.discrete_model import Poisson
     from statsmodels.genmod import families
     from statsmodels.genmod.generalized_linear_model import GLM
 
-    indicator = np.array([name != "trend" for name in names])
+    indicator = np.ones(len(names), dtype=bool)
     rows = np.ones(len(y), dtype=bool)
     zero_columns = np.zeros(x.shape[1], dtype=bool)
     # Effects of indicators that saw no contact would be minus infinity: leave out
@@ -243,21 +319,31 @@ def _fit(y: np.ndarray, x: np.ndarray, names: list[str]) -> _Fit | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         # Newton from the least-squares fit of log counts: from zeros it can overshoot.
-        start = np.linalg.lstsq(xk, np.log(yr + 0.5), rcond=None)[0]
+        gram_k = xk.T @ xk  # full rank: dependent columns were dropped above
+        start = np.linalg.solve(gram_k, xk.T @ (np.log(yr + 0.5) - offset[rows]))
         # The profile columns add up to an implicit constant: saying so spares a rank test.
-        poisson = Poisson(yr, xk, hasconst=True).fit(
-            start_params=start, method="newton", maxiter=100, disp=0
-        )
+        try:
+            poisson = Poisson(yr, xk, offset=offset[rows], hasconst=True).fit(
+                start_params=start, method="newton", maxiter=100, disp=0
+            )
+        except (np.linalg.LinAlgError, ValueError, ArithmeticError):
+            return None  # e.g. a singular Hessian: a simpler model is tried
         beta = np.asarray(poisson.params)
         if not poisson.mle_retvals.get("converged", False) or not np.all(np.isfinite(beta)):
             return None
-        mu = np.exp(xk @ beta)
+        mu = np.exp(xk @ beta + offset[rows])
         alpha = _dispersion(yr, mu)
         if alpha == 0.0:
             cov = np.asarray(poisson.cov_params())
         else:
             # The covariance of the effects under NB2 with that dispersion.
-            nb = GLM(yr, xk, family=families.NegativeBinomial(alpha=alpha), hasconst=True)
+            nb = GLM(
+                yr,
+                xk,
+                family=families.NegativeBinomial(alpha=alpha),
+                offset=offset[rows],
+                hasconst=True,
+            )
             try:
                 cov = np.linalg.inv(-nb.hessian(beta, scale=1.0, observed=False))
             except np.linalg.LinAlgError:
@@ -276,7 +362,10 @@ def _dispersion(y: np.ndarray, mu: np.ndarray) -> float:
         return -float(stats.nbinom.logpmf(y, n, n / (n + mu)).sum())
 
     best = optimize.minimize_scalar(
-        negative_loglike, bounds=(math.log(_MIN_ALPHA), math.log(50.0)), method="bounded"
+        negative_loglike,
+        bounds=(math.log(_MIN_ALPHA), math.log(50.0)),
+        method="bounded",
+        options={"xatol": 1e-3},  # alpha to 0.1 %: plenty for an interval
     )
     if not best.success or not math.isfinite(best.fun):
         return 0.0
@@ -311,7 +400,8 @@ def forecast_hourly(
     """Forecast the contacts of each of ``hours`` hours from ``start``.
 
     ``history`` holds (hour start, count) pairs, timezone-aware, the empty hours
-    as 0; ``start`` is a whole hour, timezone-aware. ``interval`` is the
+    as 0 (a time inside an hour counts for that hour; pairs for the same hour add
+    up); ``start`` is a whole hour, timezone-aware. ``interval`` is the
     coverage of the prediction interval. ``country_holidays`` defaults to the
     Finnish public holidays.
     """
@@ -346,24 +436,23 @@ def forecast_hourly(
     past_info = calendar.describe(past)
     future_info = calendar.describe(future)
     past_weeks = np.array([(h - end) / timedelta(weeks=1) for h in past])
-    future_weeks = np.array([(h - end) / timedelta(weeks=1) for h in future])
-    use_trend = (past[-1] - past[0]) >= timedelta(weeks=TREND_MIN_WEEKS)
+    # A trend is trusted only so far: beyond TREND_MAX_AHEAD_WEEKS it is held level.
+    future_weeks = np.minimum(
+        np.array([(h - end) / timedelta(weeks=1) for h in future]), TREND_MAX_AHEAD_WEEKS
+    )
+    y = _without_outliers(y, past_info)
+    trend = _robust_trend(past, y, end)
     holiday_days = {
         h.astimezone(HELSINKI).date() for h, row in zip(past, past_info, strict=True) if row[3]
     }
     use_holiday = len(holiday_days) >= HOLIDAY_MIN_DAYS
 
-    mean = lower = upper = None
-    for level in (_FULL, _HOURLY, _FLAT):
-        x_past, slot_past, names = _design(past_info, past_weeks, level, use_trend, use_holiday)
-        x_future, slot_future, _ = _design(future_info, future_weeks, level, use_trend, use_holiday)
-        if not set(slot_future.tolist()) <= set(slot_past.tolist()):
-            continue  # the history has not seen every hour the forecast needs
-        fit = _fit(y, x_past, names)
-        if fit is None:
-            continue
-        mean, lower, upper = _predict(fit, x_future, interval)
-        break
+    # These matrices are small: BLAS threads only contend with each other (and,
+    # on a busy machine, make a fit ten times slower), so one thread does it.
+    with threadpool_limits(limits=1, user_api="blas"):
+        mean, lower, upper = _fit_and_predict(
+            y, past_info, past_weeks, future_info, future_weeks, trend, use_holiday, interval
+        )
     if mean is None:
         # Nothing could be fitted (e.g. contacts only in hours the forecast never
         # meets): the average rate, with Poisson bounds.
@@ -382,13 +471,36 @@ def forecast_hourly(
     ]
 
 
+def _fit_and_predict(
+    y: np.ndarray,
+    past_info: np.ndarray,
+    past_weeks: np.ndarray,
+    future_info: np.ndarray,
+    future_weeks: np.ndarray,
+    trend: _Trend,
+    use_holiday: bool,
+    interval: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | tuple[None, None, None]:
+    """The first model, from the richest down, that the history supports and that fits."""
+    for level in (_FULL, _HOURLY, _FLAT):
+        x_past, slot_past, names = _design(past_info, level, use_holiday)
+        x_future, slot_future, _ = _design(future_info, level, use_holiday)
+        if not set(slot_future.tolist()) <= set(slot_past.tolist()):
+            continue  # the history has not seen every hour the forecast needs
+        fit = _fit(y, x_past, names, trend.slope * past_weeks)
+        if fit is None:
+            continue
+        return _predict(fit, x_future, trend, future_weeks, interval)
+    return None, None, None
+
+
 def _predict(
-    fit: _Fit, x_future: np.ndarray, interval: float
+    fit: _Fit, x_future: np.ndarray, trend: _Trend, future_weeks: np.ndarray, interval: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     zero = (x_future[:, fit.zero_columns] > 0).any(axis=1)
     xk = x_future[:, fit.columns]
-    eta = xk @ fit.params
-    variance = np.einsum("ij,jk,ik->i", xk, fit.cov, xk)
+    eta = xk @ fit.params + trend.slope * future_weeks
+    variance = np.einsum("ij,jk,ik->i", xk, fit.cov, xk) + trend.variance(future_weeks)
     variance = np.clip(variance, 0.0, 25.0)
     mean = np.exp(np.clip(eta, -50.0, 50.0))
     dispersion = (1.0 + fit.alpha) * np.exp(variance) - 1.0

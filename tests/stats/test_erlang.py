@@ -134,6 +134,17 @@ def test_erlang_c_matches_exact_rational_arithmetic(traffic, agents):
 
 
 @pytest.mark.parametrize(
+    ("traffic", "servers", "expected"),
+    [(5, 10, 0.0184), (25, 30, 0.0526), (10, 10, 0.2146)],  # Erlang B table values
+)
+def test_erlang_b_table_values(traffic, servers, expected):
+    assert erlang_b(traffic, servers) == pytest.approx(expected, abs=5e-5)
+    exact = Fraction(traffic) ** servers / math.factorial(servers)
+    exact /= sum(Fraction(traffic) ** k / math.factorial(k) for k in range(servers + 1))
+    assert erlang_b(traffic, servers) == pytest.approx(float(exact), rel=1e-12)
+
+
+@pytest.mark.parametrize(
     ("traffic", "agents", "expected"),
     [(0.0, 0, 0.0), (0.0, 3, 0.0), (5.0, 5, 1.0), (5.0, 2, 1.0), (5.0, 0, 1.0)],
 )
@@ -260,12 +271,23 @@ def test_no_arrivals_need_nobody():
         ({"patience_s": 0}, "patience_s"),
         ({"max_occupancy": 1.2}, "max_occupancy"),
         ({"max_occupancy": 0}, "max_occupancy"),
+        ({"concurrency": 51}, "concurrency"),
+        ({"arrivals": 1e9}, "offered load"),
     ],
 )
 def test_bad_input_is_refused_clearly(change, message):
     params = {"arrivals": 100, "interval_s": 1800, "aht_s": 180, "target_sl": 0.8, "answer_s": 20}
     with pytest.raises(ValueError, match=message):
         staffing(**{**params, **change})
+
+
+def test_many_agents_are_cheap_once_blocking_underflows():
+    started = time.perf_counter()
+    assert erlang_c(3.0, 1_000_000) == 0.0
+    assert erlang_b(3.0, 999_999) == 0.0
+    assert time.perf_counter() - started < 0.5
+    with pytest.raises(ValueError, match="at most"):
+        erlang_c(3.0, 1_000_001)
 
 
 def test_bad_counts_are_refused():
@@ -386,6 +408,33 @@ def test_erlang_a_at_thousands_of_erlangs(traffic):
 
 @settings(max_examples=80, deadline=None)
 @given(
+    arrivals=st.floats(min_value=0.1, max_value=20_000),
+    aht_s=st.floats(min_value=10, max_value=3600),
+    patience_s=st.floats(min_value=1, max_value=10_000),
+    target=st.floats(min_value=0.05, max_value=0.98),
+    answer_s=st.floats(min_value=0, max_value=600),
+    concurrency=st.integers(min_value=1, max_value=4),
+)
+def test_erlang_a_staffing_is_the_fewest_agents_that_meet_the_target(
+    arrivals, aht_s, patience_s, target, answer_s, concurrency
+):
+    params = {
+        "arrivals": arrivals,
+        "interval_s": 3600,
+        "aht_s": aht_s,
+        "answer_s": answer_s,
+        "patience_s": patience_s,
+        "concurrency": concurrency,
+    }
+    result = staffing(**params, target_sl=target)
+    assert result.service_level >= target
+    assert 0 <= result.abandonment < 1
+    if result.agents > 1:
+        assert service_at(**params, agents=result.agents - 1).service_level < target
+
+
+@settings(max_examples=80, deadline=None)
+@given(
     traffic=st.floats(min_value=0.05, max_value=400),
     patience_s=st.floats(min_value=5, max_value=20_000),
     agents=st.integers(min_value=0, max_value=450),
@@ -496,3 +545,21 @@ def test_erlang_command_bad_input():
         call_command(
             "erlang", "--calls=100", "--aht-s=180", "--target-sl=1.5", stdout=io.StringIO()
         )
+
+
+def test_erlang_command_with_an_occupancy_cap():
+    out = io.StringIO()
+    call_command(
+        "erlang",
+        "--calls=50000",
+        "--interval-s=1800",
+        "--aht-s=180",
+        "--target-sl=0.8",
+        "--answer-s=20",
+        "--patience-s=600",
+        "--max-occupancy=0.9",
+        stdout=out,
+    )
+    fields = dict(item.split("=") for item in out.getvalue().strip().splitlines()[-1].split()[1:])
+    assert int(fields["agents"]) == math.ceil(5000 / 0.9)
+    assert float(fields["occupancy"]) <= 0.9

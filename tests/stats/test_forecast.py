@@ -109,6 +109,20 @@ def test_trend_is_extrapolated():
     assert first > 1.05 * last_history
 
 
+def test_trend_is_held_level_far_ahead():
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(3)
+    hours = [start - (8 * 168 - i) * HOUR for i in range(8 * 168)]
+    weeks = np.array([(h - start) / timedelta(weeks=1) for h in hours])
+    rates = synthetic_rates(hours, scale=2) * 1.10**weeks
+    history = list(zip(hours, synthetic_counts(rates, rng).tolist(), strict=True))
+    later = start + timedelta(weeks=30)
+    points = forecast_hourly(history, start=later, hours=2 * 168)
+    first, second = sum(p.mean for p in points[:168]), sum(p.mean for p in points[168:])
+    assert first == pytest.approx(second, rel=0.01)
+    assert first < 3 * sum(c for _, c in history[-168:])
+
+
 def test_daylight_saving_changes():
     """Hours run in UTC: the spring-forward day has 23 hours, the fall-back day 25."""
     spring = datetime(2027, 3, 28, tzinfo=HELSINKI)
@@ -187,6 +201,26 @@ def test_hours_never_busy_are_forecast_as_none():
         if not 9 <= p.hour_start.hour < 17:
             assert (p.mean, p.lower, p.upper) == (0.0, 0.0, 0.0)
     assert at(points, datetime(2026, 12, 2, 12, tzinfo=HELSINKI)).mean > 10
+
+
+@pytest.mark.parametrize("burst", [1.0, 1000.0])
+def test_a_single_burst_in_an_empty_history(burst):
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    history = [(start - (i + 1) * HOUR, 0.0) for i in range(8 * 168)]
+    history[100] = (history[100][0], burst)
+    points = forecast_hourly(history, start=start, hours=168)
+    total = sum(p.mean for p in points)
+    assert 0 < total <= burst * 1.5
+    assert all(math.isfinite(p.upper) and p.lower <= p.upper for p in points)
+
+
+def test_an_outlier_hour_does_not_swamp_the_rest():
+    start = datetime(2026, 12, 1, tzinfo=HELSINKI)
+    rng = np.random.default_rng(1)
+    history = [(start - (i + 1) * HOUR, float(rng.poisson(3.0))) for i in range(8 * 168)]
+    history[100] = (history[100][0], 5000.0)
+    points = forecast_hourly(history, start=start, hours=168)
+    assert np.median([p.mean for p in points]) == pytest.approx(3.0, rel=0.2)
 
 
 def test_gaps_in_the_history_are_left_out_not_read_as_zeros():
