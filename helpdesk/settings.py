@@ -238,6 +238,13 @@ STUN_URL = os.environ.get("STUN_URL", "")
 TURN_URL = os.environ.get("TURN_URL", "")
 TURN_USERNAME = os.environ.get("TURN_USERNAME", "")
 TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
+# Device check (realtime/video/device_check.py): a server-side peer per check.
+DEVICE_CHECK_DURATION_S = float(os.environ.get("DEVICE_CHECK_DURATION_S", "5"))
+DEVICE_CHECK_TIMEOUT_S = float(os.environ.get("DEVICE_CHECK_TIMEOUT_S", "30"))
+DEVICE_CHECK_MAX_CONCURRENT = int(os.environ.get("DEVICE_CHECK_MAX_CONCURRENT", "8"))
+DEVICE_CHECK_RATE_LIMIT = os.environ.get("DEVICE_CHECK_RATE_LIMIT", "10/minute")
+# Tests and benches: server-side peers use and accept 127.0.0.1 candidates only.
+WEBRTC_LOOPBACK_ONLY = env_bool("WEBRTC_LOOPBACK_ONLY", False)
 
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
@@ -249,6 +256,7 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "realtime.video.device_check.DeviceCheckLifespan",
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
