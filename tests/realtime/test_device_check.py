@@ -389,3 +389,44 @@ def _report(*, video=None, audio=None, rtt=40.0, loss=0.0):
 )
 def test_assess_turns_measurements_into_verdicts(report, verdict):
     assert assess(report) == verdict
+
+
+# --- the page --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "heading"),
+    [
+        ("fi", "Tarkista kamera ja mikrofoni"),
+        ("sv", "Kontrollera kameran och mikrofonen"),
+        ("en", "Check your camera and microphone"),
+    ],
+)
+def test_the_page_has_its_texts_and_no_inline_script(client, language, heading):
+    import re
+    from pathlib import Path
+
+    response = client.get("/device-check/", HTTP_ACCEPT_LANGUAGE=language)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert heading in html
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert 'type="application/json"' in tag or "src=" in tag, tag
+    assert not re.search(r"\son[a-z]+=", html.split("</header>", 1)[1])
+    strings = json.loads(re.search(r'id="ui-strings">(.*?)</script>', html, re.S).group(1))
+    script = (Path(__file__).parents[2] / "helpdesk/static/helpdesk/device_check.js").read_text()
+    used = set(re.findall(r"\bS\.(\w+)", script))
+    assert used <= set(strings), used - set(strings)
+    if language != "en":
+        assert (
+            strings["cameraOk"] != "Camera works: %(width)s×%(height)s, %(fps)s frames per second."
+        )
+    assert "%(width)s" in strings["cameraOk"] and "%(rtt)s" in strings["connGood"]
+    assert (
+        json.loads(re.search(r'id="dc-ice-servers"[^>]*>(.*?)</script>', html, re.S).group(1)) == []
+    )
+
+
+def test_start_and_chat_pages_link_to_the_check(client, reference_data):
+    for url in ("/", "/chat/"):
+        assert 'href="/device-check/"' in client.get(url).content.decode(), url
