@@ -235,6 +235,10 @@ class DeviceCheck:
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+        except asyncio.CancelledError:
+            # The request went away while the answer was being made.
+            await self.close("cancelled")
+            raise
         except Exception as exc:
             log.info("device check %s: offer refused: %s", self.id, exc)
             await self.close("invalid-offer")

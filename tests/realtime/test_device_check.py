@@ -187,6 +187,18 @@ async def test_a_check_running_past_its_timeout_is_closed():
     await client.close()
 
 
+async def test_a_request_cancelled_while_answering_leaves_no_check():
+    client = CheckClient()
+    task = asyncio.create_task(registry.start(offer_sdp=await client.offer()))
+    await asyncio.sleep(0)  # the task runs up to its first await: negotiating
+    assert len(registry) == 1 and not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(registry) == 0
+    await client.close()
+
+
 async def test_worker_shutdown_closes_every_live_check():
     clients = [CheckClient(), CheckClient()]
     checks = [await connected_check(c, CheckParams(duration_s=30, timeout_s=60)) for c in clients]
