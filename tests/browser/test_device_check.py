@@ -76,3 +76,37 @@ def test_customer_runs_the_device_check_and_sees_camera_and_microphone(
     assert page.locator("#dc-start").is_enabled()
     assert errors == []
     context.close()
+
+
+def test_refused_permission_is_explained_before_anything_is_sent(device_check_server):
+    # Without --use-fake-ui-for-media-stream nobody clicks "Allow": refused.
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=CHROMIUM_ARGS + ["--use-fake-device-for-media-stream"],
+        )
+        try:
+            page = browser.new_context(locale="en-GB").new_page()
+            posts: list[str] = []
+            page.on("request", lambda r: r.method == "POST" and posts.append(r.url))
+            page.goto(f"{device_check_server.url}/device-check/")
+            page.locator("#dc-start").click()
+            advice = page.locator("#dc-advice-box")
+            advice.wait_for(state="visible", timeout=TIMEOUT_MS)
+            assert "did not allow" in page.locator("#dc-status").inner_text()
+            assert "Allow" in advice.inner_text()
+            assert posts == [] and page.locator("#dc-result").is_hidden()
+            assert page.locator("#dc-start").is_enabled()
+        finally:
+            browser.close()
+
+
+def test_a_busy_worker_asks_to_try_again_in_a_moment(asgi_servers, media_chromium):
+    server = asgi_servers(1, WEBRTC_LOOPBACK_ONLY="1", DEVICE_CHECK_MAX_CONCURRENT="0")[0]
+    page = media_chromium.new_context(locale="sv-SE").new_page()
+    page.goto(f"{server.url}/device-check/")
+    page.locator("#dc-start").click()
+    status = page.locator("#dc-status")
+    status.filter(has_text="upptagen").wait_for(timeout=TIMEOUT_MS)
+    assert "Försök igen om en stund" in status.inner_text()
+    assert page.locator("#dc-start").is_enabled()
