@@ -198,6 +198,7 @@ class DeviceCheck:
         self.video: VideoProbe | None = None
         self.audio: AudioProbe | None = None
         self.channel = None
+        self.answer_sdp: str | None = None
         self.report: dict | None = None
         self.close_reason: str | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -290,9 +291,8 @@ class DeviceCheck:
     # -- measuring
 
     async def _measure(self) -> None:
-        for probe in (self.video, self.audio):
-            if probe is not None and hasattr(probe, "start_window"):
-                probe.start_window()
+        if self.video is not None:
+            self.video.start_window()
         started = time.monotonic()
         ping_id = 0
         while time.monotonic() - started < self.params.duration_s:
@@ -302,10 +302,13 @@ class DeviceCheck:
                 self.channel.send(json.dumps({"type": "ping", "id": ping_id}))
             await asyncio.sleep(self.params.ping_interval_s)
         self.report = await self.build_report(time.monotonic() - started)
+        verdict = self.report["verdict"]
         log.info(
             "device check %s: report camera=%s microphone=%s connection=%s",
             self.id,
-            *self.report["verdict"].values(),
+            verdict["camera"],
+            verdict["microphone"],
+            verdict["connection"],
         )
         if self.channel.readyState == "open":
             self.channel.send(json.dumps(self.report))
