@@ -27,6 +27,7 @@ import asyncio
 import fractions
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -160,7 +161,7 @@ async def run_client(url: str, video: list[bytes], audio: list[bytes], wait_s: f
     @channel.on("message")
     def on_message(message):
         data = json.loads(message)
-        if data.get("type") == "ping":
+        if data.get("type") == "ping" and channel.readyState == "open":
             channel.send(json.dumps({"type": "pong", "id": data["id"]}))
         elif data.get("type") == "report" and not report.done():
             report.set_result((time.monotonic(), data))
@@ -227,10 +228,12 @@ async def ramp(steps: list[int], duration: float) -> list[dict]:
     use_loopback_only()
     video, audio = encode_video(), encode_audio()
     port = free_port()
+    # The checks touch no database; the worker's health check gets an empty SQLite file.
+    var_dir = tempfile.mkdtemp(prefix="helpdesk-bench-video-")
     env = {
         "DATABASE_URL": "",
         "REDIS_URL": "",
-        "HELPDESK_VAR_DIR": tempfile.mkdtemp(prefix="helpdesk-bench-video-"),
+        "HELPDESK_VAR_DIR": var_dir,
         "WEBRTC_LOOPBACK_ONLY": "1",
         "DEVICE_CHECK_DURATION_S": str(duration),
         "DEVICE_CHECK_TIMEOUT_S": str(duration + 30),
@@ -262,6 +265,7 @@ async def ramp(steps: list[int], duration: float) -> list[dict]:
             await asyncio.sleep(1.0)  # let the worker close the step's peers
     finally:
         stop_servers([server])
+        shutil.rmtree(var_dir, ignore_errors=True)
     return results
 
 

@@ -277,7 +277,7 @@ class DeviceCheck:
             return
         try:
             data = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):
             return
         if not isinstance(data, dict):
             return

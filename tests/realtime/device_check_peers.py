@@ -103,7 +103,7 @@ class CheckClient:
 
     def _on_message(self, message) -> None:
         data = json.loads(message)
-        if data["type"] == "ping":
+        if data["type"] == "ping" and self.channel.readyState == "open":
             self.pings += 1
             self.channel.send(json.dumps({"type": "pong", "id": data["id"]}))
         elif data["type"] == "report" and not self.report.done():

@@ -29,6 +29,8 @@ from tests.realtime.device_check_peers import CheckClient
 pytestmark = pytest.mark.timeout(60)
 
 URL = "/api/device-check/"
+# Long enough that only the path under test can end the check.
+LONG = CheckParams(duration_s=30, timeout_s=60)
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +104,19 @@ async def test_a_muted_microphone_and_no_camera_are_reported_as_such():
     assert report["verdict"]["microphone"] == "silent"
 
 
+async def test_garbage_on_the_data_channel_is_ignored():
+    client = CheckClient(video=False)
+    check = await connected_check(client)
+    await until(lambda: client.channel.readyState == "open")
+    for junk in ("not json", "[" * 1000, "[1, 2]", '{"type": "pong", "id": "x"}', b"\x00\xff"):
+        client.channel.send(junk)
+    client.channel.send("x" * 5000)
+    report = await asyncio.wait_for(client.report, 20)
+    assert report["verdict"]["microphone"] == "ok" and not check.closed.is_set()
+    await client.close()
+    await asyncio.wait_for(check.closed.wait(), 10)
+
+
 async def test_the_answer_carries_loopback_candidates_only():
     client = CheckClient()
     check = await registry.start(offer_sdp=await client.offer())
@@ -129,7 +144,7 @@ async def test_the_check_closes_itself_after_reporting():
 
 async def test_client_closing_the_peer_closes_the_check():
     client = CheckClient()
-    check = await connected_check(client)
+    check = await connected_check(client, LONG)
     await until(lambda: check.channel is not None)
     await client.close()
     await asyncio.wait_for(check.closed.wait(), 10)
@@ -139,7 +154,7 @@ async def test_client_closing_the_peer_closes_the_check():
 
 async def test_closing_the_data_channel_closes_the_check():
     client = CheckClient()
-    check = await connected_check(client)
+    check = await connected_check(client, LONG)
     await until(lambda: check.channel is not None and client.channel.readyState == "open")
     client.channel.close()
     await asyncio.wait_for(check.closed.wait(), 10)
@@ -149,7 +164,7 @@ async def test_closing_the_data_channel_closes_the_check():
 
 async def test_losing_ice_closes_the_check():
     client = CheckClient()
-    check = await connected_check(client, CheckParams(duration_s=30, timeout_s=60))
+    check = await connected_check(client, LONG)
     await until(lambda: check.pc.connectionState == "connected")
     # What aioice does when consent freshness fails (RFC 7675): it closes the
     # ICE connection; aiortc then fails and shuts the peer down.
@@ -163,7 +178,7 @@ async def test_losing_ice_closes_the_check():
 
 async def test_connection_state_failed_closes_the_check():
     client = CheckClient()
-    check = await connected_check(client, CheckParams(duration_s=30, timeout_s=60))
+    check = await connected_check(client, LONG)
     await until(lambda: check.pc.connectionState == "connected")
     check.pc._RTCPeerConnection__connectionState = "failed"
     check.pc.emit("connectionstatechange")
@@ -204,7 +219,7 @@ async def test_a_request_cancelled_while_answering_leaves_no_check():
 
 async def test_worker_shutdown_closes_every_live_check():
     clients = [CheckClient(), CheckClient()]
-    checks = [await connected_check(c, CheckParams(duration_s=30, timeout_s=60)) for c in clients]
+    checks = [await connected_check(c, LONG) for c in clients]
     await until(lambda: all(c.channel is not None for c in checks))
     assert len(registry) == 2
     await DeviceCheckLifespan().stop()

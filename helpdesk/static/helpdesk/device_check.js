@@ -203,13 +203,18 @@ async function runCheck() {
     return;
   }
   setStatus(S.measuring);
-  const waitMs = (answer.duration_s + 15) * 1000;
-  setTimeout(() => {
-    if (reported) return;
+  let gaveUp = false;
+  const giveUp = () => {
+    if (reported || gaveUp) return;
+    gaveUp = true;
     setStatus(S.noConnection);
     addAdvice(S.adviceNoConnection);
     finish();
-  }, waitMs);
+  };
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "failed") giveUp();
+  });
+  setTimeout(giveUp, (answer.duration_s + 15) * 1000);
 }
 
 if (root) {
