@@ -29,7 +29,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from helpdesk.services.errors import InvalidInput, ServiceError
-from realtime.video.device_check import MAX_SDP_CHARS, registry
+from realtime.video.device_check import MAX_SDP_CHARS, browser_ice_servers, registry
 
 log = logging.getLogger(__name__)
 
@@ -124,9 +124,13 @@ async def device_check_offer(request):
 
 @require_safe
 def device_check_page(request):
-    ice_servers = [{"urls": settings.STUN_URL}] if settings.STUN_URL else []
-    return render(
+    response = render(
         request,
         "helpdesk/device_check.html",
-        {"ice_servers": ice_servers, "duration_s": settings.DEVICE_CHECK_DURATION_S},
+        {
+            "ice_servers": browser_ice_servers(),
+            "duration_s": settings.DEVICE_CHECK_DURATION_S,
+        },
     )
+    response["Cache-Control"] = "no-store"  # it carries a short-lived TURN credential
+    return response

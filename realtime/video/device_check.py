@@ -16,7 +16,8 @@ caps concurrent checks per process (DEVICE_CHECK_MAX_CONCURRENT): each check
 decodes video in Python's process, and `bench/video.py` measures what one
 worker sustains.
 
-ICE servers come only from settings (never aiortc's public default). With
+ICE servers come only from settings through realtime/video/ice.py (never
+aiortc's public default); the browser also gets a TURN credential. With
 WEBRTC_LOOPBACK_ONLY (tests, benches) the peer gathers and accepts loopback
 candidates only, so that no packet leaves 127.0.0.0/8.
 """
@@ -36,6 +37,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from django.conf import settings
 
 from helpdesk.services.errors import InvalidInput, ServiceError
+from realtime.video import ice
 from realtime.video.tracks import AudioProbe, VideoProbe
 
 log = logging.getLogger(__name__)
@@ -119,19 +121,19 @@ def check_offer(sdp: object, *, loopback_only: bool = False) -> str:
 
 
 def ice_configuration() -> RTCConfiguration:
-    """Only the configured servers; an empty list, never aiortc's public default."""
-    servers = []
-    if settings.STUN_URL:
-        servers.append(RTCIceServer(urls=settings.STUN_URL))
-    if settings.TURN_URL and settings.TURN_USERNAME and settings.TURN_CREDENTIAL:
-        servers.append(
-            RTCIceServer(
-                urls=settings.TURN_URL,
-                username=settings.TURN_USERNAME,
-                credential=settings.TURN_CREDENTIAL,
-            )
-        )
-    return RTCConfiguration(iceServers=servers)
+    """The configured STUN servers or an empty list, never aiortc's public default.
+
+    The peer answers from the worker's own addresses (plus a server-reflexive
+    one behind NAT); it needs no TURN relay of its own, so it takes none.
+    """
+    urls = ice.stun_urls()
+    return RTCConfiguration(iceServers=[RTCIceServer(urls=urls)] if urls else [])
+
+
+def browser_ice_servers() -> list[dict]:
+    """What the customer's browser gets: STUN and a short-lived TURN credential."""
+    peer_id = f"device-check-{secrets.token_hex(6)}"
+    return ice.ice_config(peer_id=peer_id, relay_only=False).ice_servers
 
 
 def use_loopback_only() -> None:

@@ -457,6 +457,23 @@ def test_the_page_has_its_texts_and_no_inline_script(client, language, heading):
     )
 
 
+def test_configured_ice_servers_reach_peer_and_page_but_the_peer_takes_no_turn(client, settings):
+    import re
+
+    settings.STUN_URL = "stun:stun.digituki.example:3478"
+    settings.TURN_URL = "turn:turn.digituki.example:3478?transport=udp"
+    settings.TURN_SECRET = "test-secret"
+    servers = device_check.ice_configuration().iceServers
+    assert [s.urls for s in servers] == [["stun:stun.digituki.example:3478"]]
+    response = client.get("/device-check/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response["Cache-Control"] == "no-store"
+    ice = re.search(r'id="dc-ice-servers"[^>]*>(.*?)</script>', response.content.decode(), re.S)
+    stun, turn = json.loads(ice.group(1))
+    assert stun == {"urls": ["stun:stun.digituki.example:3478"]}
+    assert turn["urls"] == [settings.TURN_URL] and turn["credential"]
+    assert turn["username"].split(":")[1].startswith("device-check-")
+
+
 def test_start_and_chat_pages_link_to_the_check(client, reference_data):
     for url in ("/", "/chat/"):
         assert 'href="/device-check/"' in client.get(url).content.decode(), url
