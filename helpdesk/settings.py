@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "helpdesk",
     "routing",
     "realtime",
+    "realtime.telephony",
     "knowledge",
 ]
 
@@ -232,6 +233,32 @@ TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_PHONE_NUMBER = os.environ.get("TWILIO_PHONE_NUMBER", "")
 PHONE_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER)
+# Phone channel details (realtime/telephony, README "Phone"). TWILIO_API_BASE_URL
+# points the REST client at a local stand-in (tests and the demo only).
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").rstrip("/")
+TWILIO_API_KEY_SID = os.environ.get("TWILIO_API_KEY_SID", "")
+TWILIO_API_KEY_SECRET = os.environ.get("TWILIO_API_KEY_SECRET", "")
+TWILIO_TWIML_APP_SID = os.environ.get("TWILIO_TWIML_APP_SID", "")
+TWILIO_TOKEN_TTL_S = int(os.environ.get("TWILIO_TOKEN_TTL_S", "600"))
+TWILIO_QUEUE_NAME = os.environ.get("TWILIO_QUEUE_NAME", "digituki")
+# Origins the browser softphone (@twilio/voice-sdk) talks to, for connect-src.
+TWILIO_VOICE_CONNECT_SRC = [
+    o
+    for o in os.environ.get(
+        "TWILIO_VOICE_CONNECT_SRC",
+        "wss://voice-js.roaming.twilio.com,wss://chunderw-vpc-gll.twilio.com,"
+        "https://eventgw.twilio.com,https://sdkgw.us1.twilio.com",
+    ).split(",")
+    if o
+]
+KANSALAISNEUVONTA_PHONE = os.environ.get("KANSALAISNEUVONTA_PHONE", "")
+PHONE_ANNOUNCE_EVERY_S = int(os.environ.get("PHONE_ANNOUNCE_EVERY_S", "60"))
+PHONE_GATHER_TIMEOUT_S = int(os.environ.get("PHONE_GATHER_TIMEOUT_S", "6"))
+PHONE_WAIT_PAUSE_S = int(os.environ.get("PHONE_WAIT_PAUSE_S", "15"))
+# Regional menu: digit order of the region codes offered when the number tells none.
+PHONE_REGION_MENU = [
+    c for c in os.environ.get("PHONE_REGION_MENU", "01,12,11,19,02,06,17,13").split(",") if c
+]
 
 # WebRTC: explicit ICE servers only (never a public fallback).
 STUN_URL = os.environ.get("STUN_URL", "")

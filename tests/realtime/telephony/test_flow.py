@@ -1,0 +1,43 @@
+"""Calls through the menus into routing, in-process (Django test client as Twilio's transport)."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpdesk.models import Contact, ContactEvent
+from realtime.telephony.models import PhoneCall
+from tests.factories import make_provider
+from tests.realtime.telephony.conftest import JOENSUU_LANDLINE, MOBILE
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def network(reference_data):
+    return {
+        "pk": make_provider(regions=["12"], name="Joensuun kirjasto"),
+        "national": make_provider(is_national=True, name="Kansalaisneuvonta"),
+    }
+
+
+def test_joensuu_caller_choosing_finnish_is_queued_in_pohjois_karjala(driver, network):
+    call = driver.call(JOENSUU_LANDLINE, digits=["1", "1"])
+    assert call.start() == "queued"
+    contact = Contact.objects.get(phone_calls__call_sid=call.sid)
+    assert contact.channel == "phone"
+    assert contact.language == "fi"
+    assert contact.region.code == "12"
+    assert contact.callback_number == ""
+    assert any(lang == "fi-FI" for _t, lang, _v in call.said)
+
+
+def test_caller_pressing_nothing_reaches_national_queue(driver, network):
+    call = driver.call(MOBILE)
+    assert call.start() == "queued"
+    contact = Contact.objects.get(phone_calls__call_sid=call.sid)
+    assert contact.region is None
+    assert contact.workflow.is_national_first_line
+    phone = PhoneCall.objects.get(call_sid=call.sid)
+    assert phone.region_code == ""
+    kinds = list(ContactEvent.objects.filter(contact=contact).values_list("kind", flat=True))
+    assert kinds[:2] == ["created", "queued"]
