@@ -17,6 +17,7 @@ server (TWILIO_API_BASE_URL).
 from __future__ import annotations
 
 import itertools
+import logging
 import json
 import secrets
 import threading
@@ -492,7 +493,7 @@ class StandInHttpClient(HttpClient):
     """A `twilio.http.HttpClient` answering from a TwilioStandIn, in-process."""
 
     def __init__(self, stand_in: TwilioStandIn):
-        super().__init__()
+        super().__init__(logger=logging.getLogger(__name__), is_async=False)
         self.stand_in = stand_in
 
     def request(

@@ -360,7 +360,7 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
     if call.direction == Direction.CALLBACK:
         if final_status in ("busy", "no-answer", "failed", "canceled"):
             _event(call, "callback_not_answered", now=now, status=final_status)
-            _notify_supporter(call, "phone.callback_failed")
+            _notify_supporter(call, "callback_failed")
         else:
             _event(call, "call_ended", now=now)
         return
@@ -377,7 +377,7 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
     else:
         # In service: the supporter ends the contact with its outcome.
         _event(call, "call_ended", now=now)
-        _notify_supporter(call, "phone.call_ended")
+        _notify_supporter(call, "ended")
 
 
 def _notify_supporter(call: PhoneCall, kind: str) -> None:
@@ -385,7 +385,7 @@ def _notify_supporter(call: PhoneCall, kind: str) -> None:
     if supporter_id and call.contact_id:
         publish_on_commit(
             supporter_group(supporter_id),
-            {"type": kind, "contact": str(call.contact.public_id)},
+            {"type": "phone.call", "contact": str(call.contact.public_id), "call": kind},
         )
 
 
@@ -513,7 +513,12 @@ def callback_answered(*, pk: int, call_sid: str) -> Bridge | None:
     """The called-back customer picked up: dial their supporter."""
     call_sid = check_call_sid(call_sid)
     with transaction.atomic():
-        call = PhoneCall.objects.select_for_update().select_related("contact").filter(pk=pk).first()
+        call = (
+            PhoneCall.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .filter(pk=pk)
+            .first()
+        )
         if call is None or call.direction != Direction.CALLBACK:
             raise NotFound(_("Unknown call."))
         if call.call_sid != call_sid:
@@ -545,5 +550,5 @@ def dial_result(*, call_sid: str, status: str, duration) -> PhoneCall:
             call.bridge_to = ""
             call.save()
             _event(call, "call_not_connected", now=timezone.now(), status=status[:16])
-            _notify_supporter(call, "phone.not_connected")
+            _notify_supporter(call, "not_connected")
     return call
