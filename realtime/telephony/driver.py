@@ -17,8 +17,8 @@ server (TWILIO_API_BASE_URL).
 from __future__ import annotations
 
 import itertools
-import logging
 import json
+import logging
 import secrets
 import threading
 import time

@@ -1,4 +1,4 @@
-"""Every voice webhook answers only Twilio: unsigned or forged requests get 403 and change nothing."""
+"""Voice webhooks answer only Twilio: unsigned or forged requests get 403, change nothing."""
 
 from __future__ import annotations
 
