@@ -225,19 +225,12 @@ def _spoken_number(number: str) -> str:
 
 
 def callback_registered(*, language: str) -> str:
-    return goodbye(
-        language=language,
-        text=_translated(
-            language,
-            "Thank you. Your callback request is in the queue, and a supporter will call you "
-            "back when help is open. Goodbye.",
-        ),
-    )
-
-
-def _translated(language: str, text: str) -> str:
     with translation.override(language):
-        return _(text)
+        text = _(
+            "Thank you. Your callback request is in the queue, and a supporter will call you "
+            "back when help is open. Goodbye."
+        )
+    return goodbye(language=language, text=text)
 
 
 def failed(*, language: str, kansalaisneuvonta: str) -> str:

@@ -41,3 +41,14 @@ def test_caller_pressing_nothing_reaches_national_queue(driver, network):
     assert phone.region_code == ""
     kinds = list(ContactEvent.objects.filter(contact=contact).values_list("kind", flat=True))
     assert kinds[:2] == ["created", "queued"]
+
+
+def test_the_caller_hears_each_language_in_its_own_voice(driver, network):
+    call = driver.call(MOBILE, digits=["2"])
+    call.start()
+    said = {(text, lang, voice) for text, lang, voice in call.said}
+    assert ("Palvelu suomeksi, paina 1.", "fi-FI", "Polly.Suvi-Neural") in said
+    assert ("För service på svenska, tryck 2.", "sv-SE", "Polly.Elin-Neural") in said
+    assert ("For service in English, press 3.", "en-GB", "Polly.Amy-Neural") in said
+    # After choosing Swedish, the rest is in Swedish.
+    assert any(text.startswith("Tack.") and lang == "sv-SE" for text, lang, _v in call.said)
