@@ -541,6 +541,17 @@ def dial_result(*, call_sid: str, status: str, duration) -> PhoneCall:
             first = call.talk_s is None
             call.talk_s = max(call.talk_s or 0, seconds or 0)
             call.stage = Stage.DONE
+            call.bridge_to = ""
+            contact = call.contact
+            if (
+                call.direction == Direction.INBOUND
+                and call.ended_at is None
+                and contact is not None
+                and contact.state in QUEUED_STATES
+            ):
+                # Transferred or escalated while talking: when the supporter
+                # hangs up, the caller waits for the next one, in the same place.
+                call.stage = Stage.QUEUED
             call.save()
             if first:
                 _event(call, "call_talk_time", now=timezone.now(), talk_s=call.talk_s)

@@ -235,6 +235,8 @@ def dial_done(request: HttpRequest) -> HttpResponse:
         duration=_field(request, "DialCallDuration"),
     )
     if call.stage == Stage.QUEUED:
+        if _field(request, "DialCallStatus") == "completed":
+            return _xml(_enqueue(call.language))
         return _xml(
             twiml.back_to_queue(
                 language=call.language,

@@ -323,3 +323,37 @@ def test_every_twiml_answer_uses_only_documented_verbs_and_attributes(driver, st
     assert checked >= 20
     langs = {lang for call in driver.calls.values() for _t, lang, _v in call.said}
     assert {"fi-FI", "sv-SE", "en-GB"} <= langs
+
+
+def test_transferred_caller_waits_again_when_the_supporter_hangs_up(driver, stand_in, network):
+    first = make_supporter(
+        providers=[network["pk"]], presence="available", last_heartbeat=timezone.now()
+    )
+    national = make_supporter(providers=[network["national"]])
+    call = driver.call(
+        JOENSUU_LANDLINE, digits=["1"], on_dial=lambda *a: DialResult("completed", 40)
+    )
+    call.start()
+    contact = _contact(call)
+    routing.dispatch()
+    routing.accept_offer(offer_id=contact.offers.get().pk, supporter=first)
+    http = Client()
+    http.force_login(first.user)
+    http.post(
+        f"/telephony/contacts/{contact.public_id}/connect",
+        {"via": "browser"},
+        content_type="application/json",
+    )
+    # While talking, the supporter escalates to Kansalaisneuvonta, then hangs up.
+    real_dial = call.on_dial
+
+    def escalate_then_hang_up(kind, target, attrs):
+        routing.escalate_contact(public_id=contact.public_id, supporter=first, note="Perukirja")
+        return real_dial(kind, target, attrs)
+
+    call.on_dial = escalate_then_hang_up
+    assert call.wait_until_redirected(5) == "queued"  # back in the queue, not hung up
+    contact.refresh_from_db()
+    assert contact.state == "escalated"
+    assert PhoneCall.objects.get(call_sid=call.sid).stage == Stage.QUEUED
+    assert national.pk
