@@ -255,6 +255,7 @@ KANSALAISNEUVONTA_PHONE = os.environ.get("KANSALAISNEUVONTA_PHONE", "")
 PHONE_ANNOUNCE_EVERY_S = int(os.environ.get("PHONE_ANNOUNCE_EVERY_S", "60"))
 PHONE_GATHER_TIMEOUT_S = int(os.environ.get("PHONE_GATHER_TIMEOUT_S", "6"))
 PHONE_WAIT_PAUSE_S = int(os.environ.get("PHONE_WAIT_PAUSE_S", "15"))
+PHONE_WEBHOOK_THREADS = int(os.environ.get("PHONE_WEBHOOK_THREADS", "8"))
 # Regional menu: digit order of the region codes offered when the number tells none.
 PHONE_REGION_MENU = [
     c for c in os.environ.get("PHONE_REGION_MENU", "01,12,11,19,02,06,17,13").split(",") if c

@@ -9,7 +9,6 @@ received. A request that fails is answered 403 before any state changes.
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from django.conf import settings
@@ -17,6 +16,8 @@ from django.core.exceptions import BadRequest, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 from twilio.request_validator import RequestValidator
+
+from realtime.telephony import runner
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +44,13 @@ def is_signed(request: HttpRequest) -> bool:
 
 
 def twilio_webhook(view):
-    """Wrap a webhook view: 503 unless configured, 405 unless POST, 403 unless signed."""
+    """Wrap a webhook view: 503 unless configured, 405 unless POST, 403 unless signed.
 
-    @csrf_exempt
-    @functools.wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    The result is an async view; `view` itself runs on the webhook pool
+    (runner.py) only once the request is known to come from Twilio.
+    """
+
+    async def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not phone_configured():
             return HttpResponse(
                 "The phone channel is not configured on this server.\n",
@@ -63,6 +66,8 @@ def twilio_webhook(view):
         if not signed:
             log.warning("voice webhook %s: missing or bad signature", request.path)
             return HttpResponse("Forbidden.\n", status=403, content_type="text/plain")
-        return view(request, *args, **kwargs)
+        return await runner.run(view, request, *args, **kwargs)
 
-    return wrapped
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return csrf_exempt(wrapped)
