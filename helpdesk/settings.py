@@ -232,6 +232,13 @@ if not DEBUG:
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_PHONE_NUMBER = os.environ.get("TWILIO_PHONE_NUMBER", "")
+if env_bool("PHONE_DEMO", False) and DEBUG and not (TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN):
+    # The demo's phone: calls come from `manage.py simulate_call` (same values),
+    # and the REST calls go to the stand-in that command serves on port 8001.
+    TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
+    TWILIO_PHONE_NUMBER = "+358290000000"
+    os.environ.setdefault("TWILIO_API_BASE_URL", "http://127.0.0.1:8001")
 PHONE_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER)
 # Phone channel details (realtime/telephony, README "Phone"). TWILIO_API_BASE_URL
 # points the REST client at a local stand-in (tests and the demo only).
