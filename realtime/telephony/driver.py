@@ -249,6 +249,12 @@ class SimulatedCall:
         self.dialled.append((kind, target, attrs))
         result = self.on_dial(kind, target, attrs) if self.on_dial else DialResult()
         self.state = "in-progress"
+        if self.pending_redirect:
+            # A REST redirect of this call ended the bridge: no Dial action,
+            # the call goes on with the new TwiML.
+            url, self.pending_redirect = self.pending_redirect, None
+            self.redirect_event.clear()
+            return url
         if verb.get("action"):
             fetched = self.post(
                 self._resolve(base, verb.get("action")),

@@ -23,7 +23,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from helpdesk.models import Contact, Municipality, Region, Supporter, Topic
-from helpdesk.models.contacts import IN_SERVICE_STATES, QUEUED_STATES, TERMINAL_STATES
+from helpdesk.models.contacts import (
+    IN_SERVICE_STATES,
+    QUEUED_STATES,
+    TERMINAL_STATES,
+    ContactState,
+)
 from helpdesk.permissions import Action, Actor, require, target_for_contact
 from helpdesk.services.callbacks import normalise_phone_number
 from helpdesk.services.errors import Conflict, InvalidInput, NotAllowed, NotFound
@@ -71,6 +76,10 @@ def _call(call_sid: str, *, lock: bool = False) -> PhoneCall:
     if call is None:
         raise NotFound(_("Unknown call."))
     return call
+
+
+def current_call(*, call_sid: str) -> PhoneCall:
+    return _call(check_call_sid(call_sid))
 
 
 def _event(call: PhoneCall, kind: str, *, now: datetime, **data) -> None:
@@ -265,6 +274,7 @@ class WaitRound:
     position: int | None
     wait_s: int | None
     over: bool  # the contact ended meanwhile: say goodbye
+    queued: bool = False  # in the routing queue (not on hold with a supporter)
 
 
 def wait_round(*, call_sid: str) -> WaitRound:
@@ -285,7 +295,12 @@ def wait_round(*, call_sid: str) -> WaitRound:
             call.last_announced_at = now
             call.save(update_fields=["last_announced_at", "updated_at"])
     return WaitRound(
-        call, announce, contact.last_position, contact.last_estimated_wait_s, over=False
+        call,
+        announce,
+        contact.last_position,
+        contact.last_estimated_wait_s,
+        over=False,
+        queued=queued,
     )
 
 
@@ -443,6 +458,8 @@ def connect(*, supporter: Supporter, public_id, via: str, number: str = "") -> s
             live.bridge_to, live.supporter, live.stage = target, supporter, Stage.BRIDGING
             live.save()
     if live is not None:
+        if contact.state == ContactState.ON_HOLD:
+            routing.resume_contact(public_id=contact.public_id, supporter=supporter)
         try:
             client.redirect_call(call_sid=live.call_sid, url=f"{base}/telephony/voice/bridge")
         except client.TelephonyUnavailable:
@@ -563,3 +580,34 @@ def dial_result(*, call_sid: str, status: str, duration) -> PhoneCall:
             _event(call, "call_not_connected", now=timezone.now(), status=status[:16])
             _notify_supporter(call, "not_connected")
     return call
+
+
+def hold(*, supporter: Supporter, public_id) -> PhoneCall:
+    """Put the caller on hold: the contact goes on hold and the call back to the wait music.
+
+    Redirecting the caller's leg ends the supporter's leg; connecting again
+    (services.connect) resumes the contact and bridges the call anew.
+    """
+    contact = _serving(supporter, public_id)
+    with transaction.atomic():
+        live = (
+            PhoneCall.objects.select_for_update()
+            .filter(
+                contact=contact,
+                direction=Direction.INBOUND,
+                ended_at__isnull=True,
+                stage__in=[Stage.BRIDGING, Stage.BRIDGED],
+            )
+            .first()
+        )
+        if live is None:
+            raise Conflict(_("The caller is not connected."))
+        if contact.state == ContactState.ACTIVE:
+            routing.hold_contact(public_id=contact.public_id, supporter=supporter)
+        live.stage, live.bridge_to = Stage.QUEUED, ""
+        live.save()
+    client.redirect_call(
+        call_sid=live.call_sid, url=f"{settings.PUBLIC_BASE_URL}/telephony/voice/hold"
+    )
+    _event(live, "call_on_hold", now=timezone.now())
+    return live

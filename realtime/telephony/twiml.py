@@ -87,11 +87,17 @@ def menu(
     return str(response)
 
 
-def enqueue(*, language: str, queue: str, wait_url: str, action: str) -> str:
+def enqueue(
+    *, language: str, queue: str, wait_url: str, action: str, text: str | None = None
+) -> str:
     """Into the waiting queue; `wait_url` is what the caller hears meanwhile."""
     response = VoiceResponse()
     with translation.override(language):
-        _say(response, _("Thank you. You are now in the queue for the next supporter."), language)
+        _say(
+            response,
+            text or _("Thank you. You are now in the queue for the next supporter."),
+            language,
+        )
     response.enqueue(queue, wait_url=wait_url, wait_url_method="POST", action=action, method="POST")
     return str(response)
 

@@ -12,10 +12,12 @@ urlpatterns = [
     path("voice/wait-key", webhooks.wait_key, name="voice-wait-key"),
     path("voice/queue-done", webhooks.queue_done, name="voice-queue-done"),
     path("voice/bridge", webhooks.bridge, name="voice-bridge"),
+    path("voice/hold", webhooks.hold, name="voice-hold"),
     path("voice/callback-answer/<int:pk>", webhooks.callback_answer, name="voice-callback-answer"),
     path("voice/dial-done", webhooks.dial_done, name="voice-dial-done"),
     path("voice/status", webhooks.status, name="voice-status"),
     path("status", views.phone_status, name="phone-status"),
     path("token", views.token, name="phone-token"),
     path("contacts/<str:public_id>/connect", views.connect, name="phone-connect"),
+    path("contacts/<str:public_id>/hold", views.hold, name="phone-hold"),
 ]

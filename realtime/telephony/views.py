@@ -131,3 +131,18 @@ def connect(request: HttpRequest, public_id: str) -> JsonResponse:
     except ServiceError as exc:
         return _json_error(exc)
     return JsonResponse({"state": state})
+
+
+@require_POST
+def hold(request: HttpRequest, public_id: str) -> JsonResponse:
+    """Put the connected caller on hold (the wait music); connecting again resumes."""
+    supporter, denied = _supporter(request)
+    if denied:
+        return denied
+    try:
+        if not phone_configured():
+            raise InvalidInput(_("The phone channel is not configured."))
+        services.hold(supporter=supporter, public_id=public_id)
+    except ServiceError as exc:
+        return _json_error(exc)
+    return JsonResponse({"state": "on_hold"})

@@ -11,6 +11,7 @@ fields get a 400 with a short reason and change nothing.
     wait-key           a key pressed while waiting
     queue-done         <Enqueue action>: how the caller left the queue
     bridge             where a queued caller is redirected: <Dial> the supporter
+    hold               where a held caller is redirected: the wait music again
     callback-answer/N  TwiML of a callback the platform dialled
     dial-done          <Dial action>: talk time, or back to the queue
     status             status callback of the call
@@ -157,6 +158,23 @@ def closed(request: HttpRequest) -> HttpResponse:
 
 
 @webhook
+def hold(request: HttpRequest) -> HttpResponse:
+    """Where a held caller is redirected: the wait music until the supporter reconnects."""
+    call = services.current_call(call_sid=_field(request, "CallSid"))
+    with translation.override(call.language):
+        text = _("Please hold on. Your supporter will be back with you shortly.")
+    return _xml(
+        twiml.enqueue(
+            language=call.language,
+            queue=settings.TWILIO_QUEUE_NAME,
+            wait_url=_url("wait"),
+            action=_url("queue-done"),
+            text=text,
+        )
+    )
+
+
+@webhook
 def wait(request: HttpRequest) -> HttpResponse:
     turn = services.wait_round(call_sid=_field(request, "CallSid"))
     if turn.over:
@@ -169,7 +187,7 @@ def wait(request: HttpRequest) -> HttpResponse:
             wait_s=turn.wait_s,
             key_action=_url("wait-key"),
             pause_s=settings.PHONE_WAIT_PAUSE_S,
-            callback_offered=turn.call.stage == Stage.QUEUED,
+            callback_offered=turn.call.stage == Stage.QUEUED and turn.queued,
         )
     )
 

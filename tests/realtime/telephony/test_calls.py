@@ -357,3 +357,42 @@ def test_transferred_caller_waits_again_when_the_supporter_hangs_up(driver, stan
     assert contact.state == "escalated"
     assert PhoneCall.objects.get(call_sid=call.sid).stage == Stage.QUEUED
     assert national.pk
+
+
+def test_hold_plays_the_wait_music_and_connecting_again_resumes(driver, stand_in, network):
+    supporter = make_supporter(
+        providers=[network["pk"]], presence="available", last_heartbeat=timezone.now()
+    )
+    call = driver.call(JOENSUU_LANDLINE, digits=["1"], wait_keys=["1"])
+    call.start()
+    contact = _contact(call)
+    routing.dispatch()
+    routing.accept_offer(offer_id=contact.offers.get().pk, supporter=supporter)
+    http = Client()
+    http.force_login(supporter.user)
+    url = f"/telephony/contacts/{contact.public_id}"
+
+    def hold_while_talking(kind, target, attrs):
+        response = http.post(f"{url}/hold", content_type="application/json")
+        assert response.status_code == 200, response.content
+        return DialResult("completed", 20)
+
+    call.on_dial = hold_while_talking
+    response = http.post(f"{url}/connect", {"via": "browser"}, content_type="application/json")
+    assert response.status_code == 200, response.content
+    # The hold redirect ends the bridge: the caller is back with the wait music.
+    assert call.wait_until_redirected(5) == "queued"
+    contact.refresh_from_db()
+    assert contact.state == "on_hold"
+    call.wait_round()  # no callback key is offered while a supporter holds the call
+    assert list(call.wait_keys) == ["1"] and call.state == "queued"
+
+    call.on_dial = lambda *a: DialResult("completed", 30)
+    response = http.post(f"{url}/connect", {"via": "browser"}, content_type="application/json")
+    assert response.json() == {"state": "connecting"}
+    assert call.wait_until_redirected(5) == "completed"
+    contact.refresh_from_db()
+    assert contact.state == "active"
+    kinds = _kinds(contact)
+    assert kinds.count("call_answered") == 2
+    assert "on_hold" in kinds and "resumed" in kinds and "call_on_hold" in kinds

@@ -222,6 +222,9 @@ class Phone {
     if (this.status && this.status.configured) {
       buttons.append(make("button", { type: "button", class: "answer-phone secondary", text: S.answerPhone, onclick: () => this.connect(card, "phone") }));
     }
+    if (this.status && this.status.configured) {
+      buttons.append(make("button", { type: "button", class: "hold-call secondary", text: S.hold, onclick: () => this.hold(card) }));
+    }
     card.li.replaceChildren(make("p", { text: fmt(S.callFrom, { name: contact.pseudonym || "" }) }), buttons, card.note);
   }
 
@@ -239,6 +242,11 @@ class Phone {
     const { ok, data } = await postJson(`/telephony/contacts/${encodeURIComponent(card.contact.id)}/connect`, body);
     if (!ok) card.note.textContent = fmt(S.failed, { detail: data.detail || "" });
     else card.note.textContent = data.state === "dialling" ? S.dialling : S.connecting;
+  }
+
+  async hold(card) {
+    const { ok, data } = await postJson(`/telephony/contacts/${encodeURIComponent(card.contact.id)}/hold`);
+    card.note.textContent = ok ? S.onHold : fmt(S.failed, { detail: data.detail || "" });
   }
 
   callEvent(frame) {
