@@ -227,6 +227,12 @@ def test_supporter_accepts_and_the_call_is_bridged_to_the_softphone(driver, stan
         assert kind in kinds
     contact.refresh_from_db()
     assert contact.state == "active"  # the supporter ends it with its outcome
+    # Twilio repeats the final status callback: the call ends once.
+    for _ in range(2):
+        assert driver.status(call, "completed", CallDuration=120).status == 204
+    kinds = _kinds(contact)
+    assert kinds.count("call_ended") == 1 and kinds.count("call_talk_time") == 1
+    assert PhoneCall.objects.get(call_sid=call.sid).duration_s == 120
 
 
 def test_connecting_someone_elses_call_is_refused(driver, stand_in, network):
