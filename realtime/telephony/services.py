@@ -13,6 +13,7 @@ webhook and kept only when the caller asks to be called back.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -93,14 +94,38 @@ def _event(call: PhoneCall, kind: str, *, now: datetime, **data) -> None:
 # --- menus -----------------------------------------------------------------
 
 
+# The menus change with reference data, a few times a year: read once a minute.
+MENU_CACHE_S = 60.0
+_menu_cache: dict[object, tuple[float, list]] = {}
+
+
+def _menu(key, read) -> list:
+    now = time.monotonic()
+    hit = _menu_cache.get(key)
+    if hit is not None and now - hit[0] < MENU_CACHE_S:
+        return hit[1]
+    value = read()
+    _menu_cache[key] = (now, value)
+    return value
+
+
 def region_menu() -> list[Region]:
-    codes = list(settings.PHONE_REGION_MENU)[:9]
-    regions = {r.code: r for r in Region.objects.filter(code__in=codes)}
-    return [regions[c] for c in codes if c in regions]
+    codes = tuple(settings.PHONE_REGION_MENU)[:9]
+
+    def read() -> list[Region]:
+        regions = {r.code: r for r in Region.objects.filter(code__in=codes)}
+        return [regions[c] for c in codes if c in regions]
+
+    return _menu(("regions", codes), read)
 
 
 def topic_menu() -> list[Topic]:
-    return list(Topic.objects.filter(parent__isnull=True).order_by("order", "slug")[:MAX_TOPICS])
+    return _menu(
+        "topics",
+        lambda: list(
+            Topic.objects.filter(parent__isnull=True).order_by("order", "slug")[:MAX_TOPICS]
+        ),
+    )
 
 
 def _representative_municipality(region_code: str) -> str:

@@ -40,6 +40,15 @@ def phone_settings(settings):
     return settings
 
 
+@pytest.fixture(autouse=True)
+def _fresh_menus():
+    from realtime.telephony import services
+
+    services._menu_cache.clear()
+    yield
+    services._menu_cache.clear()
+
+
 @pytest.fixture
 def driver(phone_settings):
     return CallDriver(
