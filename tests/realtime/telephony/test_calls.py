@@ -9,11 +9,12 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from helpdesk.models import Contact, ContactEvent, OpeningHours, Topic
+from helpdesk.models import AuditLogEntry, Contact, ContactEvent, OpeningHours, Topic
 from realtime.telephony.driver import DialResult
 from realtime.telephony.models import PhoneCall, Stage
 from routing import services as routing
 from routing.availability import HELSINKI
+from routing.selectors import contact_summary
 from routing.services import CALLBACK_PRIORITY
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.conftest import JOENSUU_LANDLINE, MOBILE, PLATFORM_NUMBER, PUBLIC
@@ -278,6 +279,12 @@ def test_callback_is_dialled_with_the_platform_number(driver, stand_in, closed_n
     )
     routing.dispatch()
     routing.accept_offer(offer_id=contact.offers.get(state="pending").pk, supporter=staff)
+    # Staff serving a callback may see the number, and each view is audit-logged.
+    contact.refresh_from_db()
+    assert contact_summary(contact, viewer=staff)["callback_number"] == JOENSUU_LANDLINE
+    assert AuditLogEntry.objects.filter(
+        actor=staff.user, action="callback_number_view", contact=contact
+    ).exists()
     http = Client()
     http.force_login(staff.user)
     response = http.post(
