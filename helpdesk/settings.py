@@ -248,15 +248,18 @@ TWILIO_API_KEY_SECRET = os.environ.get("TWILIO_API_KEY_SECRET", "")
 TWILIO_TWIML_APP_SID = os.environ.get("TWILIO_TWIML_APP_SID", "")
 TWILIO_TOKEN_TTL_S = int(os.environ.get("TWILIO_TOKEN_TTL_S", "600"))
 TWILIO_QUEUE_NAME = os.environ.get("TWILIO_QUEUE_NAME", "digituki")
-# Origins the browser softphone (@twilio/voice-sdk) talks to, for connect-src.
+# Origins the browser softphone (@twilio/voice-sdk 2.x) talks to, for the CSP:
+# signalling on the default "roaming" edge and the event gateway (connect-src),
+# and its ring and dial tones (media-src).
 TWILIO_VOICE_CONNECT_SRC = [
     o
     for o in os.environ.get(
-        "TWILIO_VOICE_CONNECT_SRC",
-        "wss://voice-js.roaming.twilio.com,wss://chunderw-vpc-gll.twilio.com,"
-        "https://eventgw.twilio.com,https://sdkgw.us1.twilio.com",
+        "TWILIO_VOICE_CONNECT_SRC", "wss://voice-js.roaming.twilio.com,https://eventgw.twilio.com"
     ).split(",")
     if o
+]
+TWILIO_VOICE_MEDIA_SRC = [
+    o for o in os.environ.get("TWILIO_VOICE_MEDIA_SRC", "https://sdk.twilio.com").split(",") if o
 ]
 KANSALAISNEUVONTA_PHONE = os.environ.get("KANSALAISNEUVONTA_PHONE", "")
 PHONE_ANNOUNCE_EVERY_S = int(os.environ.get("PHONE_ANNOUNCE_EVERY_S", "60"))
