@@ -176,3 +176,42 @@ async def test_silent_caller_reaches_the_national_queue_and_hanging_up_abandons(
     assert abandoned.data["waited_s"] >= 0
     phone = await adb(PhoneCall.objects.get)(call_sid=call.sid)
     assert phone.queue_time_s is not None and phone.status == "completed"
+
+
+async def test_out_of_hours_callback_keeps_priority_and_reordered_callbacks_agree(live_phone):
+    from datetime import time as clock
+    from datetime import timedelta
+
+    from helpdesk.models import OpeningHours
+    from routing.availability import HELSINKI
+    from routing.services import CALLBACK_PRIORITY
+
+    def closed_network():
+        tomorrow = (timezone.now().astimezone(HELSINKI) + timedelta(days=1)).weekday()
+        for provider in (
+            make_provider(regions=["12"], always_open=False),
+            make_provider(is_national=True, always_open=False),
+        ):
+            OpeningHours.objects.create(
+                provider=provider, weekday=tomorrow, opens=clock(9), closes=clock(15)
+            )
+
+    await adb(closed_network)()
+    server, driver, _stand_in = await asyncio.to_thread(live_phone)
+    call = driver.call(JOENSUU_LANDLINE, digits=["1", None, None, "1"])
+    assert await asyncio.to_thread(call.start) == "completed"
+    assert "09:00" in call.transcript()
+    contact = await adb(Contact.objects.get)(phone_calls__call_sid=call.sid)
+    assert contact.state == "waiting" and contact.is_callback
+    assert contact.priority == CALLBACK_PRIORITY
+
+    # The same call's final callbacks again, repeated and in another order.
+    for status in ("completed", "in-progress", "ringing", "completed"):
+        fetched = await asyncio.to_thread(driver.status, call, status, CallDuration=33)
+        assert fetched.status == 204
+    await adb(contact.refresh_from_db)()
+    assert contact.state == "waiting" and contact.priority == CALLBACK_PRIORITY
+    phone = await adb(PhoneCall.objects.get)(call_sid=call.sid)
+    assert phone.status == "completed" and phone.stage == "callback"
+    kinds = await adb(lambda: list(contact.events.values_list("kind", flat=True)))()
+    assert kinds.count("callback_requested") == 1 and "abandoned" not in kinds
