@@ -215,3 +215,35 @@ async def test_out_of_hours_callback_keeps_priority_and_reordered_callbacks_agre
     assert phone.status == "completed" and phone.stage == "callback"
     kinds = await adb(lambda: list(contact.events.values_list("kind", flat=True)))()
     assert kinds.count("callback_requested") == 1 and "abandoned" not in kinds
+
+
+def test_simulate_call_command_places_a_call_against_a_running_server(
+    asgi_servers, reference_data, settings
+):
+    import io
+
+    from django.core.management import call_command
+
+    from tests.conftest import free_port
+
+    make_provider(regions=["12"])
+    make_provider(is_national=True)
+    (server,) = asgi_servers(1, **PHONE_ENV)
+    for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER"):
+        setattr(settings, name, PHONE_ENV[name])
+    out = io.StringIO()
+    call_command(
+        "simulate_call",
+        url=server.url,
+        public_url=PUBLIC,
+        from_number=JOENSUU_LANDLINE,
+        digits="1",
+        wait=1.0,
+        rest_port=free_port(),
+        stdout=out,
+    )
+    text = out.getvalue()
+    assert "waiting in the queue" in text and "over:" in text
+    contact = Contact.objects.get()
+    assert contact.channel == "phone" and contact.region.code == "12"
+    assert contact.state == "abandoned"  # nobody answered within --wait
