@@ -283,7 +283,7 @@ def answer_closed(*, call_sid: str, digits: str, from_number: str) -> Outcome:
         if call.attempt < MAX_ATTEMPTS:
             call.attempt += 1
             call.save()
-            return Outcome(call, repeat=True)
+            return Outcome(call, repeat=True)  # the repeat says only the callback key
         call.stage = Stage.DONE
         call.save()
         return Outcome(call)

@@ -149,11 +149,6 @@ def closed(request: HttpRequest) -> HttpResponse:
         digits=_field(request, "Digits"),
         from_number=_field(request, "From"),
     )
-    if outcome.call.stage == Stage.CLOSED:
-        is_open, opens_at = services.routing_phone.opening_for(
-            municipality_code=outcome.call.municipality_code or None, channel="phone"
-        )
-        outcome = services.Outcome(outcome.call, repeat=outcome.repeat, opens_at=opens_at)
     return _xml(_prompt(outcome))
 
 
