@@ -111,3 +111,26 @@ def test_volunteer_accepts_a_phone_offer_without_seeing_the_number(
     finally:
         rest.shutdown()
         rest.server_close()
+
+
+def test_console_says_the_phone_is_not_configured_and_works_on(
+    asgi_server, chromium, reference_data
+):
+    provider = make_provider(regions=["12"])
+    make_supporter(providers=[provider], username="aino")
+    page = chromium.new_context(locale="en-GB").new_page()
+    page.goto(f"{asgi_server.url}/console/login/")
+    page.locator("#id_username").fill("aino")
+    page.locator("#id_password").fill("test-password-123")
+    page.locator("#id_password").press("Enter")
+    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    status = page.locator("#phone-status")
+    status.wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.getElementById('phone-panel').dataset.state === 'not-configured'",
+        timeout=TIMEOUT_MS,
+    )
+    assert status.inner_text().strip()
+    # The rest of the console is unchanged: presence still works.
+    page.locator("input[name=presence][value=available]").check()
+    page.locator("#console-status").filter(has_text=re.compile(r"\S")).wait_for(timeout=TIMEOUT_MS)

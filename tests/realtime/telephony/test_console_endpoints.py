@@ -37,6 +37,8 @@ def test_not_configured_reads_so_and_issues_no_token(settings, reference_data):
         content_type="application/json",
     )
     assert response.status_code == 400
+    admin = _login(make_user(is_staff=True, is_superuser=True))
+    assert b"TWILIO_ACCOUNT_SID" in admin.get("/admin/telephony/phonecall/", follow=True).content
     # The console page itself still works, and loads the phone panel's script.
     page = http.get("/console/")
     assert page.status_code == 200 and b"telephony/softphone.js" in page.content

@@ -200,7 +200,11 @@ class Phone {
   onFrame(frame) {
     if (frame.type === "welcome") (frame.contacts || []).forEach((c) => this.serving(c));
     else if (frame.type === "contact.assigned") this.serving(frame.contact || {});
-    else if (frame.type === "contact.state" && ["ended", "abandoned", "transferred", "escalated"].includes(frame.state)) this.drop(frame.contact);
+    else if (frame.type === "contact.state" && ["ended", "abandoned", "transferred", "escalated"].includes(frame.state)) {
+      // Handed over: leaving the call puts the caller back in the queue for the next supporter.
+      if (this.call && this.cards.has(frame.contact) && ["transferred", "escalated"].includes(frame.state)) this.hangUp();
+      this.drop(frame.contact);
+    }
     else if (frame.type === "phone.call") this.callEvent(frame);
   }
 
