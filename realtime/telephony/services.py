@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -303,22 +304,27 @@ class WaitRound:
 
 
 def wait_round(*, call_sid: str) -> WaitRound:
-    """One turn of the wait loop: announce position and wait when it is time."""
+    """One turn of the wait loop: announce position and wait when it is time.
+
+    The most frequent webhook of all (every waiting caller, every turn), so it
+    takes no row lock: one read, and a conditional update that only one of
+    two racing turns can win decides whether this turn announces.
+    """
     call_sid = check_call_sid(call_sid)
     now = timezone.now()
-    with transaction.atomic():
-        call = _call(call_sid, lock=True)
-        contact = call.contact
-        if contact is None or contact.state in TERMINAL_STATES:
-            return WaitRound(call, False, None, None, over=contact is not None)
-        due = call.last_announced_at is None or now - call.last_announced_at >= timedelta(
-            seconds=settings.PHONE_ANNOUNCE_EVERY_S
+    call = _call(call_sid)
+    contact = call.contact
+    if contact is None or contact.state in TERMINAL_STATES:
+        return WaitRound(call, False, None, None, over=contact is not None)
+    queued = contact.state in QUEUED_STATES or contact.state == ContactState.OFFERED
+    announce = False
+    if queued:
+        due = now - timedelta(seconds=settings.PHONE_ANNOUNCE_EVERY_S)
+        announce = bool(
+            PhoneCall.objects.filter(pk=call.pk)
+            .filter(Q(last_announced_at__isnull=True) | Q(last_announced_at__lte=due))
+            .update(last_announced_at=now)
         )
-        queued = contact.state in QUEUED_STATES or contact.state == "offered"
-        announce = bool(due and queued)
-        if announce:
-            call.last_announced_at = now
-            call.save(update_fields=["last_announced_at", "updated_at"])
     return WaitRound(
         call,
         announce,

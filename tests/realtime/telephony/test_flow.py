@@ -52,3 +52,18 @@ def test_the_caller_hears_each_language_in_its_own_voice(driver, network):
     assert ("For service in English, press 3.", "en-GB", "Polly.Amy-Neural") in said
     # After choosing Swedish, the rest is in Swedish.
     assert any(text.startswith("Tack.") and lang == "sv-SE" for text, lang, _v in call.said)
+
+
+@pytest.mark.parametrize(("every_s", "expected"), [(60, 1), (0, 3)])
+def test_position_is_announced_now_and_then(driver, network, phone_settings, every_s, expected):
+    phone_settings.PHONE_ANNOUNCE_EVERY_S = every_s
+    call = driver.call(MOBILE, digits=["1"])
+    call.start()
+    Contact.objects.filter(phone_calls__call_sid=call.sid).update(
+        last_position=2, last_estimated_wait_s=240
+    )
+    for _ in range(3):
+        call.wait_round()
+    heard = call.transcript()
+    assert heard.count("Olet jonossa sijalla 2.") == expected
+    assert heard.count("Arvioitu odotusaika on noin 4 minuuttia.") == expected
