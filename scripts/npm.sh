@@ -19,7 +19,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 echo "==> installing @twilio/voice-sdk@$VOICE_SDK_VERSION (browser softphone)"
 if (cd "$work" && npm init -y >/dev/null 2>&1 \
-    && timeout 300 npm install --no-audit --no-fund --ignore-scripts --silent "@twilio/voice-sdk@$VOICE_SDK_VERSION" >/dev/null 2>&1); then
+    && timeout 120 npm install --no-audit --no-fund --ignore-scripts --silent --fetch-retries 1 --fetch-timeout 20000 "@twilio/voice-sdk@$VOICE_SDK_VERSION" >/dev/null 2>&1); then
   src="$work/node_modules/@twilio/voice-sdk/dist"
   if [ -f "$src/twilio.min.js" ]; then
     mkdir -p "$VOICE_DEST"
