@@ -62,6 +62,9 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# --- Browser libraries from npm (optional: pages say what is off without them) ---
+bash scripts/npm.sh || true
+
 # --- Lint, migrations, translations ---------------------------------------------
 echo "==> ruff"
 .venv/bin/ruff check . || fail "ruff check found problems"
