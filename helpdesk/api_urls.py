@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from helpdesk.views import api
+from helpdesk.views import api, device_check
 
 urlpatterns = [
     path("contacts/", api.ContactCreateView.as_view(), name="api-contact-create"),
@@ -27,5 +27,9 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
+<<<<<<< HEAD
     path("stats/", include("helpdesk.stats.api_urls")),
+=======
+    path("device-check/", device_check.device_check_offer, name="api-device-check"),
+>>>>>>> main
 ]
