@@ -27,9 +27,6 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
-<<<<<<< HEAD
     path("stats/", include("helpdesk.stats.api_urls")),
-=======
     path("device-check/", device_check.device_check_offer, name="api-device-check"),
->>>>>>> main
 ]

@@ -305,11 +305,8 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
-<<<<<<< HEAD
     "helpdesk.stats.timer.StatsRollupTimer",
-=======
     "realtime.video.device_check.DeviceCheckLifespan",
->>>>>>> main
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")

@@ -15,11 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("helpdesk.page_urls")),
     path("kb/", include("knowledge.urls")),
-<<<<<<< HEAD
     path("stats/", include("helpdesk.stats.urls")),
-=======
     path("telephony/", include("realtime.telephony.urls")),
->>>>>>> main
 ]
 
 if settings.DEBUG:

@@ -24,13 +24,10 @@ echo "Customer page:     http://127.0.0.1:${PORT}/"
 echo "Supporter console: http://127.0.0.1:${PORT}/console/"
 echo "Admin:             http://127.0.0.1:${PORT}/admin/"
 echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
-<<<<<<< HEAD
 echo "Statistics:        http://127.0.0.1:${PORT}/stats/  (e.g. coord-pohjois-karjala)"
-=======
 if [ "${PHONE_DEMO:-}" = "1" ]; then
   echo "Phone (demo):      PHONE_DEMO=1 .venv/bin/python manage.py simulate_call --url http://127.0.0.1:${PORT} --from +358131234567 --digits 1"
 fi
->>>>>>> main
 echo
 exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on \
   --ws-per-message-deflate false --ws-ping-interval 0
