@@ -297,8 +297,16 @@ def declined(snap: Snapshot, c: WaitingContact) -> frozenset[int]:
     return c.declined_by
 
 
-def may_take(snap: Snapshot, decision: Decision, c: WaitingContact, s: SupporterState) -> bool:
-    """Rules 3 and 4 without capacity (checked over the whole round)."""
+def may_take(
+    snap: Snapshot,
+    decision: Decision,
+    c: WaitingContact,
+    s: SupporterState,
+    *,
+    overflow: bool = True,
+) -> bool:
+    """Rules 3 and 4 without capacity (checked over the whole round); with
+    `overflow`, also rule 8's idle supporter of a later step."""
     if s.presence != "available" or s.id in blocked_supporters(snap):
         return False
     if s.id in declined(snap, c):
@@ -311,8 +319,10 @@ def may_take(snap: Snapshot, decision: Decision, c: WaitingContact, s: Supporter
     if may_serve_at(snap, c, s, step):
         return True
     # Rule 8: an idle supporter of a later step.
-    return idle_before_round(snap, s) and any(
-        may_serve_at(snap, c, s, later) for later in later_steps(snap, decision, c)
+    return (
+        overflow
+        and idle_before_round(snap, s)
+        and any(may_serve_at(snap, c, s, later) for later in later_steps(snap, decision, c))
     )
 
 
@@ -399,7 +409,8 @@ def check_no_free_slot_left_while_an_eligible_contact_waits(snap, decision):
         c = contacts[p.contact_id]
         for s in snap.supporters:
             free = s.capacity.get(c.channel, 0) - s.load.get(c.channel, 0) - used[(s.id, c.channel)]
-            assert free <= 0 or not may_take(snap, decision, c, s), (c, s)
+            # Rule 8's own property covers later steps (idle is not free capacity).
+            assert free <= 0 or not may_take(snap, decision, c, s, overflow=False), (c, s)
 
 
 def check_no_idle_supporter_beside_a_waiting_contact(snap, decision):
@@ -609,4 +620,75 @@ CONTESTS = st.builds(
 @settings(max_examples=300, deadline=None, database=None)
 @given(CONTESTS, st.randoms(use_true_random=False))
 def test_contest_for_few_supporters(snap, rnd):
+    test_decision_invariants.hypothesis.inner_test(snap, rnd)
+
+
+# Overflow: two providers of one development area, a workflow that waits for
+# the region first. Every draw puts idle supporters beside contacts of the
+# other region, which is what rule 8 is about.
+OVERFLOW_PROVIDERS = (
+    replace(CONTEST_PROVIDER, id=1),
+    replace(
+        CONTEST_PROVIDER,
+        id=2,
+        municipalities=frozenset({"Mikkeli"}),
+        regions=frozenset({"Etelä-Savo"}),
+    ),
+)
+OVERFLOW_WORKFLOWS = {
+    1: Workflow(
+        1,
+        (
+            Step("region", True, False, 600),
+            Step("development_area", False, False, None),
+        ),
+    )
+}
+overflow_contact = st.builds(
+    _contact,
+    place=st.sampled_from([p for p in PLACES if p[2] == "Kuopio"]),
+    pin=st.just((None, None)),
+    channel=st.sampled_from(CHANNELS),
+    language=weighted(("fi", 3), ("sv", 1)),
+    topic=st.none(),
+    priority=st.integers(0, 1),
+    waiting_since=st.integers(0, 20).map(ago),
+    workflow_id=st.just(1),
+    step_index=st.just(0),
+    step_started_at=st.integers(0, 100).map(ago),
+    preferred_supporter=st.none(),
+    declined_by=sometimes(subset(SUPPORTER_IDS), frozenset()),
+    pending_offer=st.none(),
+)
+overflow_supporter = st.builds(
+    SupporterState,
+    id=st.just(0),
+    provider_ids=st.sampled_from([frozenset({1}), frozenset({2})]),
+    presence=weighted(("available", 4), ("busy", 1)),
+    languages=st.one_of(st.just(frozenset({"fi"})), subset(LANGUAGES)),
+    skills=st.just(frozenset()),
+    capacity=per_channel(weighted((1, 3), (2, 1))),
+    load=per_channel(weighted((0, 6), (1, 1))),
+    idle_since=st.integers(0, 5).map(ago),
+)
+OVERFLOWS = st.builds(
+    lambda contacts, supporters: Snapshot(
+        now=NOW,
+        contacts=tuple(replace(c, id=cid) for cid, c in enumerate(contacts, start=1)),
+        supporters=tuple(
+            replace(s, id=sid) for sid, s in zip(SUPPORTER_IDS, supporters, strict=False)
+        ),
+        providers=OVERFLOW_PROVIDERS,
+        workflows=OVERFLOW_WORKFLOWS,
+        handle_time_s=HANDLE,
+        offer_timeout_s=OFFER_TIMEOUT,
+    ),
+    st.lists(overflow_contact, min_size=1, max_size=8),
+    st.lists(overflow_supporter, min_size=1, max_size=4),
+)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(OVERFLOWS, st.randoms(use_true_random=False))
+def test_overflow_to_idle_supporters(snap, rnd):
     test_decision_invariants.hypothesis.inner_test(snap, rnd)
