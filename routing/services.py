@@ -527,6 +527,17 @@ def pick_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 # --- in service: transfer, escalate, hold --------------------------------
 
 
+def _lock_serving_supporter(contact: Contact) -> None:
+    """Lock the serving supporter's row before the contact's (routing/store.py's order).
+
+    Leaving service updates the supporter (idle_since, in end_assignment)
+    after the contact; the routing round holds supporter rows while it
+    updates contacts. Taking the contact first deadlocked the two under load.
+    """
+    if contact.supporter_id:
+        store.lock_supporter(contact.supporter_id)
+
+
 def _requeue(
     contact: Contact,
     *,
@@ -537,6 +548,7 @@ def _requeue(
     data: dict,
     now: datetime,
 ) -> Contact:
+    _lock_serving_supporter(contact)
     moved = store.transition(
         contact.pk,
         IN_SERVICE_STATES,
@@ -719,6 +731,7 @@ def resume_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 
 def _abandon(contact: Contact, *, reason: str, now: datetime, actor_id: int | None = None) -> bool:
     """Any open state -> abandoned; False if it was already over."""
+    _lock_serving_supporter(contact)
     withdrawn = store.withdraw_pending_offer(contact_id=contact.pk, now=now)
     if not store.transition(
         contact.pk,
@@ -795,6 +808,7 @@ def end_contact(
             fields = {"ended_at": now, "outcome": outcome}
             if topic is not None:
                 fields["topic"] = topic
+            _lock_serving_supporter(contact)
             if not store.transition(contact.pk, IN_SERVICE_STATES, ContactState.ENDED, **fields):
                 contact.refresh_from_db()
                 if contact.state in TERMINAL_STATES:
