@@ -200,7 +200,8 @@ class LayerWatch:
             if shard._redis is None:
                 continue
             connection = getattr(shard._pubsub, "connection", None)
-            if connection is not None and getattr(connection, "_helpdesk_watch", None) != self.token:
+            watched = getattr(connection, "_helpdesk_watch", None) == self.token
+            if connection is not None and not watched:
                 # redis-py keeps a weak reference: this watcher outlives the callback's use.
                 connection.register_connect_callback(self._on_reconnect)
                 connection._helpdesk_watch = self.token

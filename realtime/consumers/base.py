@@ -59,6 +59,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "try again later": the database is away
 
 ERROR_CODES = frozenset(
     {
@@ -224,6 +225,25 @@ class BaseConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     # -- lifecycle -------------------------------------------------------------
+
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Connect; while the database is away, say so and close (the client retries)."""
+        try:
+            await super().websocket_connect(message)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("database unavailable while opening a %s socket: %r", self.side, exc)
+            self.closing = True
+            await self.accept()
+            await self.send(
+                text_data=json.dumps(
+                    serializers.error(
+                        "unavailable", "the service is briefly unavailable; reconnect later"
+                    )
+                )
+            )
+            await self.close(code=CLOSE_TRY_AGAIN)
 
     async def refuse(self, code: int) -> None:
         """Accept then close: a browser cannot read the reason of a refused handshake."""
