@@ -42,9 +42,7 @@ async def test_frames_are_answered_unavailable_and_the_socket_recovers(ws_app, t
     await customer.disconnect()
 
 
-async def test_opening_a_socket_while_the_database_is_away_says_try_again(
-    ws_app, transactional_db
-):
+async def test_opening_a_socket_while_the_database_is_away_says_try_again(ws_app, transactional_db):
     provider, supporter, contact = await adb(make_pair)()
     with mock.patch("realtime.consumers.customer._load_contact", side_effect=_gone):
         customer = await customer_client(ws_app, contact, hello=None)
