@@ -258,6 +258,16 @@ class Run:
             self.sent[cmid] = Sent(self.phase, side.pair["contact"], side.role)
             await self.send(side, cmid, side.pending[cmid])
 
+    async def one_message_each(self) -> None:
+        """One message from every open side now (a quiet chat's next message)."""
+        for side in self.sides:
+            if side.ws is None or not side.welcomed:
+                continue
+            cmid = uuid.uuid4().hex
+            side.pending[cmid] = f"{side.role} {cmid[:8]}"
+            self.sent[cmid] = Sent(self.phase, side.pair["contact"], side.role)
+            await self.send(side, cmid, side.pending[cmid])
+
     def start(self) -> list[asyncio.Task]:
         tasks = []
         for i, pair in enumerate(self.pairs):
@@ -348,12 +358,19 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
             print("warning: not every socket was open after 60 s", flush=True)
         await asyncio.sleep(args.warmup)
 
-        # (a) Redis restarted.
+        # (a) Redis restarted while the chats are quiet (no later message
+        # can fill a gap), then one message from every side at once: each
+        # must arrive live within LIVE_WITHIN_S; then chatting goes on.
         run.phase = "redis_restart"
+        run.sending = False
+        await asyncio.sleep(1.0)
         redis.kill()
         await asyncio.sleep(args.down)
         await asyncio.to_thread(redis.start)
         fault_end = time.monotonic()
+        await run.one_message_each()
+        await asyncio.sleep(LIVE_WITHIN_S + 1)
+        run.sending = True
         await asyncio.sleep(args.after)
         results["redis_restart"] = (fault_end, None)
 
@@ -371,12 +388,18 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
         run.alive[victim] = True
         results["worker_kill"] = (fault_end, victim)
 
-        # (c) PostgreSQL stopped and started again.
+        # (c) PostgreSQL stopped and started again (chatting goes on: the
+        # messages sent meanwhile are refused `unavailable` and resent).
         run.phase = "pg_restart"
         await asyncio.to_thread(pg.halt)
         await asyncio.sleep(args.down)
         await asyncio.to_thread(pg.resume)
         fault_end = time.monotonic()
+        run.sending = False
+        await asyncio.sleep(1.0)
+        await run.one_message_each()
+        await asyncio.sleep(LIVE_WITHIN_S + 1)
+        run.sending = True
         await asyncio.sleep(args.after)
         results["pg_restart"] = (fault_end, None)
 

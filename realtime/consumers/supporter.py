@@ -20,6 +20,7 @@ from django.conf import settings
 
 from helpdesk.models import Contact, Message, Supporter
 from helpdesk.permissions import Actor
+from helpdesk.services import audit
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from realtime import serializers
@@ -70,6 +71,8 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
+    # The assigned frame carries the whole transcript: a read to log.
+    audit.record_transcript_read(user_id=supporter.user_id, contact_id=contact_id, where="assigned")
     contact = Contact.objects.select_related(
         "supporter", "topic", "municipality", "region__development_area"
     ).get(pk=contact_id)
@@ -97,6 +100,10 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
             contact_id=contact.pk, after_seq=after.get(public_id, 0), for_customer=False
         )
         data = serializers.supporter_contact(contact, viewer=supporter, actor=actor)
+        if after.get(public_id, 0) == 0 and replay.messages:
+            audit.record_transcript_read(
+                user_id=supporter.user_id, contact_id=contact.pk, where="welcome"
+            )
         # The replay's number is the newer one: the contact row was read first.
         contacts.append({**data, "last_seq": replay.last_seq, "messages": replay.messages})
         replays[public_id] = replay.last_seq

@@ -100,4 +100,5 @@ def test_faults_runs_every_fault_and_prints_its_summary():
         # The smoke run checks that the figures are produced; at this size the
         # platform also keeps every promise, so a regression shows here too.
         assert figures["lost"] == "0" and figures["dup"] == "0", line
+        assert figures["late"] == "0", line
         assert figures["waiting_ok"].split("/")[0] == figures["waiting_ok"].split("/")[1], line
