@@ -287,7 +287,7 @@ class Run:
     def figures(self, phase: str, fault_end: float, killed_server: int | None) -> dict:
         acked = [s for s in self.sent.values() if s.phase == phase and s.acked_at is not None]
         unacked = sum(1 for s in self.sent.values() if s.phase == phase and s.acked_at is None)
-        lost = dup = late = 0
+        lost = dup = late = replayed = 0
         silent = 0.0
         for s in acked:
             receiver = "supporter" if s.sender == "customer" else "customer"
@@ -306,12 +306,14 @@ class Run:
             excused = killed_server is not None and side.lost_worker
             if wait > LIVE_WITHIN_S or (not live and not excused):
                 late += 1
+                replayed += 0 if live else 1
         return {
             "acked": len(acked),
             "unacked": unacked,
             "lost": lost,
             "dup": dup,
             "late": late,
+            "late_replayed": replayed,  # of the late: reached only through a welcome replay
             "max_silent_s": round(max(silent, 0.0), 2),
             "reconnects": self.reconnects.get(phase, 0),
         }
@@ -471,6 +473,7 @@ def main() -> None:
     for phase, f in figures.items():
         print(
             f"{phase}: acked={f['acked']} lost={f['lost']} dup={f['dup']} late={f['late']} "
+            f"late_replayed={f['late_replayed']} "
             f"max_silent_s={f['max_silent_s']} reconnects={f['reconnects']} "
             f"unacked={f['unacked']} waiting_ok={f['waiting_ok']}"
         )
