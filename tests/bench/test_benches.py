@@ -100,5 +100,6 @@ def test_faults_runs_every_fault_and_prints_its_summary():
         # The smoke run checks that the figures are produced; at this size the
         # platform also keeps every promise, so a regression shows here too.
         assert figures["lost"] == "0" and figures["dup"] == "0", line
-        assert figures["late"] == "0", line
+        # Nothing reached its socket more than 5 s after the fault ended.
+        assert int(figures["late"]) - int(figures["late_replayed"]) == 0, line
         assert figures["waiting_ok"].split("/")[0] == figures["waiting_ok"].split("/")[1], line
