@@ -19,8 +19,9 @@ What it does, and removes again at the end:
    reached the other side), duplicated (reached a socket twice), late
    (reached it more than 5 s after the fault ended, or only through a
    reconnect's replay on a socket that did not lose its worker), the longest
-   such wait (max_silent_s), reconnects, and whether every waiting contact is
-   still waiting;
+   such wait (max_silent_s), reconnects, whether every waiting contact is
+   still waiting, and what /healthz answered during the fault and how soon
+   it answered 200 after it;
 5. ends with
    `faults redis_restart_lost=<n> worker_kill_lost=<n> pg_restart_lost=<n> max_silent_s=<n>`.
 
@@ -342,6 +343,29 @@ def enqueue_waiting(n: int) -> list[int]:
     ]
 
 
+def healthz(port: int) -> int:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=15) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+async def health_after(port: int, within: float = 30.0) -> float:
+    """Seconds until /healthz answers 200 (the fault just ended)."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if await asyncio.to_thread(healthz, port) == 200:
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    return float("inf")
+
+
 async def wait_until(predicate, within: float) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -355,6 +379,7 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
     run = Run(pairs, ports, args.interval)
     tasks = run.start()
     results: dict[str, dict] = {}
+    health: dict[str, list] = {}  # phase -> [/healthz during the fault, s until 200 after]
     try:
         if not await wait_until(run.all_open, 60):
             print("warning: not every socket was open after 60 s", flush=True)
@@ -368,9 +393,11 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
         await asyncio.sleep(1.0)
         redis.kill()
         await asyncio.sleep(args.down)
+        health["redis_restart"] = [await asyncio.to_thread(healthz, ports[1])]
         await asyncio.to_thread(redis.start)
         fault_end = time.monotonic()
         await run.one_message_each()
+        health["redis_restart"].append(await health_after(ports[1]))
         await asyncio.sleep(LIVE_WITHIN_S + 1)
         run.sending = True
         await asyncio.sleep(args.after)
@@ -395,8 +422,10 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
         run.phase = "pg_restart"
         await asyncio.to_thread(pg.halt)
         await asyncio.sleep(args.down)
+        health["pg_restart"] = [await asyncio.to_thread(healthz, ports[1])]
         await asyncio.to_thread(pg.resume)
         fault_end = time.monotonic()
+        health["pg_restart"].append(await health_after(ports[1]))
         run.sending = False
         await asyncio.sleep(1.0)
         await run.one_message_each()
@@ -426,6 +455,8 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
     for phase, (fault_end, killed) in results.items():
         figures[phase] = run.figures(phase, fault_end, killed)
         figures[phase]["waiting_ok"] = f"{ok}/{total}"
+        during, back = health.get(phase, ["-", "-"])
+        figures[phase]["healthz"] = f"{during}->200_in_{back:.1f}s" if back != "-" else "-"
     return figures
 
 
@@ -475,7 +506,7 @@ def main() -> None:
             f"{phase}: acked={f['acked']} lost={f['lost']} dup={f['dup']} late={f['late']} "
             f"late_replayed={f['late_replayed']} "
             f"max_silent_s={f['max_silent_s']} reconnects={f['reconnects']} "
-            f"unacked={f['unacked']} waiting_ok={f['waiting_ok']}"
+            f"unacked={f['unacked']} waiting_ok={f['waiting_ok']} healthz={f['healthz']}"
         )
     silent = max(f["max_silent_s"] for f in figures.values())
     print(
