@@ -127,6 +127,7 @@ class Run:
         self.reconnects: dict[str, int] = {}
         self.sides: list[Side] = []
         self.stopping = False
+        self.killed_at: float | None = None  # when a worker was killed
 
     # one socket ---------------------------------------------------------------
 
@@ -304,7 +305,9 @@ class Run:
             side = next(
                 x for x in self.sides if x.role == receiver and x.pair["contact"] == s.contact
             )
-            excused = killed_server is not None and side.lost_worker
+            # A replay is expected on a socket whose worker was killed, for
+            # whatever it had not yet been sent then (even from the phase before).
+            excused = side.lost_worker and self.killed_at is not None and at >= self.killed_at
             if wait > LIVE_WITHIN_S or (not live and not excused):
                 late += 1
                 replayed += 0 if live else 1
@@ -409,7 +412,7 @@ async def main_async(args, pairs, ports, servers, redis, pg, db_name, waiting) -
         servers[victim].send_signal(signal.SIGKILL)
         servers[victim].wait(10)
         run.alive[victim] = False
-        fault_end = time.monotonic()
+        fault_end = run.killed_at = time.monotonic()
         await asyncio.sleep(args.after)
         servers[victim] = await asyncio.to_thread(
             chat_load.start_server, db_name, ports[victim], ticker=False
