@@ -103,3 +103,19 @@ def test_faults_runs_every_fault_and_prints_its_summary():
         # Nothing reached its socket more than 5 s after the fault ended.
         assert int(figures["late"]) - int(figures["late_replayed"]) == 0, line
         assert figures["waiting_ok"].split("/")[0] == figures["waiting_ok"].split("/")[1], line
+
+
+def test_twilio_webhooks_runs_beside_chat_pairs_and_prints_its_summary():
+    before = _bench_databases()
+    lines = _run(
+        "twilio_webhooks.py", "--rate", "20", "--duration", "3", "--pairs", "4", "--workers", "4"
+    )
+    summary = re.fullmatch(r"twilio_webhooks rps=(\d+) p99_ms=(\d+) errors=(\d+)", lines[-1])
+    assert summary, lines[-1]
+    assert summary.group(3) == "0"
+    assert int(summary.group(1)) > 0
+    webhooks = next(line for line in lines if line.startswith("webhooks:"))
+    assert int(re.search(r"sent=(\d+)", webhooks).group(1)) > 0
+    chat = next(line for line in lines if line.startswith("platform:"))
+    assert "lost=0" in chat and "errors=0" in chat, chat
+    assert _bench_databases() == before
