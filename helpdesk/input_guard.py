@@ -32,20 +32,35 @@ API_PREFIXES = ("/api/", "/kb/api/")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
+def checks_own_body(view):
+    """Mark a view that reads and checks its own body (with its own messages).
+
+    Its query string is still checked here; its body is left to it. Such a
+    view must refuse NUL, lone surrogates and deep nesting itself (the device
+    check does: realtime/video/device_check.py).
+    """
+    view.checks_own_body = True
+    return view
+
+
 class InputGuardMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
-        refusal = self.check(request)
-        if refusal is not None:
-            return refusal
         return self.get_response(request)
 
-    def check(self, request: HttpRequest) -> HttpResponse | None:
+    def process_view(self, request: HttpRequest, view_func, view_args, view_kwargs):
+        # Here rather than in __call__: a URL no view answers reads no input.
+        own_body = getattr(view_func, "checks_own_body", False) or getattr(
+            getattr(view_func, "cls", None), "checks_own_body", False
+        )
+        return self.check(request, body=not own_body)
+
+    def check(self, request: HttpRequest, *, body: bool = True) -> HttpResponse | None:
         try:
             problem = self._query_problem(request)
-            if problem is None and request.method in _BODY_METHODS:
+            if problem is None and body and request.method in _BODY_METHODS:
                 problem = self._body_problem(request)
         except RequestDataTooBig:
             return self._refuse(request, 413, "too_large", "The request body is too large.")
