@@ -18,3 +18,8 @@ def record_transcript_read(*, user_id: int | None, contact_id: int, where: str) 
         contact_id=contact_id,
         detail={"where": where},
     )
+
+
+def record_export(*, user_id: int | None, what: str, detail: dict) -> None:
+    """A download of figures or data by staff (the statistics' CSV and XLSX)."""
+    AuditLogEntry.objects.create(actor_id=user_id, action="export", detail={"what": what, **detail})
