@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL, lone surrogates, deep JSON and oversized bodies -> 4xx (helpdesk/input_guard.py).
+    "helpdesk.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,6 +123,10 @@ if DATABASE_URL:
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django then checks a pooled connection before handing it out: after
+        # a database restart the idle ones are dead, and each would fail one
+        # request.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
             "max_size": DB_POOL_MAX_SIZE,

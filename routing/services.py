@@ -230,6 +230,12 @@ def _check_capacity(supporter: Supporter, channel: str) -> None:
 # --- enqueue -------------------------------------------------------------
 
 
+def mask_customer_text(text: str) -> str:
+    from realtime.masking import mask
+
+    return mask(text).text if text else text
+
+
 def enqueue_contact(
     *,
     channel: str,
@@ -250,7 +256,8 @@ def enqueue_contact(
         raise InvalidInput(_("Choose Finnish, Swedish or English."))
     if consent is not True:
         raise InvalidInput(_("Please accept the privacy notice to contact support."))
-    description = _text(description, name=_("Description"))
+    # What the customer typed is masked like a chat message before it is stored.
+    description = mask_customer_text(_text(description, name=_("Description")))
     customer_key = _text(customer_key, name=_("Customer key"), limit=64)
     number = ""
     if is_callback:
