@@ -286,6 +286,13 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
 
+# Pictures and PDFs sent in a chat (helpdesk/services/attachments.py): kept
+# outside MEDIA_ROOT, never served by URL alone, deleted by the retention purge.
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(8 * 1024 * 1024)))
+ATTACHMENT_MAX_PIXELS = int(os.environ.get("ATTACHMENT_MAX_PIXELS", str(40_000_000)))
+ATTACHMENT_RATE_LIMIT = os.environ.get("ATTACHMENT_RATE_LIMIT", "6/minute")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

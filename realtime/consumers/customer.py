@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Events a customer may see, and the keys of each they may see.
 _FORWARDED: dict[str, tuple[str, ...]] = {
-    "contact.state": ("contact", "state", "supporter_name"),
+    "contact.state": ("contact", "state", "supporter_name", "target"),
     "queue.position": ("contact", "position", "estimated_wait_s"),
     "queue.closed": ("contact", "opens_at", "help_points_url"),
 }
