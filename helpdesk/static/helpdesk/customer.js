@@ -463,9 +463,7 @@ class CustomerChat {
     let text = "";
     if (state === "active") text = fmt(S.servedBy, { name });
     else if (state === "on_hold") text = fmt(S.statusOnHold, { name });
-    else if (state === "transferred" || state === "escalated" || state === "waiting" || state === "offered") {
-      text = helperText(contact.helper) || S.statusQueued;
-    }
+    else if (QUEUED.has(state)) text = S.statusQueued; // who helps is said in the waiting box
     const line = this.$("supporter-line");
     if (line.textContent !== text) line.textContent = text;
     line.hidden = !text;
