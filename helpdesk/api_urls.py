@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from helpdesk.views import api, attachments
+from helpdesk.views import api, attachments, device_check
 
 urlpatterns = [
     path("contacts/", api.ContactCreateView.as_view(), name="api-contact-create"),
@@ -47,4 +47,5 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
+    path("device-check/", device_check.device_check_offer, name="api-device-check"),
 ]

@@ -7,6 +7,7 @@ source scripts/venv.sh ""
 unset DATABASE_URL REDIS_URL
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
+bash scripts/npm.sh || true
 echo "==> compiling translations"
 .venv/bin/python manage.py compile_catalogs
 echo "==> migrating the database (var/helpdesk.sqlite3)"
@@ -20,6 +21,9 @@ echo "Customer page:     http://127.0.0.1:${PORT}/"
 echo "Supporter console: http://127.0.0.1:${PORT}/console/"
 echo "Admin:             http://127.0.0.1:${PORT}/admin/"
 echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
+if [ "${PHONE_DEMO:-}" = "1" ]; then
+  echo "Phone (demo):      PHONE_DEMO=1 .venv/bin/python manage.py simulate_call --url http://127.0.0.1:${PORT} --from +358131234567 --digits 1"
+fi
 echo
 exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on \
   --ws-per-message-deflate false --ws-ping-interval 0
