@@ -277,3 +277,56 @@ def test_lost_connection_and_pictures(server, chromium, artifacts_dir, size, tmp
     page.screenshot(path=str(artifacts_dir / f"picture-{size}.png"), full_page=True)
     axe_ok(page, artifacts_dir, f"customer-picture-{size}")
     context.close()
+
+
+def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
+    from PIL import Image
+
+    from helpdesk.models import Attachment
+    from tests.browser.test_chat_flow import sign_in
+
+    staff = chromium.new_context(locale="fi-FI", viewport=SIZES["desktop"], bypass_csp=True)
+    console = staff.new_page()
+    sign_in(console, server.url, "uusimaa-staff")
+    console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
+        timeout=TIMEOUT_MS
+    )
+    console.locator("#presence input[value=available]").check()
+
+    customer = chromium.new_context(locale="fi-FI", viewport=SIZES["phone"], bypass_csp=True)
+    page = customer.new_page()
+    start_chat(page, server.url, artifacts_dir)
+    offer = console.locator("#offers .offer").first
+    offer.wait_for(timeout=TIMEOUT_MS)
+    offer.locator("button.accept").click()
+    panel = console.locator(".chat-panel:not([hidden])")
+    panel.wait_for(timeout=TIMEOUT_MS)
+    expect(page.locator("#supporter-line")).to_contain_text("Laura", timeout=TIMEOUT_MS)
+
+    # The customer sends a screenshot: the console shows its thumbnail.
+    out = io.BytesIO()
+    Image.new("RGB", (200, 120), (240, 240, 240)).save(out, format="PNG")
+    page.set_input_files(
+        "#attach-input",
+        files=[{"name": "ruutu.png", "mimeType": "image/png", "buffer": out.getvalue()}],
+    )
+    console.wait_for_function(
+        "() => { const i = document.querySelector('.chat-panel li.kind-file img.attachment-thumb');"
+        " return i && i.complete && i.naturalWidth > 0; }",
+        timeout=TIMEOUT_MS,
+    )
+
+    # The supporter sends a PDF: the customer gets a button that downloads it.
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    panel.locator(".attach-form input[type=file]").set_input_files(
+        files=[{"name": "ohje.pdf", "mimeType": "application/pdf", "buffer": pdf}]
+    )
+    expect(page.locator("#messages li.supporter .attachment-link")).to_have_text(
+        "PDF-asiakirja", timeout=TIMEOUT_MS
+    )
+    assert set(Attachment.objects.values_list("kind", flat=True)) == {"image", "pdf"}
+    console.screenshot(path=str(artifacts_dir / "console-pictures-desktop.png"), full_page=True)
+    page.screenshot(path=str(artifacts_dir / "customer-pdf-phone.png"), full_page=True)
+    axe_ok(page, artifacts_dir, "customer-pdf-phone")
+    staff.close()
+    customer.close()
