@@ -225,6 +225,8 @@ class _Round:
         self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
         self._servers_cache: dict[str, dict[object, int]] = {}
+        # (providers, channel) -> a supporter last seen free there, None: nobody (rule 6).
+        self._free_at: dict[tuple[frozenset[int], str], int | None] = {}
 
     # -- rule 1 ---------------------------------------------------------------
 
@@ -536,11 +538,28 @@ class _Round:
         return round(rounds * handle_time)
 
     def _has_free(self, providers: frozenset[int], channel: str) -> bool:
-        """Someone available among `providers` still has a free slot on `channel`."""
+        """Someone available among `providers` still has a free slot on `channel`.
+
+        Free slots only shrink within a round, so a "nobody" is remembered for
+        the rest of it and a "somebody" is re-checked on that one supporter
+        first; a scan happens only when the remembered one has filled up.
+        """
         free = self.free.get(channel)
         if not free:
             return False
-        return any(free.get(s.id, 0) > 0 for pid in providers for s in self.members.get(pid, ()))
+        key = (providers, channel)
+        known = self._free_at.get(key, -1)
+        if known is None:
+            return False
+        if known >= 0 and free.get(known, 0) > 0:
+            return True
+        for pid in providers:
+            for s in self.members.get(pid, ()):
+                if free.get(s.id, 0) > 0:
+                    self._free_at[key] = s.id
+                    return True
+        self._free_at[key] = None
+        return False
 
     def _bounded_estimate(
         self, route: _Route, position: int, servers: int, channel: str

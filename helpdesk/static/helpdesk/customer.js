@@ -390,6 +390,8 @@ class CustomerChat {
   onFrame(frame) {
     switch (frame.type) {
       case "welcome":
+        // What happened while the socket was away is told too (a reload starts afresh).
+        if (this.contact && frame.contact) this.tellStory(this.contact, frame.contact);
         this.setContact(frame.contact || {});
         (frame.messages || []).forEach((m) => this.addMessage(m));
         this.flushOutbox();
