@@ -142,4 +142,6 @@ class CustomerConsumer(BaseConsumer):
             if kind == "contact.state":
                 self.state = event.get("state", self.state)
             frame = {"type": kind, **{key: event.get(key) for key in _FORWARDED[kind]}}
+            if frame.get("target") is None:
+                frame.pop("target", None)  # only transfers and escalations name one
             await self.send_json(frame)
