@@ -1,6 +1,6 @@
 """The public REST API, mounted at /api/ (documented at /api/schema/)."""
 
-from django.urls import path
+from django.urls import include, path
 
 from helpdesk.views import api, attachments, device_check
 
@@ -47,5 +47,6 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
+    path("stats/", include("helpdesk.stats.api_urls")),
     path("device-check/", device_check.device_check_offer, name="api-device-check"),
 ]

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "realtime",
     "realtime.telephony",
     "knowledge",
+    "helpdesk.stats",
 ]
 
 MIDDLEWARE = [
@@ -304,6 +305,7 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "helpdesk.stats.timer.StatsRollupTimer",
     "realtime.video.device_check.DeviceCheckLifespan",
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
@@ -331,6 +333,16 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # 0 turns it off, for installations that run `manage.py purge_expired_data`
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
+# How often each worker rolls contact events up into hourly statistics
+# (helpdesk/stats/timer.py); 0 turns it off.
+STATS_ROLLUP_EVERY_S = float(os.environ.get("STATS_ROLLUP_EVERY_S", "300"))
+# Supporters one chat supporter serves at once, for chat staffing (helpdesk/stats/demand.py).
+STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
+# The forecasts' linear algebra (numpy/OpenBLAS) runs in one thread unless
+# told otherwise: workers share few cores with their sockets, and OpenBLAS
+# threads spinning beside them made one forecast fit fifteen times slower.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 # Pictures and PDFs sent in a chat (helpdesk/services/attachments.py): kept
 # outside MEDIA_ROOT, never served by URL alone, deleted by the retention purge.

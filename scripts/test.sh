@@ -64,7 +64,7 @@ fi
 
 # --- Browser libraries from npm (optional: pages say what is off without them) ---
 bash scripts/npm.sh || true
-# --- Browser libraries from npm (axe-core) into var/npm -------------------------
+# Test-only libraries (axe-core) into var/npm.
 bash scripts/browser_libs.sh || echo "WARNING: browser libraries could not be installed; the axe checks will fail" >&2
 
 # --- Lint, migrations, translations ---------------------------------------------
