@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL, lone surrogates, deep JSON and oversized bodies -> 4xx (helpdesk/input_guard.py).
+    "helpdesk.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -121,6 +123,10 @@ if DATABASE_URL:
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django then checks a pooled connection before handing it out: after
+        # a database restart the idle ones are dead, and each would fail one
+        # request.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
             "max_size": DB_POOL_MAX_SIZE,
@@ -351,6 +357,13 @@ STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
 # threads spinning beside them made one forecast fit fifteen times slower.
 for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_blas_threads, "1")
+
+# Pictures and PDFs sent in a chat (helpdesk/services/attachments.py): kept
+# outside MEDIA_ROOT, never served by URL alone, deleted by the retention purge.
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(8 * 1024 * 1024)))
+ATTACHMENT_MAX_PIXELS = int(os.environ.get("ATTACHMENT_MAX_PIXELS", str(40_000_000)))
+ATTACHMENT_RATE_LIMIT = os.environ.get("ATTACHMENT_RATE_LIMIT", "6/minute")
 
 LOGGING = {
     "version": 1,

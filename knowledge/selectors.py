@@ -20,6 +20,7 @@ from . import search as searchlib
 from . import text as textlib
 from .access import is_supporter
 from .models import LANGUAGES, Article, ArticleTranslation, ArticleVersion, Audience, Status
+from .reassurance import reassuring_first
 
 FALLBACK_ORDER = ("fi", "sv", "en")
 CUSTOMER_AUDIENCES = (Audience.CUSTOMERS, Audience.BOTH)
@@ -145,17 +146,18 @@ def customer_guides_for_topic(
 ) -> list[dict]:
     """Top customer guides for a topic, for the waiting view.
 
-    `text` (what the customer wrote, optional) orders them by relevance;
-    reassuring how-to guides come before incident guides ("I gave my codes
-    to a scammer") unless the topic is scams (knowledge.suggestions).
+    `text` (what the customer wrote, optional) orders them by relevance
+    (knowledge.suggestions); reassuring how-to guides then come before
+    warnings and emergencies (knowledge.reassurance).
     """
-    from .suggestions import reassuring_first
+    from .suggestions import by_conversation
 
     _topic, cards = topic_articles(topic_slug=topic_slug, language=language, limit=None)
     # Guides and checklists help someone who is waiting; training does not.
     cards = [c for c in cards if c["kind"] in ("guide", "checklist", "video_link")]
-    cards = reassuring_first(cards, topic=topic_slug, text=text, language=language)
-    return cards[:limit]
+    # What the customer wrote orders them first; the alarm order (stable) last.
+    cards = by_conversation(cards, topic=topic_slug, text=text, language=language)
+    return reassuring_first(cards)[:limit]
 
 
 def topics_with_articles(*, user=None) -> list[Topic]:

@@ -149,22 +149,19 @@ def _cards(ranked: list[_Found], language: str, *, audience: str) -> list[dict]:
     return cards
 
 
-def reassuring_first(
+def by_conversation(
     cards: list[dict], *, topic: str | None, text: str = "", language: str
 ) -> list[dict]:
-    """Order a topic's guides for someone waiting: by the conversation when
-    there is one, how-to guides before incident guides unless the topic is
-    the scam topic (a stable reordering of `cards`, which carry `id`)."""
-    order: dict[int, int] = {}
-    if text and text.strip():
-        ranked = suggest(text, language=language, topic=topic, limit=20, audience="customers")
-        order = {card["id"]: index for index, card in enumerate(ranked)}
-    topics = _topics_of(card["id"] for card in cards)
-    alarm_wanted = topic in ALARMING_TOPICS
-
-    def key(item: tuple[int, dict]) -> tuple[int, int, int]:
-        index, card = item
-        alarming = not alarm_wanted and _is_incident_guide(topics.get(card["id"], set()))
-        return (int(alarming), order.get(card["id"], len(order)), index)
-
-    return [card for _index, card in sorted(enumerate(cards), key=key)]
+    """A topic's guides ordered by what the customer wrote (stable; unchanged
+    without text). The waiting room then puts alarming guides last
+    (knowledge.reassurance)."""
+    if not text or not text.strip():
+        return list(cards)
+    ranked = suggest(text, language=language, topic=topic, limit=20, audience="customers")
+    order = {card["id"]: index for index, card in enumerate(ranked)}
+    return [
+        card
+        for _index, card in sorted(
+            enumerate(cards), key=lambda item: (order.get(item[1]["id"], len(order)), item[0])
+        )
+    ]

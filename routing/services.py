@@ -47,7 +47,7 @@ from realtime.events import (
     publish_on_commit,
     supporter_group,
 )
-from routing import selectors, snapshot, store, types
+from routing import selectors, snapshot, store, targets, types
 from routing.closed_notice import closed_frame
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
@@ -175,10 +175,18 @@ def _kick_after_commit() -> None:
     transaction.on_commit(_kick, robust=True)
 
 
-def _publish_state(contact: Contact, state: str, *, supporter_name: str | None = None) -> None:
+def _publish_state(
+    contact: Contact,
+    state: str,
+    *,
+    supporter_name: str | None = None,
+    target: dict | None = None,
+) -> None:
     event = {"type": "contact.state", "contact": str(contact.public_id), "state": str(state)}
     if supporter_name:
         event["supporter_name"] = supporter_name
+    if target:
+        event["target"] = target  # who serves it next (routing/targets.py)
     publish_on_commit(contact_group(contact.public_id), event)
 
 
@@ -230,6 +238,12 @@ def _check_capacity(supporter: Supporter, channel: str) -> None:
 # --- enqueue -------------------------------------------------------------
 
 
+def mask_customer_text(text: str) -> str:
+    from realtime.masking import mask
+
+    return mask(text).text if text else text
+
+
 def enqueue_contact(
     *,
     channel: str,
@@ -250,7 +264,8 @@ def enqueue_contact(
         raise InvalidInput(_("Choose Finnish, Swedish or English."))
     if consent is not True:
         raise InvalidInput(_("Please accept the privacy notice to contact support."))
-    description = _text(description, name=_("Description"))
+    # What the customer typed is masked like a chat message before it is stored.
+    description = mask_customer_text(_text(description, name=_("Description")))
     customer_key = _text(customer_key, name=_("Customer key"), limit=64)
     number = ""
     if is_callback:
@@ -527,6 +542,17 @@ def pick_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 # --- in service: transfer, escalate, hold --------------------------------
 
 
+def _lock_serving_supporter(contact: Contact) -> None:
+    """Lock the serving supporter's row before the contact's (routing/store.py's order).
+
+    Leaving service updates the supporter (idle_since, in end_assignment)
+    after the contact; the routing round holds supporter rows while it
+    updates contacts. Taking the contact first deadlocked the two under load.
+    """
+    if contact.supporter_id:
+        store.lock_supporter(contact.supporter_id)
+
+
 def _requeue(
     contact: Contact,
     *,
@@ -537,6 +563,7 @@ def _requeue(
     data: dict,
     now: datetime,
 ) -> Contact:
+    _lock_serving_supporter(contact)
     moved = store.transition(
         contact.pk,
         IN_SERVICE_STATES,
@@ -568,7 +595,7 @@ def _requeue(
     )
     old_providers = {contact.provider_id} if contact.provider_id else set()
     contact = Contact.objects.select_related(*_CONTACT_RELATIONS).get(pk=contact.pk)
-    _publish_state(contact, state)
+    _publish_state(contact, state, target=targets.helper_for(contact))
     _publish_queue_changed(selectors.queue_provider_ids(contact) | old_providers)
     _kick_after_commit()
     return contact
@@ -719,6 +746,7 @@ def resume_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 
 def _abandon(contact: Contact, *, reason: str, now: datetime, actor_id: int | None = None) -> bool:
     """Any open state -> abandoned; False if it was already over."""
+    _lock_serving_supporter(contact)
     withdrawn = store.withdraw_pending_offer(contact_id=contact.pk, now=now)
     if not store.transition(
         contact.pk,
@@ -795,6 +823,7 @@ def end_contact(
             fields = {"ended_at": now, "outcome": outcome}
             if topic is not None:
                 fields["topic"] = topic
+            _lock_serving_supporter(contact)
             if not store.transition(contact.pk, IN_SERVICE_STATES, ContactState.ENDED, **fields):
                 contact.refresh_from_db()
                 if contact.state in TERMINAL_STATES:

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from helpdesk.models import Contact
-from helpdesk.models.contacts import TERMINAL_STATES, ContactState
+from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
 from helpdesk.services import feedback as feedback_service
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import Conflict
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # Events a customer may see, and the keys of each they may see.
 _FORWARDED: dict[str, tuple[str, ...]] = {
-    "contact.state": ("contact", "state", "supporter_name"),
+    "contact.state": ("contact", "state", "supporter_name", "target"),
     "queue.position": ("contact", "position", "estimated_wait_s"),
     "queue.closed": ("contact", "opens_at", "help_points_url"),
 }
@@ -92,6 +92,7 @@ class CustomerConsumer(BaseConsumer):
         self.language = contact.language
         self.topic = contact.topic.slug if contact.topic_id else None
         self.state = contact.state
+        self.known_supporter: str | None = None
         await self.join(contact_group(contact.public_id))
         await self.start()
 
@@ -106,10 +107,40 @@ class CustomerConsumer(BaseConsumer):
             _welcome, self.contact_pks[self.contact], frame["last_seq"]
         )
         self.state = contact["state"]
+        self.known_supporter = contact["supporter_name"]
         self.cursors[self.contact] = replay.last_seq
         await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
         if closed is not None:
             await self.send_json(closed)
+
+    async def resync_state(self) -> None:
+        """After a channel-layer fault: the contact's state and queue place, if changed."""
+        if self.contact not in self.cursors:
+            return  # no welcome yet: the welcome will carry it
+        contact = await db(_load_contact, self.contact)
+        if contact is None:
+            return
+        data = serializers.customer_contact(contact)
+        if data["state"] != self.state or self.known_supporter != data["supporter_name"]:
+            self.state = data["state"]
+            self.known_supporter = data["supporter_name"]
+            await self.send_json(
+                {
+                    "type": "contact.state",
+                    "contact": self.contact,
+                    "state": data["state"],
+                    "supporter_name": data["supporter_name"],
+                }
+            )
+        if data["state"] in QUEUED_STATES:
+            await self.send_json(
+                {
+                    "type": "queue.position",
+                    "contact": self.contact,
+                    "position": data["position"],
+                    "estimated_wait_s": data["estimated_wait_s"],
+                }
+            )
 
     async def on_message_send(self, frame: Frame) -> None:
         result = await post_message(
@@ -174,5 +205,8 @@ class CustomerConsumer(BaseConsumer):
         elif kind in _FORWARDED:
             if kind == "contact.state":
                 self.state = event.get("state", self.state)
+                self.known_supporter = event.get("supporter_name")
             frame = {"type": kind, **{key: event.get(key) for key in _FORWARDED[kind]}}
+            if frame.get("target") is None:
+                frame.pop("target", None)  # only transfers and escalations name one
             await self.send_json(frame)

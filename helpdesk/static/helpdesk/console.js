@@ -392,7 +392,8 @@ class ConsoleApp {
     if (chat && !SERVED.has(chat.contact.state || "active") && frame.code !== "rate_limited") return;
     if (chat) chat.error(text);
     else $("offer-alert").textContent = text;
-    if (frame.code === "rate_limited") setTimeout(() => this.chats.forEach((c) => c.resendPending()), 5000);
+    if (frame.code === "rate_limited" || frame.code === "unavailable")
+      setTimeout(() => this.chats.forEach((c) => c.resendPending()), 5000);
     if (frame.code === "conflict" && frame.ref) this.removeOffer(frame.ref);
   }
 
