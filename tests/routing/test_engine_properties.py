@@ -322,7 +322,7 @@ def may_take(
     return (
         overflow
         and idle_before_round(snap, s)
-        and any(may_serve_at(snap, c, s, later) for later in later_steps(snap, decision, c))
+        and any(may_serve_at(snap, c, s, later) for later in steps_after(snap, decision, c))
     )
 
 
