@@ -47,6 +47,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "channels",
     "helpdesk",
     "routing",
@@ -56,6 +58,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "helpdesk.csp.HelpdeskCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -204,6 +207,42 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Routing, chat, knowledge base and administration of digital support.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files (drf-spectacular-sidecar): the docs
+    # work offline and under the Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/static/helpdesk/favicon.svg",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "knowledge.schema.add_plain_view_endpoints",
+    ],
+}
+
+# Content-Security-Policy (django-csp; helpdesk/csp.py adds the ws(s) origin of
+# the requested host). No inline scripts, handlers or styles: everything comes
+# from our static files. Extra origins for SDKs that need them are settings.
+CSP_EXTRA_CONNECT_SRC = env_list("CSP_EXTRA_CONNECT_SRC")
+CSP_EXTRA_SCRIPT_SRC = env_list("CSP_EXTRA_SCRIPT_SRC")
+CSP_EXTRA_MEDIA_SRC = env_list("CSP_EXTRA_MEDIA_SRC")
+# Sites that may frame the widget besides our own pages and the provider's
+# website (Provider.website of the provider the widget is for).
+WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *CSP_EXTRA_SCRIPT_SRC],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "media-src": ["'self'", "blob:", *CSP_EXTRA_MEDIA_SRC],
+        "connect-src": ["'self'", *CSP_EXTRA_CONNECT_SRC],
+        "frame-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # Security: production values when DEBUG is off (behind a TLS-terminating proxy).

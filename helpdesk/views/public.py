@@ -2,7 +2,9 @@
 
 The pages are plain Django templates with small JavaScript modules; all the
 writing happens through the REST API and the contact WebSocket. Widget pages
-are the only ones a foreign site may frame (the rest stay X-Frame-Options DENY).
+are the only ones a foreign site may frame (the rest stay X-Frame-Options DENY and
+CSP frame-ancestors 'none'): our own pages, WIDGET_FRAME_ANCESTORS and the
+website of the provider the widget is for (helpdesk/csp.py).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from helpdesk import selectors
+from helpdesk.csp import allow_framing_by, widget_frame_ancestors
 
 PRIVACY_TEMPLATES = {
     "fi": "helpdesk/privacy/privacy_fi.html",
@@ -86,7 +89,7 @@ def widget_start(request):
         context["widget_lang"] = lang
         response = render(request, "helpdesk/widget.html", context)
     response["Content-Language"] = lang
-    return response
+    return allow_framing_by(response, widget_frame_ancestors(provider))
 
 
 @require_safe
@@ -102,7 +105,7 @@ def widget_chat(request):
             {"widget": True, "widget_lang": lang, "provider": provider, "start_url": start_url},
         )
     response["Content-Language"] = lang
-    return response
+    return allow_framing_by(response, widget_frame_ancestors(provider))
 
 
 @require_safe
