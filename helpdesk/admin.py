@@ -7,11 +7,14 @@ admin everything. Contacts are read-only here; their state changes only
 through services.
 """
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .admin_scope import ScopedModelAdmin, ScopedStackedInline, ScopedTabularInline, actor_for
 from .models import (
@@ -48,6 +51,22 @@ class ScopedUserAdmin(ScopedModelAdmin, UserAdmin):
 @admin.register(Group)
 class ScopedGroupAdmin(ScopedModelAdmin, GroupAdmin):
     pass
+
+
+def _rescope(model) -> None:
+    """Put a third-party app's admin (django-otp, django-axes) under the table."""
+    original = type(admin.site._registry[model])
+    admin.site.unregister(model)
+    # Backup codes are secrets: their device shows no token list.
+    attrs = {"inlines": []}
+    admin.site.register(
+        model, type(f"Scoped{original.__name__}", (ScopedModelAdmin, original), attrs)
+    )
+
+
+for _model in (TOTPDevice, StaticDevice, AccessAttempt, AccessLog, AccessFailureLog):
+    if _model in admin.site._registry:
+        _rescope(_model)
 
 
 @admin.register(DevelopmentArea)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from helpdesk.views import console, public
+from helpdesk.views import console, public, two_factor
 
 urlpatterns = [
     path("", public.start, name="start"),
@@ -15,4 +15,6 @@ urlpatterns = [
     path("console/", console.console, name="console"),
     path("console/login/", console.LoginView.as_view(), name="login"),
     path("console/logout/", console.LogoutView.as_view(), name="logout"),
+    path("account/2fa/", two_factor.verify, name="two-factor-verify"),
+    path("account/2fa/setup/", two_factor.setup, name="two-factor-setup"),
 ]

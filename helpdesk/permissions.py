@@ -326,6 +326,13 @@ ADMIN_TABLE: dict[str, AdminRule] = {
     "helpdesk.rolegrant": AdminRule({_NAT: _ALL}),
     "auth.user": AdminRule({_NAT: _ALL}),
     "auth.group": AdminRule({_NAT: _ALL}),
+    # Second factors and sign-in lockouts: a national admin resets a lost
+    # authenticator (delete its device) or lifts a lockout (delete the attempt).
+    "otp_totp.totpdevice": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "otp_static.staticdevice": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "axes.accessattempt": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "axes.accesslog": AdminRule({_NAT: _V}),
+    "axes.accessfailurelog": AdminRule({_NAT: _V}),
     # Reference data (REFERENCE_DATA_MANAGE). Region and municipality scopes
     # still bound a coordinator's choices in a provider's service area.
     "helpdesk.developmentarea": AdminRule({_NAT: _ALL}),

@@ -11,10 +11,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from helpdesk.admin_scope import RoleScopedMixin, actor_for
 from helpdesk.models import (
@@ -88,6 +91,10 @@ def network(reference_data):
     ArticleVersion.objects.create(translation=translation, number=1, title="Ohje")
     HelpfulVote.objects.create(article=article, language="fi", helpful=True, session_hash="x")
     ArticleImage.objects.create(article=article, file="kb/kuva.png", alt_text="kuva")
+    attempt = {"user_agent": "test", "ip_address": "192.0.2.1", "username": "x", "path_info": "/"}
+    AccessAttempt.objects.create(failures_since_start=1, **attempt)
+    AccessLog.objects.create(**attempt)
+    AccessFailureLog.objects.create(**attempt)
 
     users = {
         "superuser": make_user("root", is_staff=True, is_superuser=True),
@@ -101,6 +108,8 @@ def network(reference_data):
     RoleGrant.objects.create(
         user=users["provider_admin"], role=Role.PROVIDER_ADMIN, provider=p_home
     )
+    TOTPDevice.objects.create(user=users["national_admin"], name="app")
+    StaticDevice.objects.create(user=users["national_admin"], name="backup")
     return {"users": users, "home": objects["home"], "away": objects["away"], "p_home_2": p_home_2}
 
 
