@@ -196,7 +196,8 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "helpdesk/locked_out.html"
 # Behind a TLS proxy that appends to X-Forwarded-For: how many proxies to trust.
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0")) or None
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
 AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
 )
@@ -342,6 +343,9 @@ CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))
 HELP_POINTS_URL = os.environ.get("HELP_POINTS_URL", "/near/")
 CONTACT_CREATE_RATE_LIMIT = os.environ.get("CONTACT_CREATE_RATE_LIMIT", "10/minute")
 CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "5/minute")
+# Per browser (its customer key) and per contact token (helpdesk/views/api_limits.py).
+CONTACT_CREATE_PER_KEY_RATE_LIMIT = os.environ.get("CONTACT_CREATE_PER_KEY_RATE_LIMIT", "5/hour")
+CALLBACK_PER_TOKEN_RATE_LIMIT = os.environ.get("CALLBACK_PER_TOKEN_RATE_LIMIT", "3/hour")
 CONTACT_TOKEN_MAX_AGE_S = int(os.environ.get("CONTACT_TOKEN_MAX_AGE_S", str(7 * 24 * 3600)))
 TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"))
 # How often each worker runs the retention purge (helpdesk/retention_timer.py);

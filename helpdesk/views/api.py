@@ -29,9 +29,11 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from helpdesk import selectors, serializers
+from helpdesk.client_address import client_address
 from helpdesk.services.callbacks import request_callback
 from helpdesk.services.errors import InvalidInput, NotAllowed, NotFound
 from helpdesk.tokens import make_contact_token
+from helpdesk.views import api_limits
 from routing.services import enqueue_contact
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,7 @@ class PerIPThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         item = parse(getattr(settings, self.setting, self.default_rate))
-        ident = request.META.get("REMOTE_ADDR") or "unknown"
+        ident = client_address(request.META)
         try:
             if _limiter().hit(item, self.scope, ident):
                 return True
@@ -154,7 +156,7 @@ class SupporterAPIView(APIView):
 
 
 class ContactCreateView(CustomerAPIView):
-    throttle_classes = [PerIPThrottle]
+    throttle_classes = [PerIPThrottle, api_limits.PerCustomerKeyThrottle]
 
     @extend_schema(
         summary="Start a chat contact",
@@ -199,7 +201,7 @@ class ContactDetailView(CustomerAPIView):
 
 
 class ContactCallbackView(CustomerAPIView):
-    throttle_classes = [CallbackThrottle]
+    throttle_classes = [CallbackThrottle, api_limits.PerContactTokenThrottle]
 
     @extend_schema(
         summary="Turn a waiting chat into a callback request",
