@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "helpdesk.logging_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.csp.HelpdeskCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -323,7 +324,13 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "helpdesk.metrics.MetricsLifespan",
 ]
+# Prometheus metrics at /metrics (helpdesk/metrics.py): a bearer token for the
+# scraper; without one the endpoint is off, unless loopback requests may read
+# it (development). Several workers: set PROMETHEUS_MULTIPROC_DIR.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOW_LOOPBACK = env_bool("METRICS_ALLOW_LOOPBACK", DEBUG)
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
 GC_FREEZE_AT_STARTUP = env_bool("GC_FREEZE_AT_STARTUP", True)
@@ -353,11 +360,27 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
 
+# Every line names its request or socket (helpdesk/logging_context.py);
+# LOG_FORMAT=json writes one JSON object a line for a log shipper.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "helpdesk.logging_context.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s sock=%(socket_id)s]"
+            " %(message)s"
+        },
+        "json": {"()": "helpdesk.logging_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

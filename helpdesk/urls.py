@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from helpdesk.metrics import metrics_view
 from helpdesk.views import health, site
 
 urlpatterns = [
@@ -11,6 +12,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("favicon.ico", site.favicon, name="favicon"),
+    path("metrics", metrics_view, name="metrics"),
     # Swagger UI from our static files, its start script a separate request
     # (no inline script: Content-Security-Policy).
     path(

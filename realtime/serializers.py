@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import translation
 from django.utils.translation import gettext
 
+from helpdesk import metrics
 from helpdesk.models.contacts import IN_SERVICE_STATES
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ VOLUNTEER_HIDDEN = frozenset({"callback_number", "phone", "customer_phone"})
 
 
 def error(code: str, detail: str, ref: str | None = None) -> dict[str, Any]:
+    metrics.error("socket", code)
     return {"type": "error", "code": code, "detail": detail, "ref": ref}
 
 
