@@ -9,6 +9,7 @@ urlpatterns = [
     path("chat/", public.chat, name="chat"),
     path("near/", public.near, name="near"),
     path("privacy/", public.privacy, name="privacy"),
+    path("accessibility/", public.accessibility, name="accessibility"),
     path("widget/", public.widget_start, name="widget"),
     path("widget/chat/", public.widget_chat, name="widget-chat"),
     path("widget-demo/", public.widget_demo, name="widget-demo"),

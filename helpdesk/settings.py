@@ -6,7 +6,7 @@ See README.md for the production shape.
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -217,6 +217,8 @@ LOGOUT_REDIRECT_URL = "/"
 LANGUAGE_CODE = "fi"
 LANGUAGES = [("fi", _("Finnish")), ("sv", _("Swedish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "helpdesk" / "locale"]
+# English as written in Finland: 24-hour times, day before month (helpdesk/formats/en).
+FORMAT_MODULE_PATH = ["helpdesk.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Helsinki")
 USE_I18N = True
 USE_TZ = True
@@ -301,6 +303,16 @@ if not DEBUG:
         # opts in with SECURE_HSTS_PRELOAD=1, so the check is not a finding.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# The accessibility statement (/accessibility/, Act 306/2019): where feedback
+# goes, and when the statement was prepared and last reviewed.
+ACCESSIBILITY_FEEDBACK_EMAIL = os.environ.get("ACCESSIBILITY_FEEDBACK_EMAIL", "")
+ACCESSIBILITY_STATEMENT_PREPARED = date.fromisoformat(
+    os.environ.get("ACCESSIBILITY_STATEMENT_PREPARED", "2026-11-30")
+)
+ACCESSIBILITY_STATEMENT_UPDATED = date.fromisoformat(
+    os.environ.get("ACCESSIBILITY_STATEMENT_UPDATED", "2026-11-30")
+)
 
 # Telephony: phone is off unless all three are set.
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")

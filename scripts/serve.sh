@@ -7,19 +7,23 @@ source scripts/venv.sh ""
 unset DATABASE_URL REDIS_URL
 export DEBUG="${DEBUG:-1}"
 PORT="${PORT:-8000}"
+# The loaders stay quiet so that the addresses and the demo logins end the output.
+export LOG_LEVEL="${LOG_LEVEL:-WARNING}"
 echo "==> compiling translations"
-.venv/bin/python manage.py compile_catalogs
+.venv/bin/python manage.py compile_catalogs >/dev/null
 echo "==> migrating the database (var/helpdesk.sqlite3)"
 .venv/bin/python manage.py migrate --noinput -v0
 echo "==> loading reference data"
-.venv/bin/python manage.py load_reference_data
+.venv/bin/python manage.py load_reference_data >/dev/null
 echo "==> loading the demo network (open around the clock, for trying it out)"
-.venv/bin/python manage.py load_demo_network --always-open
+.venv/bin/python manage.py load_demo_network --always-open --quiet
 echo
 echo "Customer page:     http://127.0.0.1:${PORT}/"
 echo "Supporter console: http://127.0.0.1:${PORT}/console/"
 echo "Admin:             http://127.0.0.1:${PORT}/admin/"
 echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
+echo "(another port: PORT=8001 make serve)"
 echo
+.venv/bin/python manage.py demo_logins
 exec .venv/bin/python -m uvicorn helpdesk.asgi:application --host 127.0.0.1 --port "$PORT" --lifespan on \
-  --ws-per-message-deflate false --ws-ping-interval 0
+  --ws-per-message-deflate false --ws-ping-interval 0 --log-level warning

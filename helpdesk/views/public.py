@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.formats import date_format
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
@@ -71,6 +72,24 @@ def privacy(request):
         "retention_days": settings.TRANSCRIPT_RETENTION_DAYS,
     }
     return render(request, "helpdesk/privacy.html", context)
+
+
+ACCESSIBILITY_TEMPLATES = {
+    lang: f"helpdesk/accessibility/accessibility_{lang}.html" for lang in ("fi", "sv", "en")
+}
+
+
+@require_safe
+def accessibility(request):
+    """The accessibility statement (saavutettavuusseloste, Act 306/2019) in fi/sv/en."""
+    lang = selectors.current_language()
+    context = {
+        "statement_template": ACCESSIBILITY_TEMPLATES[lang],
+        "prepared": date_format(settings.ACCESSIBILITY_STATEMENT_PREPARED, "SHORT_DATE_FORMAT"),
+        "updated": date_format(settings.ACCESSIBILITY_STATEMENT_UPDATED, "SHORT_DATE_FORMAT"),
+        "feedback_email": settings.ACCESSIBILITY_FEEDBACK_EMAIL,
+    }
+    return render(request, "helpdesk/accessibility.html", context)
 
 
 def _widget_language(request) -> str:
