@@ -227,7 +227,7 @@ PROVIDERS = [
         "national",
         (),
         (),
-        ("chat", "phone"),
+        ("chat", "phone", "video"),
         ("fi", "sv", "en"),
         [(d, time(9), time(16)) for d in range(5)],
         "",

@@ -38,6 +38,8 @@ class Action(enum.StrEnum):
     CONTACT_END = "contact_end"
     CUSTOMER_DETAILS_VIEW = "customer_details_view"
     TRANSCRIPT_READ = "transcript_read"
+    # Media on a direct path, where each side can learn the other's address.
+    VIDEO_DIRECT_PATH = "video_direct_path"
     # administration
     PROVIDER_MANAGE = "provider_manage"
     SUPPORTERS_MANAGE = "supporters_manage"
@@ -200,6 +202,10 @@ def can(actor: Actor, action: Action, target: dict | None = None) -> bool:
         return _serves(actor, target)
     if a == Action.CUSTOMER_DETAILS_VIEW:
         # Volunteers see the minimum: never a callback number or identity.
+        return _serves(actor, target) and not actor.is_volunteer
+    if a == Action.VIDEO_DIRECT_PATH:
+        # A volunteer never learns the customer's network address: their
+        # video goes through the TURN relay only (realtime/video/ice.py).
         return _serves(actor, target) and not actor.is_volunteer
     if a == Action.TRANSCRIPT_READ:
         # The serving supporter reads their own chat; staff admins of the

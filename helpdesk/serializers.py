@@ -18,6 +18,11 @@ from helpdesk.selectors import SUPPORTED_LANGUAGES, supporter_name_for_customer
 
 class ContactCreateSerializer(serializers.Serializer):
     language = serializers.ChoiceField(choices=SUPPORTED_LANGUAGES, default="fi")
+    channel = serializers.ChoiceField(
+        choices=["chat", "video"],
+        default="chat",
+        help_text=_("video: a chat in which video and screen sharing can start at once."),
+    )
     municipality = serializers.RegexField(
         r"^\d{1,3}$",
         required=False,

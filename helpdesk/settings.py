@@ -320,6 +320,16 @@ TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_PHONE_NUMBER = os.environ.get("TWILIO_PHONE_NUMBER", "")
 PHONE_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER)
 
+# Video calls (realtime/video, helpdesk/services/video.py). TURN REST API shared
+# secret (coturn --use-auth-secret): per-session TURN credentials that expire
+# after TURN_CREDENTIAL_TTL_S (realtime/video/turn.py).
+TURN_SECRET = os.environ.get("TURN_SECRET", "")
+TURN_CREDENTIAL_TTL_S = int(os.environ.get("TURN_CREDENTIAL_TTL_S", "7200"))
+# Relay-only ICE: "volunteers" (contacts served by volunteers) or "always".
+VIDEO_RELAY_POLICY = os.environ.get("VIDEO_RELAY_POLICY", "volunteers")
+VIDEO_PROPOSAL_TIMEOUT_S = float(os.environ.get("VIDEO_PROPOSAL_TIMEOUT_S", "60"))
+VIDEO_MAX_SDP_BYTES = int(os.environ.get("VIDEO_MAX_SDP_BYTES", "32768"))
+
 # WebRTC: explicit ICE servers only (never a public fallback).
 STUN_URL = os.environ.get("STUN_URL", "")
 TURN_URL = os.environ.get("TURN_URL", "")

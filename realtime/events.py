@@ -30,6 +30,13 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "message.new": frozenset({"contact", "message"}),
     "message.receipt": frozenset({"contact", "who", "delivered_seq", "read_seq"}),
     "typing": frozenset({"contact", "who", "active"}),
+    # Video (helpdesk/services/video.py, realtime/video/signalling.py).
+    "rtc.proposal": frozenset({"contact", "proposal", "kind", "by", "expires_at"}),
+    "rtc.declined": frozenset({"contact", "proposal", "kind", "by", "reason"}),
+    "rtc.start": frozenset({"contact", "session", "kind", "kinds", "sockets", "relay_only"}),
+    "rtc.stopped": frozenset({"contact", "session", "stopped", "kinds", "ended", "sockets"}),
+    # Sent to one socket only (asend_to_socket): an offer, answer or candidate.
+    "rtc.signal": frozenset({"contact", "session", "signal"}),
     "contact.state": frozenset({"contact", "state"}),
     "queue.position": frozenset({"contact", "position", "estimated_wait_s"}),
     "queue.closed": frozenset({"contact", "opens_at"}),
@@ -197,3 +204,15 @@ async def apublish(group: str, event: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await _send_one(layer, group, event)
+
+
+async def asend_to_socket(channel_name: str, event: dict[str, Any]) -> None:
+    """For ephemeral signals meant for one socket (WebRTC offers, answers, candidates)."""
+    check_event(event)
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        await layer.send(channel_name, {"type": "helpdesk.event", "event": event})
+    except Exception:  # the peer is gone; its session ends with its socket
+        log.warning("send to one socket failed for %s", event.get("type"), exc_info=True)

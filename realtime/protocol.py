@@ -194,12 +194,39 @@ SCHEMAS: dict[str, dict[str, dict[str, Field]]] = {
 }
 
 
+def _register_video_frames() -> None:
+    # Video signalling frames live with the rest of video (realtime/video/frames.py).
+    from realtime.video.frames import schemas
+
+    for side, extra in schemas(CONTACT).items():
+        SCHEMAS[side].update(extra)
+
+
+_register_video_frames()
+
+
+def _max_frame_bytes(kind: Any = _MISSING) -> int:
+    """Chat frames are small; an SDP offer or answer may be larger (before parsing: either)."""
+    from realtime.video.frames import SDP_FRAMES
+
+    if kind is _MISSING or (isinstance(kind, str) and kind in SDP_FRAMES):
+        return max(settings.CHAT_MAX_FRAME_BYTES, settings.VIDEO_MAX_SDP_BYTES + 1024)
+    return settings.CHAT_MAX_FRAME_BYTES
+
+
+def _check_size(raw: str | bytes, kind: Any) -> None:
+    limit = _max_frame_bytes(kind)
+    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise ProtocolError("too_large", f"frame is over {limit} bytes")
+
+
 def _decode(raw: str | bytes | None) -> dict[str, Any]:
     if raw is None:
         raise ProtocolError("invalid_json", "empty frame")
     size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
-    if size > settings.CHAT_MAX_FRAME_BYTES:
-        raise ProtocolError("too_large", f"frame is over {settings.CHAT_MAX_FRAME_BYTES} bytes")
+    if size > _max_frame_bytes():
+        raise ProtocolError("too_large", f"frame is over {_max_frame_bytes()} bytes")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -219,6 +246,7 @@ def _ref(data: dict[str, Any], kind: str | None) -> str | None:
 def parse_frame(raw: str | bytes | None, *, side: str) -> Frame:
     """Decode and check one inbound frame for `side` (CUSTOMER or SUPPORTER)."""
     data = _decode(raw)
+    _check_size(raw, data.get("type"))
     kind = data.get("type")
     schema = SCHEMAS[side].get(kind) if isinstance(kind, str) else None
     if schema is None:

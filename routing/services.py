@@ -645,6 +645,9 @@ def escalate_contact(*, public_id: uuid.UUID, supporter: Supporter, note: str) -
     national = Provider.objects.filter(is_national=True, active=True).order_by("pk").first()
     if national is None:
         raise Conflict(_("No national service is available."))
+    if contact.channel not in (national.channels or []):
+        # Queued there, it would wait for ever: say so now, as transfers do.
+        raise InvalidInput(_("Kansalaisneuvonta does not serve this channel."))
     now = timezone.now()
     with transaction.atomic():
         result = _requeue(

@@ -40,6 +40,17 @@ if ! redis_ok; then
   redis_ok || fail "Redis does not answer at \$REDIS_URL ($REDIS_URL). Install it (Debian: apt-get install redis-server) or set REDIS_URL."
 fi
 
+# --- coturn for the relay-only video tests (tests/turn.py starts a throwaway one) ---
+if [ ! -x /usr/bin/turnserver ]; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing Debian's coturn for the relay-only video tests"
+    (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q coturn) >/tmp/helpdesk-coturn-install.log 2>&1 \
+      || fail "could not install coturn (see /tmp/helpdesk-coturn-install.log)"
+  else
+    fail "the relay-only video tests need Debian's coturn at /usr/bin/turnserver (apt-get install coturn)"
+  fi
+fi
+
 # --- Chromium for the browser tests -------------------------------------------
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.turn import coturn  # noqa: F401 - the throwaway TURN server fixture
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 

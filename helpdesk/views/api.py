@@ -159,7 +159,7 @@ class ContactCreateView(CustomerAPIView):
     throttle_classes = [PerIPThrottle, api_limits.PerCustomerKeyThrottle]
 
     @extend_schema(
-        summary="Start a chat contact",
+        summary="Start a chat or video contact",
         request=serializers.ContactCreateSerializer,
         responses={201: serializers.ContactCreatedSerializer, 429: serializers.ErrorSerializer}
         | _errors,
@@ -172,7 +172,7 @@ class ContactCreateView(CustomerAPIView):
             # A typo must not silently send the customer to the national line.
             raise InvalidInput("Unknown municipality code.")
         contact = enqueue_contact(
-            channel="chat",
+            channel=data["channel"],
             language=data["language"],
             municipality_code=code,
             topic_slug=data.get("topic") or None,

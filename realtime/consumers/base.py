@@ -47,6 +47,7 @@ from helpdesk.services.errors import (
 from realtime import events, serializers
 from realtime.protocol import Frame, ProtocolError, parse_frame
 from realtime.ratelimit import SocketRateLimit
+from realtime.video import signalling as video_signalling
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ _ERROR_CLASSES = (
     (RateLimited, "rate_limited"),
     (InvalidInput, "invalid"),
 )
-STORING_FRAMES = frozenset({"message.send", "note.add", "article.share", "feedback"})
+STORING_FRAMES = frozenset(
+    {"message.send", "note.add", "article.share", "feedback"}
+    | {"rtc.propose", "rtc.accept", "rtc.decline", "rtc.stop"}  # each records a ContactEvent
+)
 
 # Two pools: the chat hot path (store, replay, receipts) must never queue
 # behind console reads (welcome, queue snapshots), which are slower and come in
@@ -241,6 +245,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
                 await self.leave(group)
             except Exception:
                 log.warning("group_discard %s failed", group, exc_info=True)
+        try:
+            await video_signalling.socket_closed(self)
+        except Exception:
+            log.warning("ending video on %s failed", self.log_ref(), exc_info=True)
         await self.on_disconnect()
 
     async def on_disconnect(self) -> None:
@@ -277,8 +285,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
                     "too many messages; nothing was stored, resend later",
                     self._ref(frame),
                 )
-            handler = getattr(self, "on_" + frame.type.replace(".", "_"))
-            await handler(frame)
+            if frame.type.startswith("rtc."):
+                await video_signalling.handle_frame(self, frame)
+            else:
+                await getattr(self, "on_" + frame.type.replace(".", "_"))(frame)
         except ProtocolError as exc:
             await self.send_json(serializers.error(exc.code, exc.detail, exc.ref))
         except ServiceError as exc:
@@ -316,6 +326,12 @@ class BaseConsumer(AsyncWebsocketConsumer):
     async def helpdesk_event(self, message: dict[str, Any]) -> None:
         event = message.get("event") or {}
         try:
+            kind = event.get("type") or ""
+            if kind.startswith("rtc."):
+                await video_signalling.handle_event(self, event)
+                return
+            if kind == "contact.state":
+                await video_signalling.contact_state_changed(self, event)
             await self.on_event(event)
         except Exception:
             log.exception(

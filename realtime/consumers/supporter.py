@@ -42,6 +42,7 @@ from realtime.events import (
     supporter_group,
 )
 from realtime.protocol import SUPPORTER, Frame
+from realtime.video import signalling as video_signalling
 from routing.selectors import (
     pending_offers,
     queue_for_supporter,
@@ -227,6 +228,7 @@ class SupporterConsumer(BaseConsumer):
         await self.join(contact_group(public_id))
 
     async def stop_serving(self, public_id: str) -> None:
+        await video_signalling.stop_for_socket(self, public_id, reason="left")
         self.contact_pks.pop(public_id, None)
         self.cursors.pop(public_id, None)
         self.own_seqs.pop(public_id, None)
@@ -369,6 +371,7 @@ class SupporterConsumer(BaseConsumer):
         The confirmation is sent directly because the routing event may reach
         this socket only after it has left the contact's group.
         """
+        await video_signalling.stop_for_socket(self, public_id, reason=str(contact.state))
         await self.stop_serving(public_id)
         await self.send_json(
             {"type": "contact.state", "contact": public_id, "state": contact.state}

@@ -64,6 +64,7 @@ EXPECTED: dict[Action, tuple[dict | None, set[str]]] = {
     Action.CONTACT_ESCALATE: (CONTACT, SERVING),
     Action.CONTACT_END: (CONTACT, SERVING),
     Action.CUSTOMER_DETAILS_VIEW: (CONTACT, {"staff_serving"}),
+    Action.VIDEO_DIRECT_PATH: (CONTACT, {"staff_serving"}),
     Action.TRANSCRIPT_READ: (
         CONTACT,
         SERVING | {"provider_admin", "coordinator", "national_admin"},

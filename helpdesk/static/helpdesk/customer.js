@@ -213,6 +213,7 @@ function setupStartPage(form) {
     }
     const body = {
       language: data.get("language") || LANG,
+      channel: data.get("channel") === "video" ? "video" : "chat",
       municipality: combo && combo.codeField.value ? combo.codeField.value : null,
       topic: data.get("topic") || null,
       description: (data.get("description") || "").trim(),

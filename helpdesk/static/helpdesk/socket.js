@@ -65,6 +65,10 @@ export class ReconnectingSocket {
           console.error("frame handler failed", frame.type, err);
         }
       }
+      // Feature modules (video: video-call.js) listen beside the page's own handler.
+      if (frame && typeof frame === "object") {
+        document.dispatchEvent(new CustomEvent("helpdesk:frame", { detail: { frame, socket: this } }));
+      }
     });
     ws.addEventListener("close", (event) => {
       clearInterval(this.pingTimer);

@@ -66,7 +66,7 @@
       frame.title = TEXT.title;
       frame.src =
         origin + "/widget/?lang=" + encodeURIComponent(lang) + (provider ? "&provider=" + encodeURIComponent(provider) : "");
-      frame.setAttribute("allow", "microphone; camera; clipboard-write");
+      frame.setAttribute("allow", "microphone; camera; display-capture; clipboard-write");
       panel.appendChild(frame);
     }
     panel.hidden = false;

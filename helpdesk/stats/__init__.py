@@ -1,0 +1,1 @@
+"""Statistics and demand estimates: rollups, forecasts and staffing (docs/architecture.md)."""

@@ -1,0 +1,1 @@
+"""Video: WebRTC signalling, TURN credentials and the server-side device check (docs/protocol.md)."""

@@ -1,0 +1,180 @@
+"""Video and screen sharing in real Chromium with fake media devices.
+
+A customer starts a video contact from the start page; a volunteer (so
+relay-only, through the session's throwaway coturn) accepts it; video starts,
+the customer turns the camera on, then shares the screen; the supporter's
+page receives frames of both. Screenshots of both sides go to test-artifacts.
+"""
+
+import re
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from helpdesk.demo import demo_password
+from tests.conftest import CHROMIUM_ARGS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_MS = 30_000
+MEDIA_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--auto-select-desktop-capture-source=Entire screen",
+    # The TURN relay and the pages are on loopback in tests.
+    "--allow-loopback-in-peer-connection",
+]
+
+
+@pytest.fixture(autouse=True)
+def sync_orm_beside_playwright(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def media_chromium():
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS + MEDIA_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def open_network(reference_data):
+    from helpdesk.demo import load_demo_network
+
+    load_demo_network(always_open=True)
+
+
+# Keeps every rtc.* frame a page receives, for the test to read (no page code changes).
+RECORD_FRAMES = """
+window.rtcFrames = [];
+document.addEventListener("helpdesk:frame", (event) => {
+  const frame = event.detail.frame;
+  const ref = typeof frame.ref === "string" ? frame.ref : "";
+  if (frame.type.startsWith("rtc.") || ref.startsWith("rtc.")) window.rtcFrames.push(frame);
+});
+"""
+
+
+def check_relay_only(page, turn_url: str) -> None:
+    """What the page was given and told: the relay policy, our TURN only, relay candidates only."""
+    frames = page.evaluate("() => window.rtcFrames")
+    # A page that offered a host or server-reflexive candidate would have got not_allowed.
+    assert not [f for f in frames if f["type"] == "error"], frames
+    starts = [f for f in frames if f["type"] == "rtc.start" and f.get("here")]
+    assert starts and all(f["ice_transport_policy"] == "relay" for f in starts)
+    assert all([s["urls"] for s in f["ice_servers"]] == [[turn_url]] for f in starts)
+    candidates = [f["candidate"]["candidate"] for f in frames if f["type"] == "rtc.candidate"]
+    sdps = [f["sdp"] for f in frames if f["type"] in ("rtc.offer", "rtc.answer")]
+    assert candidates or any("a=candidate" in sdp for sdp in sdps)
+    assert all(" typ relay" in line for line in candidates), candidates
+    for sdp in sdps:
+        assert " typ host" not in sdp and " typ srflx" not in sdp
+
+
+def receiving(page, selector: str) -> bool:
+    """The <video> shows decoded frames: a size, and its frame count grows."""
+    return page.wait_for_function(
+        """async (selector) => {
+            const video = document.querySelector(selector);
+            if (!video || !video.srcObject || video.videoWidth === 0) return false;
+            const before = video.getVideoPlaybackQuality().totalVideoFrames;
+            await new Promise((resolve) => setTimeout(resolve, 500));
+            return video.getVideoPlaybackQuality().totalVideoFrames > before;
+        }""",
+        arg=selector,
+        timeout=TIMEOUT_MS,
+    )
+
+
+def test_customer_and_volunteer_video_then_screen_sharing(
+    asgi_servers, media_chromium, coturn, artifacts_dir, open_network
+):
+    from helpdesk.models import Contact, ContactEvent
+
+    (server,) = asgi_servers(1, STUN_URL="", TURN_URL=coturn.url, TURN_SECRET=coturn.secret)
+    supporter = media_chromium.new_context(locale="fi-FI", viewport={"width": 1400, "height": 1000})
+    supporter.add_init_script(RECORD_FRAMES)
+    console = supporter.new_page()
+    console.goto(f"{server.url}/console/login/")
+    console.locator("#id_username").fill("uusimaa-volunteer")
+    console.locator("#id_password").fill(demo_password())
+    console.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
+    console.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
+        timeout=TIMEOUT_MS
+    )
+    console.locator("#presence input[value=available]").check()
+
+    customer = media_chromium.new_context(locale="fi-FI", viewport={"width": 1000, "height": 1000})
+    customer.add_init_script(RECORD_FRAMES)
+    page = customer.new_page()
+    page.goto(f"{server.url}/")
+    page.locator("#municipality-input").fill("Helsin")
+    page.get_by_role("option", name=re.compile(r"^Helsinki")).wait_for(timeout=TIMEOUT_MS)
+    page.locator("#municipality-input").press("ArrowDown")
+    page.locator("#municipality-input").press("Enter")
+    page.locator("#channel-choice input[value=video]").check()
+    page.locator("#consent").check()
+    page.locator("#start-submit").click()
+    page.wait_for_url(re.compile(r"/chat/$"), timeout=TIMEOUT_MS)
+    contact = Contact.objects.get()
+    assert contact.channel == "video"
+
+    console.locator("#offers .offer button.accept").first.click(timeout=TIMEOUT_MS)
+    panel = console.locator(".chat-panel:not([hidden])")
+    panel.wait_for(timeout=TIMEOUT_MS)
+    page.locator("#video-area").wait_for(state="visible", timeout=TIMEOUT_MS)
+    # The privacy promise is on the page.
+    assert re.search("tallenneta", page.locator("#video-area .video-note").inner_text())
+
+    # The supporter proposes video; the customer accepts; the camera stays off until turned on.
+    panel.locator(".video-start").click()
+    page.locator("#video-prompt").wait_for(state="visible", timeout=TIMEOUT_MS)
+    page.locator("#video-accept").click()
+    panel.locator(".video-hangup").wait_for(state="visible", timeout=TIMEOUT_MS)
+    receiving(page, "#video-remote")  # the supporter's camera reaches the customer
+    assert page.locator("#video-local").is_hidden()
+    page.locator("#video-camera").click()
+    receiving(console, ".chat-panel:not([hidden]) .video-remote")
+
+    # The customer shares the screen; the supporter accepts and sees it.
+    page.locator("#video-screen").click()
+    panel.locator(".video-prompt").wait_for(state="visible", timeout=TIMEOUT_MS)
+    panel.locator(".video-accept").click()
+    receiving(console, ".chat-panel:not([hidden]) .video-remote-screen")
+    page.locator("#video-screen-stop").wait_for(state="visible", timeout=TIMEOUT_MS)
+    console.screenshot(path=str(artifacts_dir / "video-console-screen.png"), full_page=True)
+    page.screenshot(path=str(artifacts_dir / "video-customer-screen.png"), full_page=True)
+
+    # A volunteer serves: each side was given only the relay and saw only relay candidates.
+    check_relay_only(page, coturn.url)
+    check_relay_only(console, coturn.url)
+
+    # The customer stops sharing, then ends the video.
+    page.locator("#video-screen-stop").click()
+    panel.locator(".video-remote-screen").wait_for(state="hidden", timeout=TIMEOUT_MS)
+    page.locator("#video-hangup").click()
+    panel.locator(".video-start").wait_for(state="visible", timeout=TIMEOUT_MS)
+    kinds = list(
+        ContactEvent.objects.filter(contact=contact, kind__regex=r"^(video|screen)\.")
+        .order_by("id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == [
+        "video.proposed",
+        "video.started",
+        "screen.proposed",
+        "screen.started",
+        "screen.stopped",
+        "video.stopped",
+    ]
+    started = ContactEvent.objects.get(contact=contact, kind="video.started")
+    assert started.data["relay_only"] is True
+    customer.close()
+    supporter.close()
