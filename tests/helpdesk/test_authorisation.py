@@ -183,6 +183,7 @@ def test_every_admin_page_answers_only_the_roles_the_table_allows(people):
     assert not failures
 
 
+_SESSION = "0" * 32
 # Every console action that names a contact, with a valid frame for it.
 CONTACT_ACTIONS = {
     "message.send": {"client_msg_id": "m1", "body": "Hei"},
@@ -196,6 +197,24 @@ CONTACT_ACTIONS = {
     "contact.end": {"outcome": "solved"},
     "hold": {},
     "resume": {},
+    # Video signalling (realtime/video/frames.py).
+    "rtc.propose": {"kind": "video"},
+    "rtc.accept": {"proposal": _SESSION},
+    "rtc.decline": {"proposal": _SESSION},
+    "rtc.candidate": {
+        "session": _SESSION,
+        "candidate": {
+            "candidate": "candidate:1 1 udp 1 192.0.2.1 5000 typ relay raddr 0.0.0.0 rport 0",
+            "sdpMid": "0",
+        },
+    },
+    "rtc.stop": {},
+    "rtc.ice": {"session": _SESSION},
+    "rtc.answer": {
+        "session": _SESSION,
+        "sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+    },
 }
 
 
