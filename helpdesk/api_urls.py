@@ -1,8 +1,8 @@
 """The public REST API, mounted at /api/ (documented at /api/schema/)."""
 
-from django.urls import path
+from django.urls import include, path
 
-from helpdesk.views import api
+from helpdesk.views import api, device_check
 
 urlpatterns = [
     path("contacts/", api.ContactCreateView.as_view(), name="api-contact-create"),
@@ -27,4 +27,6 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
+    path("stats/", include("helpdesk.stats.api_urls")),
+    path("device-check/", device_check.device_check_offer, name="api-device-check"),
 ]

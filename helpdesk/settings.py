@@ -58,7 +58,9 @@ INSTALLED_APPS = [
     "helpdesk",
     "routing",
     "realtime",
+    "realtime.telephony",
     "knowledge",
+    "helpdesk.stats",
 ]
 
 MIDDLEWARE = [
@@ -318,7 +320,44 @@ ACCESSIBILITY_STATEMENT_UPDATED = date.fromisoformat(
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
 TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "")
 TWILIO_PHONE_NUMBER = os.environ.get("TWILIO_PHONE_NUMBER", "")
+if env_bool("PHONE_DEMO", False) and DEBUG and not (TWILIO_ACCOUNT_SID or TWILIO_AUTH_TOKEN):
+    # The demo's phone: calls come from `manage.py simulate_call` (same values),
+    # and the REST calls go to the stand-in that command serves on port 8001.
+    TWILIO_ACCOUNT_SID = "AC" + "0" * 32
+    TWILIO_AUTH_TOKEN = "demo-auth-token-not-secret"
+    TWILIO_PHONE_NUMBER = "+358290000000"
+    os.environ.setdefault("TWILIO_API_BASE_URL", "http://127.0.0.1:8001")
 PHONE_ENABLED = bool(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_PHONE_NUMBER)
+# Phone channel details (realtime/telephony, README "Phone"). TWILIO_API_BASE_URL
+# points the REST client at a local stand-in (tests and the demo only).
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "").rstrip("/")
+TWILIO_API_KEY_SID = os.environ.get("TWILIO_API_KEY_SID", "")
+TWILIO_API_KEY_SECRET = os.environ.get("TWILIO_API_KEY_SECRET", "")
+TWILIO_TWIML_APP_SID = os.environ.get("TWILIO_TWIML_APP_SID", "")
+TWILIO_TOKEN_TTL_S = int(os.environ.get("TWILIO_TOKEN_TTL_S", "600"))
+TWILIO_QUEUE_NAME = os.environ.get("TWILIO_QUEUE_NAME", "digituki")
+# Origins the browser softphone (@twilio/voice-sdk 2.x) talks to, for the CSP:
+# signalling on the default "roaming" edge and the event gateway (connect-src),
+# and its ring and dial tones (media-src).
+TWILIO_VOICE_CONNECT_SRC = [
+    o
+    for o in os.environ.get(
+        "TWILIO_VOICE_CONNECT_SRC", "wss://voice-js.roaming.twilio.com,https://eventgw.twilio.com"
+    ).split(",")
+    if o
+]
+TWILIO_VOICE_MEDIA_SRC = [
+    o for o in os.environ.get("TWILIO_VOICE_MEDIA_SRC", "https://sdk.twilio.com").split(",") if o
+]
+KANSALAISNEUVONTA_PHONE = os.environ.get("KANSALAISNEUVONTA_PHONE", "")
+PHONE_ANNOUNCE_EVERY_S = int(os.environ.get("PHONE_ANNOUNCE_EVERY_S", "60"))
+PHONE_GATHER_TIMEOUT_S = int(os.environ.get("PHONE_GATHER_TIMEOUT_S", "6"))
+PHONE_WAIT_PAUSE_S = int(os.environ.get("PHONE_WAIT_PAUSE_S", "15"))
+PHONE_WEBHOOK_THREADS = int(os.environ.get("PHONE_WEBHOOK_THREADS", "8"))
+# Regional menu: digit order of the region codes offered when the number tells none.
+PHONE_REGION_MENU = [
+    c for c in os.environ.get("PHONE_REGION_MENU", "01,12,11,19,02,06,17,13").split(",") if c
+]
 
 # Video calls (realtime/video, helpdesk/services/video.py). TURN REST API shared
 # secret (coturn --use-auth-secret): per-session TURN credentials that expire
@@ -335,6 +374,13 @@ STUN_URL = os.environ.get("STUN_URL", "")
 TURN_URL = os.environ.get("TURN_URL", "")
 TURN_USERNAME = os.environ.get("TURN_USERNAME", "")
 TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
+# Device check (realtime/video/device_check.py): a server-side peer per check.
+DEVICE_CHECK_DURATION_S = float(os.environ.get("DEVICE_CHECK_DURATION_S", "5"))
+DEVICE_CHECK_TIMEOUT_S = float(os.environ.get("DEVICE_CHECK_TIMEOUT_S", "30"))
+DEVICE_CHECK_MAX_CONCURRENT = int(os.environ.get("DEVICE_CHECK_MAX_CONCURRENT", "8"))
+DEVICE_CHECK_RATE_LIMIT = os.environ.get("DEVICE_CHECK_RATE_LIMIT", "10/minute")
+# Tests and benches: server-side peers use and accept 127.0.0.1 candidates only.
+WEBRTC_LOOPBACK_ONLY = env_bool("WEBRTC_LOOPBACK_ONLY", False)
 
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
@@ -347,6 +393,8 @@ LIFESPAN_HOOKS = [
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
     "helpdesk.metrics.MetricsLifespan",
+    "helpdesk.stats.timer.StatsRollupTimer",
+    "realtime.video.device_check.DeviceCheckLifespan",
 ]
 # Prometheus metrics at /metrics (helpdesk/metrics.py): a bearer token for the
 # scraper; without one the endpoint is off, unless loopback requests may read
@@ -381,6 +429,16 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # 0 turns it off, for installations that run `manage.py purge_expired_data`
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
+# How often each worker rolls contact events up into hourly statistics
+# (helpdesk/stats/timer.py); 0 turns it off.
+STATS_ROLLUP_EVERY_S = float(os.environ.get("STATS_ROLLUP_EVERY_S", "300"))
+# Supporters one chat supporter serves at once, for chat staffing (helpdesk/stats/demand.py).
+STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
+# The forecasts' linear algebra (numpy/OpenBLAS) runs in one thread unless
+# told otherwise: workers share few cores with their sockets, and OpenBLAS
+# threads spinning beside them made one forecast fit fifteen times slower.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 # Every line names its request or socket (helpdesk/logging_context.py);
 # LOG_FORMAT=json writes one JSON object a line for a log shipper.

@@ -45,6 +45,8 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "offer.withdrawn": frozenset({"offer", "contact", "reason"}),
     "supporter.presence": frozenset({"supporter", "presence"}),
     "suggestions": frozenset({"contact", "articles"}),
+    # Phone calls (realtime/telephony): "ended", "not_connected", "callback_failed".
+    "phone.call": frozenset({"contact", "call"}),
 }
 
 

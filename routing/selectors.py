@@ -17,7 +17,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
-from helpdesk.models import Assignment, Contact, Offer, Supporter
+from helpdesk.models import Assignment, AuditLogEntry, Contact, Offer, Supporter
 from helpdesk.models.contacts import IN_SERVICE_STATES
 from helpdesk.permissions import Action, Actor, can, target_for_contact
 from routing import types
@@ -263,6 +263,11 @@ def contact_summary(
         summary["handover_note"] = contact.handover_note
     if can(actor, Action.CUSTOMER_DETAILS_VIEW, target) and not viewer.is_volunteer:
         summary["callback_number"] = contact.callback_number
+        if contact.callback_number:
+            # Who saw a caller's number, and when (the phone channel's privacy rule).
+            AuditLogEntry.objects.create(
+                actor_id=viewer.user_id, action="callback_number_view", contact_id=contact.pk
+            )
     return summary
 
 

@@ -62,6 +62,11 @@ if [ ! -x /usr/bin/chromium ]; then
   fi
 fi
 
+# --- Browser libraries from npm (optional: pages say what is off without them) ---
+bash scripts/npm.sh || true
+# Test-only libraries (axe-core) into var/npm.
+bash scripts/browser_libs.sh || echo "WARNING: browser libraries could not be installed; the axe checks will fail" >&2
+
 # --- Lint, migrations, translations ---------------------------------------------
 echo "==> ruff"
 .venv/bin/ruff check . || fail "ruff check found problems"

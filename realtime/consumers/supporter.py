@@ -414,7 +414,7 @@ class SupporterConsumer(BaseConsumer):
             return  # for the customer's page
         if kind in _RESYNC_EVENTS:
             await self.resync_serving()
-        if kind in ("offer.new", "offer.withdrawn", "contact.state"):
+        if kind in ("offer.new", "offer.withdrawn", "contact.state", "phone.call"):
             await self.send_json(serializers.for_viewer(event, self.supporter))
 
     def schedule_snapshot(self) -> None:

@@ -80,3 +80,19 @@ def test_routing_offers_every_contact_once_and_prints_its_summary():
     assert summary, lines[-1]
     assert summary.group(3) == "0" and summary.group(4) == "0"
     assert _bench_databases() == before
+
+
+def test_twilio_webhooks_runs_beside_chat_pairs_and_prints_its_summary():
+    before = _bench_databases()
+    lines = _run(
+        "twilio_webhooks.py", "--rate", "20", "--duration", "3", "--pairs", "4", "--workers", "4"
+    )
+    summary = re.fullmatch(r"twilio_webhooks rps=(\d+) p99_ms=(\d+) errors=(\d+)", lines[-1])
+    assert summary, lines[-1]
+    assert summary.group(3) == "0"
+    assert int(summary.group(1)) > 0
+    webhooks = next(line for line in lines if line.startswith("webhooks:"))
+    assert int(re.search(r"sent=(\d+)", webhooks).group(1)) > 0
+    chat = next(line for line in lines if line.startswith("platform:"))
+    assert "lost=0" in chat and "errors=0" in chat, chat
+    assert _bench_databases() == before

@@ -74,6 +74,7 @@ EXPECTED: dict[Action, tuple[dict | None, set[str]]] = {
     Action.WORKFLOW_EDIT: (REGION, {"coordinator", "national_admin"}),
     Action.STATS_REGION_VIEW: (REGION, {"coordinator", "national_admin"}),
     Action.STATS_NATIONAL_VIEW: (None, {"national_admin"}),
+    Action.STATS_PROVIDER_VIEW: (PROVIDER, {"provider_admin", "national_admin"}),
     Action.REFERENCE_DATA_MANAGE: (None, {"national_admin"}),
     Action.ARTICLE_PUBLISH: (None, {"national_admin"}),
     Action.ARTICLE_EDIT: (

@@ -318,6 +318,7 @@ class ConsoleApp {
   }
 
   onFrame(frame) {
+    document.dispatchEvent(new CustomEvent("console:frame", { detail: frame })); // softphone.js
     const chat = frame.contact && typeof frame.contact === "string" ? this.chats.get(frame.contact) : null;
     switch (frame.type) {
       case "welcome":

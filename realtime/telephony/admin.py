@@ -1,0 +1,47 @@
+"""Phone calls in the admin: read-only, never the caller's number (it is not stored here)."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+
+from realtime.telephony.models import PhoneCall
+from realtime.telephony.signature import phone_configured
+
+
+@admin.register(PhoneCall)
+class PhoneCallAdmin(admin.ModelAdmin):
+    list_display = [
+        "call_sid",
+        "direction",
+        "stage",
+        "status",
+        "language",
+        "region_code",
+        "queue_time_s",
+        "talk_s",
+        "created_at",
+    ]
+    list_filter = ["direction", "stage", "status"]
+    exclude = ["bridge_to"]
+    readonly_fields = [f.name for f in PhoneCall._meta.fields if f.name != "bridge_to"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if phone_configured():
+            messages.info(request, _("Phone channel: configured."))
+        else:
+            messages.warning(
+                request,
+                _(
+                    "Phone channel: not configured. Set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN "
+                    "and TWILIO_PHONE_NUMBER to take calls."
+                ),
+            )
+        return super().changelist_view(request, extra_context)

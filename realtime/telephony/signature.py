@@ -1,0 +1,73 @@
+"""Only Twilio may call the voice webhooks: check X-Twilio-Signature.
+
+Twilio signs the exact URL it called. Behind a TLS-terminating proxy Django
+sees `http://` and an internal host, so the URL is rebuilt from the
+configured PUBLIC_BASE_URL and the request path (never from the request's own
+host or scheme, which a client chooses). The POST data is validated as
+received. A request that fails is answered 403 before any state changes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import BadRequest, RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.views.decorators.csrf import csrf_exempt
+from twilio.request_validator import RequestValidator
+
+from realtime.telephony import runner
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "HTTP_X_TWILIO_SIGNATURE"
+
+
+def phone_configured() -> bool:
+    return bool(
+        settings.TWILIO_ACCOUNT_SID and settings.TWILIO_AUTH_TOKEN and settings.TWILIO_PHONE_NUMBER
+    )
+
+
+def public_url(request: HttpRequest) -> str:
+    """The URL Twilio called, as the public sees it."""
+    return settings.PUBLIC_BASE_URL + request.get_full_path()
+
+
+def is_signed(request: HttpRequest) -> bool:
+    signature = request.META.get(SIGNATURE_HEADER, "")
+    if not signature or not isinstance(signature, str) or len(signature) > 200:
+        return False
+    validator = RequestValidator(settings.TWILIO_AUTH_TOKEN)
+    return validator.validate(public_url(request), request.POST, signature)
+
+
+def twilio_webhook(view):
+    """Wrap a webhook view: 503 unless configured, 405 unless POST, 403 unless signed.
+
+    The result is an async view; `view` itself runs on the webhook pool
+    (runner.py) only once the request is known to come from Twilio.
+    """
+
+    async def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not phone_configured():
+            return HttpResponse(
+                "The phone channel is not configured on this server.\n",
+                status=503,
+                content_type="text/plain; charset=utf-8",
+            )
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        try:
+            signed = is_signed(request)
+        except (RequestDataTooBig, BadRequest, ValueError):
+            return HttpResponse("Bad request.\n", status=400, content_type="text/plain")
+        if not signed:
+            log.warning("voice webhook %s: missing or bad signature", request.path)
+            return HttpResponse("Forbidden.\n", status=403, content_type="text/plain")
+        return await runner.run(view, request, *args, **kwargs)
+
+    wrapped.__name__ = view.__name__
+    wrapped.__doc__ = view.__doc__
+    return csrf_exempt(wrapped)

@@ -1,0 +1,69 @@
+"""Phone test fixtures: Twilio settings, the call driver and the REST stand-in."""
+
+from __future__ import annotations
+
+import pytest
+
+from realtime.telephony import client
+from realtime.telephony.driver import CallDriver, DjangoTransport, StandInHttpClient, TwilioStandIn
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+PLATFORM_NUMBER = "+358291234567"
+PUBLIC = "https://tuki.example.fi"
+JOENSUU_LANDLINE = "+358131234567"
+MOBILE = "+358401234567"
+
+PHONE_ENV = {
+    "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+    "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+    "TWILIO_PHONE_NUMBER": PLATFORM_NUMBER,
+    "TWILIO_API_KEY_SID": "SK" + "0" * 32,
+    "TWILIO_API_KEY_SECRET": "test-api-key-secret-0123456789abcdef",
+    "PUBLIC_BASE_URL": PUBLIC,
+    "KANSALAISNEUVONTA_PHONE": "0295 000 000",
+}
+
+
+@pytest.fixture
+def phone_settings(settings):
+    settings.TWILIO_ACCOUNT_SID = ACCOUNT_SID
+    settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
+    settings.TWILIO_PHONE_NUMBER = PLATFORM_NUMBER
+    settings.TWILIO_API_KEY_SID = PHONE_ENV["TWILIO_API_KEY_SID"]
+    settings.TWILIO_API_KEY_SECRET = PHONE_ENV["TWILIO_API_KEY_SECRET"]
+    settings.PUBLIC_BASE_URL = PUBLIC
+    settings.KANSALAISNEUVONTA_PHONE = PHONE_ENV["KANSALAISNEUVONTA_PHONE"]
+    # The webhooks' own thread pool would not see this test's uncommitted rows.
+    settings.PHONE_WEBHOOK_THREADS = 0
+    settings.ALLOWED_HOSTS = ["testserver", "tuki.example.fi", "127.0.0.1", "localhost"]
+    return settings
+
+
+@pytest.fixture(autouse=True)
+def _fresh_menus():
+    from realtime.telephony import services
+
+    services._menu_cache.clear()
+    yield
+    services._menu_cache.clear()
+
+
+@pytest.fixture
+def driver(phone_settings):
+    return CallDriver(
+        public_base_url=PUBLIC,
+        auth_token=AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        platform_number=PLATFORM_NUMBER,
+        transport=DjangoTransport(PUBLIC),
+    )
+
+
+@pytest.fixture
+def stand_in(driver):
+    """The platform's REST calls go to this stand-in, in-process."""
+    fake = TwilioStandIn(driver)
+    client.http_client_override = StandInHttpClient(fake)
+    yield fake
+    client.http_client_override = None
