@@ -380,6 +380,15 @@ ADMIN_TABLE: dict[str, AdminRule] = {
     "knowledge.articleversion": AdminRule({_NAT: _V}),
     "knowledge.helpfulvote": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
     "knowledge.articleimage": AdminRule({_NAT: _ALL}),
+    # Planned shifts (helpdesk/stats): whoever manages a provider's supporters.
+    "stats.shiftpattern": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    "stats.shiftexception": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    # Phone calls: read-only, national (the caller's number is not stored there).
+    "telephony.phonecall": AdminRule({_NAT: _V}),
 }
 
 

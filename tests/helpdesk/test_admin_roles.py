@@ -108,6 +108,20 @@ def network(reference_data):
     RoleGrant.objects.create(
         user=users["provider_admin"], role=Role.PROVIDER_ADMIN, provider=p_home
     )
+    from datetime import time as clock
+
+    from helpdesk.stats.models import ShiftException, ShiftPattern
+    from realtime.telephony.models import PhoneCall
+
+    for side in ("home", "away"):
+        provider, supporter = objects[side]["provider"], objects[side]["supporter"]
+        ShiftPattern.objects.create(
+            supporter=supporter, provider=provider, weekday=0, start=clock(9), end=clock(12)
+        )
+        ShiftException.objects.create(
+            supporter=supporter, provider=provider, date=date(2026, 12, 24)
+        )
+    PhoneCall.objects.create(call_sid="CA" + "0" * 32, direction="inbound", stage="menu")
     TOTPDevice.objects.create(user=users["national_admin"], name="app")
     StaticDevice.objects.create(user=users["national_admin"], name="backup")
     return {"users": users, "home": objects["home"], "away": objects["away"], "p_home_2": p_home_2}
