@@ -1,4 +1,8 @@
-"""OpenAPI entries for the two knowledge endpoints that are plain Django views.
+"""OpenAPI entries for the JSON endpoints that are plain Django views.
+
+The two knowledge endpoints below, and the video device check
+(/api/device-check/, an async view).
+
 
 /kb/api/for-topic and /kb/<slug>/helpful/ answer HTML to pages and JSON to
 scripts (customer.js asks with Accept: application/json); they are not DRF views,
@@ -98,6 +102,48 @@ def add_plain_view_endpoints(result, generator, request, public):
                 "400": {"description": "Not yes or no", "content": _JSON_ERROR},
                 "404": {"description": "No such guide", "content": _JSON_ERROR},
                 "409": {"description": "Already voted", "content": _JSON_ERROR},
+            },
+        }
+    }
+    paths["/api/device-check/"] = {
+        "post": {
+            "operationId": "device_check_offer",
+            "summary": "Try camera and microphone against the server (WebRTC loopback)",
+            "description": "Public and rate-limited per address; no contact needed "
+            "(helpdesk/views/device_check.py). Send a WebRTC offer, receive the answer.",
+            "tags": ["video"],
+            "security": [{}],
+            "requestBody": {
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["type", "sdp"],
+                            "properties": {"type": {"enum": ["offer"]}, "sdp": {"type": "string"}},
+                        }
+                    }
+                }
+            },
+            "responses": {
+                "200": {
+                    "description": "The answer",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "type": {"enum": ["answer"]},
+                                    "sdp": {"type": "string"},
+                                    "check": {"type": "string"},
+                                    "duration_s": {"type": "number"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {"description": "Not a valid offer", "content": _JSON_ERROR},
+                "429": {"description": "Too many checks from this address", "content": _JSON_ERROR},
+                "503": {"description": "The server is busy; try again", "content": _JSON_ERROR},
             },
         }
     }

@@ -41,6 +41,7 @@ ROLES = [
 EVERYONE = set(ROLES)
 SUPPORTERS = {"volunteer", "staff"}
 SIGNED_IN = EVERYONE - {"anonymous", "customer"}
+ROLE_HOLDERS = {"provider_admin", "coordinator", "national_admin"}
 
 # (method, OpenAPI path) -> the roles that may call it.
 ALLOWED: dict[tuple[str, str], set[str]] = {
@@ -59,7 +60,16 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/kb/api/search"): SIGNED_IN,
     ("GET", "/kb/api/for-topic"): EVERYONE,
     ("POST", "/kb/{slug}/helpful/"): EVERYONE,
+    # Statistics: role holders; what each may see is scoped inside
+    # (helpdesk/stats, STATS_REGION_VIEW / STATS_NATIONAL_VIEW).
+    ("GET", "/api/stats/figures"): ROLE_HOLDERS,
+    ("GET", "/api/stats/demand"): ROLE_HOLDERS,
+    ("GET", "/api/stats/coverage"): ROLE_HOLDERS,
+    # Public, rate-limited per address, no identity involved: answers every
+    # role alike (checked below), its behaviour in its own tests.
+    ("POST", "/api/device-check/"): EVERYONE,
 }
+SAME_FOR_EVERYONE = {"/api/device-check/"}
 
 
 def _endpoints(resolver=None, prefix=""):
@@ -123,6 +133,7 @@ def _call(client, method: str, path: str, *, role: str, contact: Contact):
         "/kb/api/suggest": {"q": "pankki", "lang": "fi"},
         "/kb/api/search": {"q": "pankki", "lang": "fi"},
         "/kb/api/for-topic": {"topic": "banking", "format": "json"},
+        "/api/stats/demand": {"region": "01"},
     }.get(path, {})
     if method == "GET":
         return client.get(url, params, **headers)
@@ -143,6 +154,7 @@ def test_every_api_endpoint_answers_only_the_roles_allowed(people):
     found = set(_endpoints())
     assert found == {path for _method, path in ALLOWED}, found ^ {p for _m, p in ALLOWED}
     failures = []
+    same: dict[str, set[int]] = {}
     for n, role in enumerate(ROLES):
         client = _client(role, people, n)
         for (method, path), allowed in ALLOWED.items():
@@ -150,11 +162,15 @@ def test_every_api_endpoint_answers_only_the_roles_allowed(people):
                 state="waiting", provider=people["provider"], consent_at=timezone.now()
             )
             response = _call(client, method, path, role=role, contact=contact)
+            if path in SAME_FOR_EVERYONE:
+                same.setdefault(path, set()).add(response.status_code)
+                continue
             ok = response.status_code < 300
             refused = response.status_code in (401, 403, 404)
             if (role in allowed and not ok) or (role not in allowed and not refused):
                 failures.append((role, method, path, response.status_code))
     assert not failures
+    assert all(len(codes) == 1 for codes in same.values()), same
 
 
 @pytest.mark.two_factor
