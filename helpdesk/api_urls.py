@@ -17,6 +17,11 @@ urlpatterns = [
         api.ContactTranscriptView.as_view(),
         name="api-contact-transcript",
     ),
+    path(
+        "contacts/<str:public_id>/export",
+        api.ContactExportView.as_view(),
+        name="api-contact-export",
+    ),
     path("municipalities", api.MunicipalityListView.as_view(), name="api-municipalities"),
     path("topics", api.TopicListView.as_view(), name="api-topics"),
     path("help-near", api.HelpNearView.as_view(), name="api-help-near"),

@@ -27,12 +27,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deployment that forgets it runs with production
+# settings. `make serve` (scripts/serve.sh) and the tests (tests/settings.py)
+# turn it on.
+DEBUG = env_bool("DEBUG", False)
+_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
+if not DEBUG and SECRET_KEY in ("", _DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a secret of your own: DEBUG is off (the default, for"
+        " production). For development, set DEBUG=1 (make serve does)."
+    )
+SECRET_KEY = SECRET_KEY or _DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -68,6 +74,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "helpdesk.csp.HelpdeskCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL, lone surrogates, deep JSON and oversized bodies -> 4xx (helpdesk/input_guard.py).
+    "helpdesk.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -128,6 +136,10 @@ if DATABASE_URL:
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django then checks a pooled connection before handing it out: after
+        # a database restart the idle ones are dead, and each would fail one
+        # request.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
             "max_size": DB_POOL_MAX_SIZE,
@@ -386,6 +398,8 @@ WEBRTC_LOOPBACK_ONLY = env_bool("WEBRTC_LOOPBACK_ONLY", False)
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
+# The benchmark's bare relay (/ws/bench-echo/, bench/chat_load.py): off unless asked for.
+BENCH_ECHO = env_bool("BENCH_ECHO", False)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
 LIFESPAN_HOOKS = [
     "helpdesk.gc_tuning.GcTuning",

@@ -13,6 +13,7 @@ from django.utils.translation import gettext
 
 from helpdesk import metrics
 from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk.untrusted import printable_ref
 
 if TYPE_CHECKING:
     from helpdesk.models import Contact, Supporter
@@ -24,7 +25,13 @@ VOLUNTEER_HIDDEN = frozenset({"callback_number", "phone", "customer_phone"})
 
 def error(code: str, detail: str, ref: str | None = None) -> dict[str, Any]:
     metrics.error("socket", code)
-    return {"type": "error", "code": code, "detail": detail, "ref": ref}
+    # A ref that cannot be encoded would kill the socket when sent: drop it.
+    return {
+        "type": "error",
+        "code": code,
+        "detail": detail,
+        "ref": printable_ref(ref, max_chars=200),
+    }
 
 
 def masked_notice(language: str) -> str:

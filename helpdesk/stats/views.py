@@ -19,6 +19,7 @@ from django.views.decorators.http import require_safe
 
 from helpdesk.models import Region, Topic
 from helpdesk.models.providers import CHANNEL_CHOICES
+from helpdesk.services import audit
 from helpdesk.services.errors import InvalidInput, NotAllowed
 from helpdesk.stats import charts, exports, selectors
 from helpdesk.stats.demand import cached_region_plan, need_and_supply
@@ -175,6 +176,11 @@ def export(request, fmt: str):
     tables = exports.tables(figures, cover, plan, need)
     name = request.GET.get("table") or ""
     stamp = date.today().isoformat()
+    audit.record_export(
+        user_id=request.user.pk,
+        what=f"stats.{fmt}",
+        detail={"query": {k: v[:100] for k, v in request.GET.items()}},
+    )
     if fmt == "xlsx":
         chosen = [tables[name]] if name in tables else list(tables.values())
         response = HttpResponse(

@@ -28,6 +28,7 @@ from limits import parse
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from helpdesk.input_guard import checks_own_body
 from helpdesk.services.errors import InvalidInput, ServiceError
 from realtime.video.device_check import MAX_SDP_CHARS, browser_ice_servers, registry
 
@@ -96,6 +97,7 @@ def _offer_from(request) -> object:
 
 @csrf_exempt
 @require_POST
+@checks_own_body  # its own size, JSON and text checks answer with their own details
 async def device_check_offer(request):
     retry_after = await _rate_limited(request)
     if retry_after is not None:

@@ -160,3 +160,13 @@ def test_schema_documents_the_stats_endpoints(client, data):
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
     for path in ("/api/stats/figures", "/api/stats/demand", "/api/stats/coverage"):
         assert path in schema
+
+
+def test_every_export_is_audit_logged(client, data):
+    from helpdesk.models import AuditLogEntry
+
+    user = login(client, Role.NATIONAL_ADMIN)
+    client.get("/stats/export.csv", {**PERIOD, "table": "regions"})
+    client.get("/stats/export.xlsx", PERIOD)
+    entries = AuditLogEntry.objects.filter(action="export", actor=user).order_by("at")
+    assert [e.detail["what"] for e in entries] == ["stats.csv", "stats.xlsx"]
