@@ -49,6 +49,7 @@ ALLOWED: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/contacts/{public_id}/"): {"customer"},
     ("POST", "/api/contacts/{public_id}/callback"): {"customer"},
     ("GET", "/api/contacts/{public_id}/transcript"): {"customer"},
+    ("GET", "/api/contacts/{public_id}/export"): {"customer"},
     ("GET", "/api/municipalities"): EVERYONE,
     ("GET", "/api/topics"): EVERYONE,
     ("GET", "/api/help-near"): EVERYONE,
