@@ -454,6 +454,13 @@ STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
 for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_blas_threads, "1")
 
+# Pictures and PDFs sent in a chat (helpdesk/services/attachments.py): kept
+# outside MEDIA_ROOT, never served by URL alone, deleted by the retention purge.
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(8 * 1024 * 1024)))
+ATTACHMENT_MAX_PIXELS = int(os.environ.get("ATTACHMENT_MAX_PIXELS", str(40_000_000)))
+ATTACHMENT_RATE_LIMIT = os.environ.get("ATTACHMENT_RATE_LIMIT", "6/minute")
+
 # Every line names its request or socket (helpdesk/logging_context.py);
 # LOG_FORMAT=json writes one JSON object a line for a log shipper.
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")

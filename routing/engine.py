@@ -55,7 +55,14 @@ Rules
    the queue providers' supporters who are available or busy; ``None`` when
    there are no servers or no handle time is known for the channel. A contact
    pinned to a supporter queues for that supporter alone; a closed contact's
-   queue has no providers, hence no estimate.
+   queue has no providers, hence no estimate. Later workflow steps bound the
+   wait: a contact reaches step j after ``delay_j`` seconds (what is left of
+   the current step's timeout plus the timeouts of the open steps between),
+   so when step j's providers have an available supporter with free capacity
+   on the channel the estimate is at most ``delay_j``, and otherwise at most
+   ``delay_j + ceil(position / servers_j) * handle_time_s``. The smallest of
+   these and the current step's estimate wins; a later step with servers gives
+   an estimate when the current step has none.
 7. Closed. A waiting contact for which no step from its current one on has an
    open eligible provider gets a ``ClosedNotice`` whose ``opens_at`` is the
    earliest ``next_open`` of the providers that could serve it at one of those
@@ -169,6 +176,7 @@ class _Route:
         "only_supporter",
         "closed",
         "opens_at",
+        "later",
     )
 
     def __init__(self) -> None:
@@ -180,6 +188,8 @@ class _Route:
         self.only_supporter: int | None = None
         self.closed = False
         self.opens_at: datetime | None = None
+        # (seconds until the contact reaches a later step, that step's providers).
+        self.later: tuple[tuple[float, frozenset[int]], ...] = ()
 
 
 class _Round:
@@ -215,6 +225,8 @@ class _Round:
         self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
         self._servers_cache: dict[str, dict[object, int]] = {}
+        # (providers, channel) -> a supporter last seen free there, None: nobody (rule 6).
+        self._free_at: dict[tuple[frozenset[int], str], int | None] = {}
 
     # -- rule 1 ---------------------------------------------------------------
 
@@ -367,7 +379,30 @@ class _Round:
         route.step_index = index
         route.providers = per_step[index].open_ids
         self._set_requirements(route, steps[index], c)
+        route.later = self._later_steps(steps, per_step, index, end, elapsed)
         return route
+
+    @staticmethod
+    def _later_steps(
+        steps: tuple[Step, ...],
+        per_step: list[_StepProviders],
+        index: int,
+        end: int,
+        elapsed: float,
+    ) -> tuple[tuple[float, frozenset[int]], ...]:
+        """When the contact would reach each later step with open providers (rule 6)."""
+        if index >= end:
+            return ()
+        later: list[tuple[float, frozenset[int]]] = []
+        delay = max(0.0, steps[index].timeout_s - elapsed)
+        for j in range(index + 1, end + 1):
+            open_ids = per_step[j].open_ids
+            if not open_ids:
+                continue  # skipped at once, as in the walk above
+            later.append((delay, open_ids))
+            if j < end:
+                delay += steps[j].timeout_s
+        return tuple(later)
 
     @staticmethod
     def _set_requirements(route: _Route, step: Step, c: WaitingContact) -> None:
@@ -461,15 +496,26 @@ class _Round:
 
     # -- rule 6 ---------------------------------------------------------------
 
-    def _servers(self, route: _Route, channel: str, queue: object) -> int:
+    def _servers(
+        self,
+        route: _Route,
+        channel: str,
+        queue: object,
+        *,
+        providers: frozenset[int] | None = None,
+    ) -> int:
         cache = self._servers_cache.setdefault(channel, {})
         found = cache.get(queue)
         if found is not None:
             return found
-        if route.only_supporter is not None:
-            pool: Iterable[SupporterState] = [
-                s for s in (self.supporters.get(route.only_supporter),) if s is not None
-            ]
+        if providers is not None:
+            unique_later: dict[int, SupporterState] = {}
+            for pid in providers:
+                for s in self.members.get(pid, ()):
+                    unique_later[s.id] = s
+            pool: Iterable[SupporterState] = unique_later.values()
+        elif route.only_supporter is not None:
+            pool = [s for s in (self.supporters.get(route.only_supporter),) if s is not None]
         else:
             unique: dict[int, SupporterState] = {}
             for pid in route.providers:
@@ -490,6 +536,47 @@ class _Round:
             return None
         rounds = -(-position // servers)
         return round(rounds * handle_time)
+
+    def _has_free(self, providers: frozenset[int], channel: str) -> bool:
+        """Someone available among `providers` still has a free slot on `channel`.
+
+        Free slots only shrink within a round, so a "nobody" is remembered for
+        the rest of it and a "somebody" is re-checked on that one supporter
+        first; a scan happens only when the remembered one has filled up.
+        """
+        free = self.free.get(channel)
+        if not free:
+            return False
+        key = (providers, channel)
+        known = self._free_at.get(key, -1)
+        if known is None:
+            return False
+        if known >= 0 and free.get(known, 0) > 0:
+            return True
+        for pid in providers:
+            for s in self.members.get(pid, ()):
+                if free.get(s.id, 0) > 0:
+                    self._free_at[key] = s.id
+                    return True
+        self._free_at[key] = None
+        return False
+
+    def _bounded_estimate(
+        self, route: _Route, position: int, servers: int, channel: str
+    ) -> int | None:
+        best = self._estimate(position, servers, channel)
+        for delay, providers in route.later:
+            if best is not None and delay >= best:
+                break  # later steps only come later still
+            if self._has_free(providers, channel):
+                bound: int | None = round(delay)
+            else:
+                later_servers = self._servers(route, channel, providers, providers=providers)
+                wait = self._estimate(position, later_servers, channel)
+                bound = None if wait is None else round(delay) + wait
+            if bound is not None and (best is None or bound < best):
+                best = bound
+        return best
 
     # -- the round ------------------------------------------------------------
 
@@ -535,7 +622,8 @@ class _Round:
             position = lengths.get(queue, 0) + 1
             lengths[queue] = position
             servers = self._servers(route, c.channel, queue)
-            positions.append(Position(c.id, position, self._estimate(position, servers, c.channel)))
+            estimate = self._bounded_estimate(route, position, servers, c.channel)
+            positions.append(Position(c.id, position, estimate))
 
         return Decision(
             offers=tuple(offers),
