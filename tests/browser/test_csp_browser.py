@@ -75,6 +75,10 @@ def test_no_csp_violation_while_a_customer_and_a_supporter_chat(
     console = supporter.new_page()
     watch._page(console)
     sign_in(console, asgi_server.url, "uusimaa-staff")
+    # Available only once the console's socket is up.
+    console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
+        timeout=TIMEOUT_MS
+    )
     console.locator("#presence input[value=available]").check()
 
     customer = watch.attach(chromium.new_context(locale="fi-FI"))
