@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from django.utils import translation
 from django.utils.translation import gettext
 
+from helpdesk import metrics
 from helpdesk.models.contacts import IN_SERVICE_STATES, QUEUED_STATES, ContactState
 from helpdesk.untrusted import printable_ref
 from routing.targets import helper_for
@@ -27,6 +28,7 @@ QUEUED_FOR_CUSTOMER = QUEUED_STATES | {ContactState.OFFERED}
 
 
 def error(code: str, detail: str, ref: str | None = None) -> dict[str, Any]:
+    metrics.error("socket", code)
     # A ref that cannot be encoded would kill the socket when sent: drop it.
     return {
         "type": "error",

@@ -59,7 +59,11 @@ function setupCombobox() {
   let options = [];
   let active = -1;
 
-  const label = (m) => (m.name_sv && m.name_sv !== m.name_fi ? `${m.name_fi} / ${m.name_sv}` : m.name_fi);
+  // Bilingual names in the page's language first: "Helsingfors / Helsinki" in Swedish.
+  const label = (m) => {
+    if (!m.name_sv || m.name_sv === m.name_fi) return m.name_fi;
+    return LANG === "sv" ? `${m.name_sv} / ${m.name_fi}` : `${m.name_fi} / ${m.name_sv}`;
+  };
   const norm = (s) => s.toLocaleLowerCase("fi").trim();
 
   function close() {
@@ -566,6 +570,7 @@ class CustomerChat {
           month: "numeric",
           hour: "2-digit",
           minute: "2-digit",
+          hourCycle: "h23", // 24-hour clock in English too, as in Finland
         }).format(when);
         lines.push(fmt(S.opensAt, { time: text }));
       }
