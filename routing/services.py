@@ -47,7 +47,7 @@ from realtime.events import (
     publish_on_commit,
     supporter_group,
 )
-from routing import selectors, snapshot, store, types
+from routing import positions, selectors, snapshot, store, types
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
 from routing.types import Decision
@@ -323,7 +323,8 @@ def enqueue_contact(
             ]
         )
         _publish_state(contact, ContactState.WAITING)
-        _publish_queue_changed(selectors.queue_provider_ids(contact))
+        # No routing work here: the next round (kicked after commit) offers the
+        # contact or gives it its position, and tells the provider queues.
         _kick_after_commit()
     log.info(
         "contact %s queued: channel=%s region=%s callback=%s",
@@ -1099,22 +1100,8 @@ class _Apply:
             _publish_state(offer.contact, ContactState.OFFERED)
 
     def _positions(self, decision: Decision) -> None:
-        changed = []
-        for p in decision.positions:
-            info = self.loaded.contacts[p.contact_id]
-            if (info.last_position, info.last_estimated_wait_s) == (p.position, p.estimated_wait_s):
-                continue
-            changed.append((p.contact_id, p.position, p.estimated_wait_s))
-            publish_on_commit(
-                contact_group(info.public_id),
-                {
-                    "type": "queue.position",
-                    "contact": str(info.public_id),
-                    "position": p.position,
-                    "estimated_wait_s": p.estimated_wait_s,
-                },
-            )
-        store.save_positions(changed)
+        for contact_id in positions.publish(self.loaded, decision.positions, now=self.now):
+            self._touch(contact_id)  # new in the queue: the provider queues list it now
 
     def _closed(self, decision: Decision) -> None:
         sent = self.loaded.closed_notices

@@ -22,6 +22,7 @@ from helpdesk.models import Contact, Message, Supporter
 from helpdesk.permissions import Actor
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
+from helpdesk.services.replays import replay_many
 from realtime import serializers
 from realtime.consumers import heartbeats, presence
 from realtime.consumers.base import (
@@ -81,6 +82,17 @@ def _queue(supporter: Supporter, actor: Actor | None = None) -> list[dict]:
     return serializers.for_viewer(queue_for_supporter(supporter, actor=actor), supporter)
 
 
+def _seen(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _queue_key(queue: list[dict] | None) -> list[dict] | None:
+    """A queue as far as it changes: the waiting times grow by themselves."""
+    if queue is None:
+        return None
+    return [{k: v for k, v in item.items() if k != "waited_s"} for item in queue]
+
+
 def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
     """The welcome frame for the contacts this socket has joined (`serving`).
 
@@ -92,10 +104,15 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     supporter.refresh_from_db(fields=["presence"])
     actor = Actor.for_user(supporter.user)
     contacts, replays = [], {}
-    for contact in serving_contacts(supporter, among=serving.values()):
+    serving_now = serving_contacts(supporter, among=serving.values())
+    # Every contact's messages in two queries, however many the console serves.
+    replayed = replay_many(
+        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now}, for_customer=False
+    )
+    for contact in serving_now:
         public_id = str(contact.public_id)
-        replay = message_service.replay(
-            contact_id=contact.pk, after_seq=after.get(public_id, 0), for_customer=False
+        replay = replayed.get(contact.pk) or message_service.Replay(
+            last_seq=max(contact.next_seq - 1, 0), messages=[]
         )
         data = serializers.supporter_contact(contact, viewer=supporter, actor=actor)
         # The replay's number is the newer one: the contact row was read first.
@@ -154,6 +171,7 @@ class SupporterConsumer(BaseConsumer):
         self.hello_done = False
         self._last_heartbeat = 0.0
         self._snapshot_task: asyncio.Task | None = None
+        self._last_queue: list[dict] | None = None  # the queue this socket last sent
         await self.join(supporter_group(self.supporter.pk))
         for provider_id in provider_ids:
             await self.join(provider_queue_group(provider_id))
@@ -251,6 +269,7 @@ class SupporterConsumer(BaseConsumer):
         welcome = await console_db(_welcome, self.supporter, serving, frame["contacts"])
         self.cursors.update(welcome["cursors"])
         self.hello_done = True
+        self._last_queue = welcome["frame"]["queue"]
         await self.send_json(welcome["frame"])
 
     async def on_message_send(self, frame: Frame, kind: str = Message.Kind.TEXT) -> None:
@@ -415,6 +434,9 @@ class SupporterConsumer(BaseConsumer):
             # tells the provider queues, not this socket's contact groups.
             await self.resync_serving()
             queue = await console_db(_queue, self.supporter)
+            if _queue_key(queue) == _queue_key(self._last_queue):
+                return  # nothing this supporter sees changed but the waiting times
+            self._last_queue = queue
             await self.send_json({"type": "queue.snapshot", "queue": queue})
         except asyncio.CancelledError:
             pass
