@@ -87,10 +87,10 @@ def _seen(value) -> int:
 
 
 def _queue_key(queue: list[dict] | None) -> list[dict] | None:
-    """A queue as far as it changes: the waiting times grow by themselves."""
+    """A queue as the console shows it: waiting times in whole minutes."""
     if queue is None:
         return None
-    return [{k: v for k, v in item.items() if k != "waited_s"} for item in queue]
+    return [{**item, "waited_s": (item.get("waited_s") or 0) // 60} for item in queue]
 
 
 def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
@@ -435,7 +435,7 @@ class SupporterConsumer(BaseConsumer):
             await self.resync_serving()
             queue = await console_db(_queue, self.supporter)
             if _queue_key(queue) == _queue_key(self._last_queue):
-                return  # nothing this supporter sees changed but the waiting times
+                return  # nothing this supporter sees changed
             self._last_queue = queue
             await self.send_json({"type": "queue.snapshot", "queue": queue})
         except asyncio.CancelledError:
