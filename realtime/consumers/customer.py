@@ -28,6 +28,7 @@ from realtime.consumers.base import (
     db,
     post_message,
 )
+from realtime.consumers.welcome_gate import welcome_db
 from realtime.events import apublish, contact_group
 from realtime.protocol import CUSTOMER, Frame
 
@@ -59,7 +60,7 @@ class CustomerConsumer(BaseConsumer):
         public_id = read_contact_token((query.get("token") or [None])[0])
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        contact = await db(_load_contact, public_id)
+        contact = await welcome_db(_load_contact, public_id)
         if contact is None:
             return await self.refuse(CLOSE_NOT_FOUND)
         self.contact = str(contact.public_id)
@@ -76,7 +77,9 @@ class CustomerConsumer(BaseConsumer):
         return message.get("kind") != "note"  # internal notes never reach the customer
 
     async def on_hello(self, frame: Frame) -> None:
-        contact, replay = await db(_welcome, self.contact_pks[self.contact], frame["last_seq"])
+        contact, replay = await welcome_db(
+            _welcome, self.contact_pks[self.contact], frame["last_seq"]
+        )
         self.state = contact["state"]
         self.cursors[self.contact] = replay.last_seq
         await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
