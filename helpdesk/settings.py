@@ -290,6 +290,8 @@ TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
+# At most one queue.position frame per customer per this many seconds (routing.cadence).
+ROUTING_POSITION_FRAME_S = float(os.environ.get("ROUTING_POSITION_FRAME_S", "1.0"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
 LIFESPAN_HOOKS = [
@@ -311,6 +313,8 @@ CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", "8"))
 # only; helpdesk/db_async.py). Off: every store goes through a DB thread.
 CHAT_ASYNC_STORE = env_bool("CHAT_ASYNC_STORE", True)
 CHAT_CONSOLE_DB_THREADS = int(os.environ.get("CHAT_CONSOLE_DB_THREADS", "2"))
+# Customers' welcomes in the chat pool at once (realtime/consumers/welcome_gate.py).
+CHAT_WELCOME_CONCURRENCY = int(os.environ.get("CHAT_WELCOME_CONCURRENCY", "3"))
 CHAT_SUGGEST_INTERVAL_S = float(os.environ.get("CHAT_SUGGEST_INTERVAL_S", "10"))
 CHAT_SUGGEST_MAX_PER_S = float(os.environ.get("CHAT_SUGGEST_MAX_PER_S", "2"))
 CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))
