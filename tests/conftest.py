@@ -223,6 +223,15 @@ def chromium():
 
 
 @pytest.fixture(autouse=True)
+def _contact_intake_in_the_test_thread(settings):
+    """The test's data lives in its own transaction: create contacts in its thread.
+
+    tests/helpdesk/test_intake.py runs the parallel path on committed data.
+    """
+    settings.CONTACT_INTAKE_THREADS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fresh_routing_hints():
     """Routing's few-second hint cache must not carry ids from one test to the next."""
     from routing import selectors
