@@ -66,10 +66,13 @@ A contact whose workflow is missing from the snapshot is routed by
 unknown) rather than dropped; a step index past the end means the last step.
 
 Performance: one round over 1,000 waiting contacts and 300 supporters must stay
-well under 50 ms. Providers are indexed by area, supporters by provider and
-channel. Within a round, eligible provider sets are computed once per (target,
-area, channel, language), a contact's whole plan once per kind of contact (the
-workflow and the attributes its steps look at), and the candidate supporters
+well under 50 ms, and a national surge of 10,000 contacts and 1,000 supporters
+under 100 ms (bench/routing.py, decide10k). Providers are indexed by area,
+supporters by provider and channel. Within a round, eligible provider sets are
+computed once per (target, area, channel, language), a contact's whole plan
+once per kind of contact (looked up by the contact's own attributes first, then
+shared by what its steps look at), one read-only route per (plan, step,
+language, topic) shared by the contacts routed alike, and the candidate supporters
 once per (provider set, channel), sorted by idle time and pruned as they fill
 up. A search that finds nobody is remembered for the rest of the round, and
 searching stops for a channel once nobody has free capacity on it.
@@ -211,6 +214,8 @@ class _Round:
         self._step_cache: dict[tuple, _StepProviders] = {}
         self._shapes: dict[object, tuple[tuple[Step, ...], set[str], bool]] = {}
         self._plans: dict[tuple, _Plan] = {}
+        self._raw_plans: dict[tuple, _Plan] = {}
+        self._routes: dict[tuple, _Route] = {}
         self._candidates: dict[tuple[frozenset[int], str], list[SupporterState]] = {}
         self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
@@ -288,6 +293,13 @@ class _Round:
 
     def _plan(self, c: WaitingContact) -> _Plan:
         """The plan shared by contacts whose workflow sees them alike."""
+        raw = (c.workflow_id, c.channel, c.language, c.municipality, c.region, c.development_area)
+        plan = self._raw_plans.get(raw)
+        if plan is None:
+            plan = self._raw_plans[raw] = self._shared_plan(c)
+        return plan
+
+    def _shared_plan(self, c: WaitingContact) -> _Plan:
         workflow = self.snapshot.workflows.get(c.workflow_id)
         if workflow is not None and workflow.steps:
             workflow_key: object = c.workflow_id
@@ -322,8 +334,8 @@ class _Round:
         return plan
 
     def _route(self, c: WaitingContact) -> _Route:
-        route = _Route()
         if c.pinned_supporter is not None:
+            route = _Route()
             route.step_index = c.step_index
             route.only_supporter = c.pinned_supporter
             route.language_preferred = c.language
@@ -331,6 +343,7 @@ class _Round:
             route.providers = supporter.provider_ids if supporter is not None else _EMPTY
             return route
         if c.pinned_provider is not None:
+            route = _Route()
             route.step_index = c.step_index
             route.language_preferred = c.language
             provider = self.providers.get(c.pinned_provider)
@@ -346,27 +359,34 @@ class _Round:
         steps, per_step = plan.steps, plan.per_step
         index = min(max(c.step_index, 0), len(steps) - 1)
         end, reachable, opens_at = plan.from_index(index)
-        if not reachable[index]:
-            route.step_index = index
+        closed = not reachable[index]
+        if not closed:
+            elapsed = (self.now - c.step_started_at).total_seconds()
+            while index < end and reachable[index + 1]:
+                step = steps[index]
+                if not per_step[index].open_ids:
+                    index += 1
+                    elapsed = 0.0
+                elif elapsed >= step.timeout_s:
+                    index += 1
+                    elapsed -= step.timeout_s
+                else:
+                    break
+        # Contacts of one plan at one step with the same language and topic
+        # are routed alike: one shared (read-only) route for all of them.
+        key = (id(plan), index, closed, c.language, c.topic)
+        shared = self._routes.get(key)
+        if shared is not None:
+            return shared
+        route = _Route()
+        route.step_index = index
+        if closed:
             route.closed = True
             route.opens_at = opens_at
-            self._set_requirements(route, steps[index], c)
-            return route
-
-        elapsed = (self.now - c.step_started_at).total_seconds()
-        while index < end and reachable[index + 1]:
-            step = steps[index]
-            if not per_step[index].open_ids:
-                index += 1
-                elapsed = 0.0
-            elif elapsed >= step.timeout_s:
-                index += 1
-                elapsed -= step.timeout_s
-            else:
-                break
-        route.step_index = index
-        route.providers = per_step[index].open_ids
+        else:
+            route.providers = per_step[index].open_ids
         self._set_requirements(route, steps[index], c)
+        self._routes[key] = route
         return route
 
     @staticmethod
