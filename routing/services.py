@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -149,10 +149,12 @@ def _workflow_for(region: Region | None) -> Workflow:
     if region is None:
         workflow = Workflow.objects.filter(is_national_first_line=True).first()
         return workflow or ensure_default_workflows()[1]
-    own = Workflow.objects.filter(region=region).first()
+    # The region's own workflow, else the default one: one query for both.
+    found = Workflow.objects.filter(Q(region=region) | Q(is_default=True)).order_by("name", "pk")
+    own = next((w for w in found if w.region_id == region.pk), None)
     if own is not None:
         return own
-    default = Workflow.objects.filter(is_default=True).first()
+    default = next((w for w in found if w.is_default), None)
     return default or ensure_default_workflows()[0]
 
 
