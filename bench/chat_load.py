@@ -98,11 +98,16 @@ class PrivatePostgres:
         self._run(
             f"{bindir}/initdb", "-D", self.dir, "-U", "postgres", "--auth=trust", "-E", "UTF8"
         )
+        self.resume()
+        return f"postgres://postgres@127.0.0.1:{self.port}"
+
+    def resume(self) -> None:
+        """Start the server (again: bench/faults.py stops and starts it)."""
         options = (
             f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c max_connections=200"
         )
         self._run(
-            f"{bindir}/pg_ctl",
+            f"{self.bindir}/pg_ctl",
             "-D",
             self.dir,
             "-o",
@@ -112,7 +117,10 @@ class PrivatePostgres:
             f"{self.dir}/server.log",
             "start",
         )
-        return f"postgres://postgres@127.0.0.1:{self.port}"
+
+    def halt(self) -> None:
+        """Stop the server, keeping its data (a database outage)."""
+        self._run(f"{self.bindir}/pg_ctl", "-D", self.dir, "-m", "fast", "-w", "stop")
 
     def stop(self) -> None:
         if not self.dir:

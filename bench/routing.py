@@ -17,7 +17,8 @@ What it does, and stops and drops again at the end:
    `offer.new` frame reaching the supporter's socket, and each request from
    its scheduled moment to its answer (creation); supporters accept what
    they are offered;
-6. counts double assignments and lost contacts in the database and prints, as
+6. counts the offers each contact got (once, more, never), double assignments
+   and lost contacts in the database and prints, as
    its last line,
    `routing decide_p99_ms=<n> decide10k_p99_ms=<n> create_p99_ms=<n> offer_p99_ms=<n>
    double_assignments=<n> lost=<n>`.
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from _common import ROOT, free_port, percentile, start_uvicorn, stop_servers
@@ -481,6 +483,14 @@ def main() -> None:
             if states.get(uuid.UUID(public_id)) not in ("waiting", "offered", "active")
         )
         double = store.double_assignments() + store.overlapping_assignments()
+        from django.db.models import Count
+
+        offer_counts = Counter(
+            n
+            for n in Contact.objects.filter(public_id__in=outcome["created"])
+            .annotate(n=Count("offers"))
+            .values_list("n", flat=True)
+        )
         refused = sum(1 for s in outcome["statuses"] if s != 201)
         offer_p50, offer_p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
         print(
@@ -495,6 +505,11 @@ def main() -> None:
         print(
             f"enqueue->offer.new: p50={offer_p50:.0f} ms p99={offer_p99:.0f} ms "
             f"max={max(latencies, default=float('nan')):.0f} ms"
+        )
+        more = sum(c for n, c in offer_counts.items() if n > 1)
+        print(
+            f"offers per contact: once={offer_counts.get(1, 0)} "
+            f"more={more} never={offer_counts.get(0, 0)}"
         )
         create = outcome["create_ms"]
         create_p99 = percentile(create, 0.99)

@@ -1,8 +1,8 @@
 """The public REST API, mounted at /api/ (documented at /api/schema/)."""
 
-from django.urls import path
+from django.urls import include, path
 
-from helpdesk.views import api, intake
+from helpdesk.views import api, device_check, intake
 
 urlpatterns = [
     path("contacts/", intake.contact_create, name="api-contact-create"),
@@ -17,6 +17,11 @@ urlpatterns = [
         api.ContactTranscriptView.as_view(),
         name="api-contact-transcript",
     ),
+    path(
+        "contacts/<str:public_id>/export",
+        api.ContactExportView.as_view(),
+        name="api-contact-export",
+    ),
     path("municipalities", api.MunicipalityListView.as_view(), name="api-municipalities"),
     path("topics", api.TopicListView.as_view(), name="api-topics"),
     path("help-near", api.HelpNearView.as_view(), name="api-help-near"),
@@ -27,4 +32,6 @@ urlpatterns = [
         name="api-console-transfer-targets",
     ),
     path("me", api.MeView.as_view(), name="api-me"),
+    path("stats/", include("helpdesk.stats.api_urls")),
+    path("device-check/", device_check.device_check_offer, name="api-device-check"),
 ]

@@ -84,11 +84,27 @@ async def _open(loop: asyncio.AbstractEventLoop):
 
 
 async def fetchone(sql: str, params: list[Any]) -> tuple | None:
-    """Run one statement in autocommit, prepared per connection; its first row."""
+    """Run one statement in autocommit, prepared per connection; its first row.
+
+    After a database restart the pool's idle connections are all dead, and
+    each would fail one message: a statement that fails on a broken
+    connection is tried once more on another (the pool drops the broken
+    one). Callers' statements are idempotent (the message store is keyed by
+    client_msg_id), so a retry after a lost reply stores nothing twice.
+    """
+    import psycopg
+
     pool = await _pool()
-    async with pool.connection() as conn:
-        cursor = await conn.execute(sql, params, prepare=True)
-        return await cursor.fetchone()
+    for attempt in (1, 2):
+        async with pool.connection() as conn:
+            try:
+                cursor = await conn.execute(sql, params, prepare=True)
+                return await cursor.fetchone()
+            except psycopg.OperationalError:
+                if attempt == 2 or not conn.broken:
+                    raise
+                log.info("chat store: connection broken, retrying once on another")
+    return None
 
 
 async def close() -> None:

@@ -29,10 +29,28 @@ log = logging.getLogger(__name__)
 
 
 def thresholds() -> tuple[int, int, int]:
-    raw = str(getattr(settings, "GC_THRESHOLDS", "") or "")
-    values = tuple(int(part) for part in raw.split(",") if part.strip())
-    if len(values) != 3 or values[0] <= 0:
+    """settings.GC_THRESHOLDS as three integers; the current ones if unset or malformed.
+
+    A typo in the environment must not stop a worker from starting (a crash
+    loop takes the service down): it is logged as a warning naming the
+    setting, and the interpreter's thresholds stay.
+    """
+    raw = str(getattr(settings, "GC_THRESHOLDS", "") or "").strip()
+    if not raw:
         return gc.get_threshold()
+    try:
+        values = tuple(int(part) for part in raw.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 3 or values[0] <= 0 or min(values) < 0:
+        current = gc.get_threshold()
+        log.warning(
+            "GC_THRESHOLDS=%r is not three comma-separated integers young,middle,old"
+            " (young > 0), e.g. 20000,20,10; keeping the current thresholds %s",
+            raw,
+            current,
+        )
+        return current
     return values
 
 

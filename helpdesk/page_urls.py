@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from helpdesk.views import console, public
+from helpdesk.views import console, device_check, public
 
 urlpatterns = [
     path("", public.start, name="start"),
@@ -12,6 +12,7 @@ urlpatterns = [
     path("widget/", public.widget_start, name="widget"),
     path("widget/chat/", public.widget_chat, name="widget-chat"),
     path("widget-demo/", public.widget_demo, name="widget-demo"),
+    path("device-check/", device_check.device_check_page, name="device-check"),
     path("console/", console.console, name="console"),
     path("console/login/", console.LoginView.as_view(), name="login"),
     path("console/logout/", console.LogoutView.as_view(), name="logout"),

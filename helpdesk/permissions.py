@@ -46,6 +46,7 @@ class Action(enum.StrEnum):
     WORKFLOW_EDIT = "workflow_edit"
     STATS_REGION_VIEW = "stats_region_view"
     STATS_NATIONAL_VIEW = "stats_national_view"
+    STATS_PROVIDER_VIEW = "stats_provider_view"
     REFERENCE_DATA_MANAGE = "reference_data_manage"
     # knowledge base
     ARTICLE_EDIT = "article_edit"
@@ -219,6 +220,13 @@ def can(actor: Actor, action: Action, target: dict | None = None) -> bool:
             return True
         return target is not None and bool(
             actor.coordinator_region_ids & target.get("regions", frozenset())
+        )
+    if a == Action.STATS_PROVIDER_VIEW:
+        # A provider admin sees their own provider's figures (helpdesk/stats).
+        if actor.national_admin or actor.superuser:
+            return True
+        return target is not None and bool(
+            actor.admin_provider_ids & target.get("providers", frozenset())
         )
     if a in (Action.STATS_NATIONAL_VIEW, Action.REFERENCE_DATA_MANAGE, Action.ARTICLE_PUBLISH):
         return actor.national_admin or actor.superuser

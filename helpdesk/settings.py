@@ -26,12 +26,18 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+# Off unless asked for: a deployment that forgets it runs with production
+# settings. `make serve` (scripts/serve.sh) and the tests (tests/settings.py)
+# turn it on.
+DEBUG = env_bool("DEBUG", False)
+_DEVELOPMENT_SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "development-only-secret-key-change-me-in-production-0123456789"
+if not DEBUG and SECRET_KEY in ("", _DEVELOPMENT_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a secret of your own: DEBUG is off (the default, for"
+        " production). For development, set DEBUG=1 (make serve does)."
+    )
+SECRET_KEY = SECRET_KEY or _DEVELOPMENT_SECRET_KEY
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -53,11 +59,14 @@ INSTALLED_APPS = [
     "realtime",
     "realtime.telephony",
     "knowledge",
+    "helpdesk.stats",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # NUL, lone surrogates, deep JSON and oversized bodies -> 4xx (helpdesk/input_guard.py).
+    "helpdesk.input_guard.InputGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -114,6 +123,10 @@ if DATABASE_URL:
     DB_POOL_MAX_SIZE = int(os.environ.get("DB_POOL_MAX_SIZE", "30"))
     if DB_POOL_MAX_SIZE and DATABASES["default"]["ENGINE"].endswith("postgresql"):
         DATABASES["default"]["CONN_MAX_AGE"] = 0
+        # Django then checks a pooled connection before handing it out: after
+        # a database restart the idle ones are dead, and each would fail one
+        # request.
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
         DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
             "min_size": int(os.environ.get("DB_POOL_MIN_SIZE", "2")),
             "max_size": DB_POOL_MAX_SIZE,
@@ -286,6 +299,13 @@ STUN_URL = os.environ.get("STUN_URL", "")
 TURN_URL = os.environ.get("TURN_URL", "")
 TURN_USERNAME = os.environ.get("TURN_USERNAME", "")
 TURN_CREDENTIAL = os.environ.get("TURN_CREDENTIAL", "")
+# Device check (realtime/video/device_check.py): a server-side peer per check.
+DEVICE_CHECK_DURATION_S = float(os.environ.get("DEVICE_CHECK_DURATION_S", "5"))
+DEVICE_CHECK_TIMEOUT_S = float(os.environ.get("DEVICE_CHECK_TIMEOUT_S", "30"))
+DEVICE_CHECK_MAX_CONCURRENT = int(os.environ.get("DEVICE_CHECK_MAX_CONCURRENT", "8"))
+DEVICE_CHECK_RATE_LIMIT = os.environ.get("DEVICE_CHECK_RATE_LIMIT", "10/minute")
+# Tests and benches: server-side peers use and accept 127.0.0.1 candidates only.
+WEBRTC_LOOPBACK_ONLY = env_bool("WEBRTC_LOOPBACK_ONLY", False)
 
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
@@ -297,12 +317,16 @@ ROUTING_MIN_ROUND_GAP_S = float(os.environ.get("ROUTING_MIN_ROUND_GAP_S", "0.05"
 # Threads per worker that create contacts (POST /api/contacts/) in parallel; 0: the usual way.
 CONTACT_INTAKE_THREADS = int(os.environ.get("CONTACT_INTAKE_THREADS", "4"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
+# The benchmark's bare relay (/ws/bench-echo/, bench/chat_load.py): off unless asked for.
+BENCH_ECHO = env_bool("BENCH_ECHO", False)
 # Started in every ASGI worker by helpdesk.lifespan (each checks its own switch).
 LIFESPAN_HOOKS = [
     "helpdesk.gc_tuning.GcTuning",
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "helpdesk.stats.timer.StatsRollupTimer",
+    "realtime.video.device_check.DeviceCheckLifespan",
 ]
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
@@ -331,6 +355,16 @@ TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"
 # 0 turns it off, for installations that run `manage.py purge_expired_data`
 # from a timer instead.
 RETENTION_PURGE_EVERY_S = float(os.environ.get("RETENTION_PURGE_EVERY_S", "3600"))
+# How often each worker rolls contact events up into hourly statistics
+# (helpdesk/stats/timer.py); 0 turns it off.
+STATS_ROLLUP_EVERY_S = float(os.environ.get("STATS_ROLLUP_EVERY_S", "300"))
+# Supporters one chat supporter serves at once, for chat staffing (helpdesk/stats/demand.py).
+STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
+# The forecasts' linear algebra (numpy/OpenBLAS) runs in one thread unless
+# told otherwise: workers share few cores with their sockets, and OpenBLAS
+# threads spinning beside them made one forecast fit fifteen times slower.
+for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_blas_threads, "1")
 
 LOGGING = {
     "version": 1,

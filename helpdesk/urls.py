@@ -15,6 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("helpdesk.page_urls")),
     path("kb/", include("knowledge.urls")),
+    path("stats/", include("helpdesk.stats.urls")),
     path("telephony/", include("realtime.telephony.urls")),
 ]
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import F, Q
 
+from . import synonyms
 from . import text as textlib
 from .models import ArticleTranslation, Audience, Status
 
@@ -71,6 +72,7 @@ class Doc:
     document: str
     fts_rank: float = 0.0
     score: float = 0.0
+    matched_terms: int = 0
     matched: set[str] = field(default_factory=set)
     snippet: str = ""
 
@@ -137,16 +139,23 @@ def match_strength(query_stem: str, word: str) -> float:
 def expand_terms(query: ParsedQuery, vocabulary: Iterable[str]) -> dict[str, dict[str, float]]:
     """Map each query stem to the vocabulary words it matches and how strongly."""
     vocab = set(vocabulary)
+    everyday = synonyms.stem_map(query.language)
     expansions: dict[str, dict[str, float]] = {}
     for term in query.terms:
         found: dict[str, float] = {}
-        for word in vocab:
-            if word[:1] != term.stem[:1]:
-                # Typos in the first letter are rare and checking every word is slow.
-                continue
-            strength = match_strength(term.stem, word)
-            if strength > 0:
-                found[word] = strength
+        # The word itself, and the guide words for an everyday word (weaker).
+        alternatives = [(term.stem, 1.0)]
+        for key, guide_stems in everyday.items():
+            if match_strength(term.stem, key) >= 0.95:
+                alternatives.extend((s, synonyms.SYNONYM_STRENGTH) for s in guide_stems)
+        for stem, factor in alternatives:
+            for word in vocab:
+                if word[:1] != stem[:1]:
+                    # Typos in the first letter are rare and checking every word is slow.
+                    continue
+                strength = match_strength(stem, word) * factor
+                if strength > found.get(word, 0.0):
+                    found[word] = strength
         expansions[term.stem] = found
     return expansions
 
@@ -199,6 +208,7 @@ def score_documents(query: ParsedQuery, docs: list[Doc], *, collection_size: int
                 idf = math.log(1 + (n_docs - df + 0.5) / (df + 0.5))
                 total += idf * best
                 matched_terms += 1
+        doc.matched_terms = matched_terms
         coverage = matched_terms / len(query.terms)
         doc.score = total * (0.5 + 0.5 * coverage) + 2.0 * doc.fts_rank
 

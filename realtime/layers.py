@@ -15,7 +15,15 @@ publishes in order. A caller still waits until its message is handed to
 Redis (so errors reach it, as before); a caller that is cancelled meanwhile
 does not take its message back out of the queue.
 
-Everything else (subscriptions, receiving, reconnects) is channels_redis's
+A publish that fails (after a Redis restart the first one on each pooled
+connection fails with "Connection closed by server") is retried on a fresh
+connection for a few seconds (`RETRY_DELAYS_S`) before its callers hear of
+it; the queue waits meanwhile, so order is kept. Subscribing never fails a
+caller: while Redis is away the subscription is only noted, and
+realtime/layer_watch.py (which probes every worker's subscription) makes it
+once Redis answers and tells the sockets to re-read what they may have missed.
+
+Everything else (receiving, redis-py's own reconnects) is channels_redis's
 own. The internals used here are those of channels-redis 4.2-4.3, the range
 pyproject.toml allows; tests/realtime/test_layers.py runs against real Redis.
 """
@@ -24,10 +32,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 log = logging.getLogger(__name__)
+
+# Pauses between the attempts of a failed publish (about 3 s in all): long
+# enough for a restarting Redis, short enough that a caller waiting for its
+# ack is not kept long; what still fails is re-read from the database by the
+# sockets (realtime/layer_watch.py).
+RETRY_DELAYS_S = (0.0, 0.1, 0.25, 0.5, 1.0, 1.5)
+
+
+def _note_trouble(reason: str) -> None:
+    from realtime import layer_watch
+
+    layer_watch.note_trouble(reason)
 
 
 class _Publisher:
@@ -51,12 +72,9 @@ class _Publisher:
         while self.pending:
             batch, self.pending = self.pending, []
             try:
-                self.shard._ensure_redis()
-                async with self.shard._redis.pipeline(transaction=False) as pipe:
-                    for channel, data, _ in batch:
-                        pipe.publish(channel, data)
-                    await pipe.execute()
+                await self._publish_with_retry(batch)
             except Exception as exc:  # each caller decides what a failed publish means
+                _note_trouble("publish failed")
                 for _, _, done in batch:
                     if not done.done():
                         done.set_exception(exc)
@@ -64,6 +82,42 @@ class _Publisher:
                 for _, _, done in batch:
                     if not done.done():
                         done.set_result(None)
+
+    async def _publish_with_retry(self, batch: list[tuple[str, bytes, asyncio.Future]]) -> None:
+        error: Exception | None = None
+        for attempt, delay in enumerate(RETRY_DELAYS_S):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                self.shard._ensure_redis()
+                async with self.shard._redis.pipeline(transaction=False) as pipe:
+                    for channel, data, _ in batch:
+                        pipe.publish(channel, data)
+                    await pipe.execute()
+                if attempt:
+                    log.info("publish of %d events done on attempt %d", len(batch), attempt + 1)
+                return
+            except Exception as exc:
+                error = exc
+                log.info("publish of %d events failed (try %d): %r", len(batch), attempt + 1, exc)
+                await _drop_idle_connections(self.shard)
+        assert error is not None
+        raise error
+
+
+async def _drop_idle_connections(shard) -> None:
+    """Close the pool's idle connections: after a restart they are all dead.
+
+    Connections in use (the subscription's) are left to redis-py's own
+    reconnect and to the watcher.
+    """
+    redis = shard._redis
+    if redis is None:
+        return
+    try:
+        await redis.connection_pool.disconnect(inuse_connections=False)
+    except Exception:
+        log.debug("dropping idle Redis connections failed", exc_info=True)
 
 
 class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
@@ -73,6 +127,47 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def group_send(self, group: str, message: dict) -> None:
         await self._enqueue(group, message)
+
+    async def send(self, channel: str, message: dict) -> None:
+        """Publish to one channel, retried like group sends."""
+        await self._enqueue_channel(channel, message)
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A channel of this process; its subscription may wait for Redis.
+
+        channels_redis would raise while Redis is away, and the socket being
+        opened would fail with it. Here the channel exists at once and the
+        watcher subscribes it as soon as Redis answers.
+        """
+        layer = self._get_layer()
+        channel = f"{layer.prefix}{prefix}{uuid.uuid4().hex}"
+        layer.channels[channel] = asyncio.Queue()
+        try:
+            await layer._get_shard(channel).subscribe(channel)
+        except Exception as exc:
+            log.warning("subscribing %s failed, will retry: %r", channel, exc)
+            _note_trouble("subscribe failed")
+        return channel
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """As channels_redis's, but a subscription that fails is made later (watcher)."""
+        try:
+            await self._get_layer().group_add(group, channel)
+        except RuntimeError:
+            raise  # a channel of another process: a programming error
+        except Exception as exc:
+            # channels_redis noted the membership before subscribing: the
+            # watcher subscribes every noted group once Redis answers.
+            log.warning("subscribing group %s failed, will retry: %r", group, exc)
+            _note_trouble("subscribe failed")
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        try:
+            await self._get_layer().group_discard(group, channel)
+        except Exception as exc:
+            # The membership is gone; a stale subscription only costs traffic
+            # and is dropped by the next successful resubscribe.
+            log.warning("unsubscribing group %s failed: %r", group, exc)
 
     async def group_send_many(self, messages: list[tuple[str, dict]]) -> None:
         """Several group sends, queued together in order (a routing round's events).
@@ -86,7 +181,10 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
 
     def _enqueue(self, group: str, message: dict) -> asyncio.Future:
         layer = self._get_layer()
-        channel = layer._get_group_channel_name(group)
+        return self._enqueue_channel(layer._get_group_channel_name(group), message)
+
+    def _enqueue_channel(self, channel: str, message: dict) -> asyncio.Future:
+        layer = self._get_layer()
         shard = layer._get_shard(channel)
         key = (asyncio.get_running_loop(), id(shard))
         publisher = self._publishers.get(key)

@@ -16,6 +16,8 @@ from typing import Any
 
 from django.conf import settings
 
+from helpdesk.untrusted import json_problem, printable_ref, text_problem
+
 CUSTOMER = "customer"
 SUPPORTER = "supporter"
 
@@ -79,6 +81,9 @@ def text(max_chars: int, *, min_chars: int = 0, too_large: bool = False) -> Chec
     def check(name: str, value: Any) -> str:
         if not isinstance(value, str):
             raise _invalid(name, "a string")
+        problem = text_problem(value)
+        if problem:
+            raise ProtocolError("invalid", f"{name} {problem}")
         if len(value) > max_chars:
             code = "too_large" if too_large else "invalid"
             raise ProtocolError(code, f"{name} is over {max_chars} characters")
@@ -114,7 +119,7 @@ def choice(options: tuple[str, ...]) -> Check:
 def article_id(name: str, value: Any) -> int | str:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str) and 0 < len(value) <= 200:
+    if isinstance(value, str) and 0 < len(value) <= 200 and text_problem(value) is None:
         return value
     raise _invalid(name, "an article id")
 
@@ -233,14 +238,20 @@ def _decode(raw: str | bytes | None) -> dict[str, Any]:
         raise ProtocolError("invalid_json", "frame is not valid JSON") from None
     if not isinstance(data, dict):
         raise ProtocolError("invalid_json", "frame is not a JSON object")
+    problem = json_problem(data)
+    if problem:
+        # NUL, a lone surrogate or absurd nesting anywhere, even in fields
+        # the schema ignores: nothing of it may reach the database or a log.
+        raise ProtocolError("invalid", f"frame: {problem}", _ref(data, data.get("type")))
     return data
 
 
-def _ref(data: dict[str, Any], kind: str | None) -> str | None:
-    client_msg_id = data.get("client_msg_id")
-    if isinstance(client_msg_id, str) and len(client_msg_id) <= MAX_CLIENT_MSG_ID:
+def _ref(data: dict[str, Any], kind: Any) -> str | None:
+    """What the error names: only ever a string safe to echo (never a lone surrogate)."""
+    client_msg_id = printable_ref(data.get("client_msg_id"), max_chars=MAX_CLIENT_MSG_ID)
+    if client_msg_id:
         return client_msg_id
-    return kind
+    return printable_ref(kind, max_chars=40)
 
 
 def parse_frame(raw: str | bytes | None, *, side: str) -> Frame:
@@ -250,7 +261,7 @@ def parse_frame(raw: str | bytes | None, *, side: str) -> Frame:
     kind = data.get("type")
     schema = SCHEMAS[side].get(kind) if isinstance(kind, str) else None
     if schema is None:
-        ref = kind if isinstance(kind, str) and len(kind) <= 40 else None
+        ref = printable_ref(kind, max_chars=40)
         raise ProtocolError("unknown_type", "type is missing or unknown for this side", ref)
     values: dict[str, Any] = {}
     for name, spec in schema.items():

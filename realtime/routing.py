@@ -1,7 +1,5 @@
 """WebSocket URL routes (the consumers live in realtime/consumers/)."""
 
-import os
-
 from django.conf import settings
 from django.urls import path, re_path
 
@@ -13,8 +11,8 @@ websocket_urlpatterns: list = [
     path("ws/console/", SupporterConsumer.as_asgi()),
 ]
 
-# The benchmark's bare relay is never routed in production.
-if settings.DEBUG or os.environ.get("BENCH_ECHO") == "1":
+# The benchmark's bare relay is routed only when asked for (BENCH_ECHO=1).
+if getattr(settings, "BENCH_ECHO", False):
     from realtime.consumers.bench_echo import BenchEchoConsumer
 
     websocket_urlpatterns.append(

@@ -12,6 +12,7 @@ from django.utils import translation
 from django.utils.translation import gettext
 
 from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk.untrusted import printable_ref
 
 if TYPE_CHECKING:
     from helpdesk.models import Contact, Supporter
@@ -22,7 +23,13 @@ VOLUNTEER_HIDDEN = frozenset({"callback_number", "phone", "customer_phone"})
 
 
 def error(code: str, detail: str, ref: str | None = None) -> dict[str, Any]:
-    return {"type": "error", "code": code, "detail": detail, "ref": ref}
+    # A ref that cannot be encoded would kill the socket when sent: drop it.
+    return {
+        "type": "error",
+        "code": code,
+        "detail": detail,
+        "ref": printable_ref(ref, max_chars=200),
+    }
 
 
 def masked_notice(language: str) -> str:

@@ -48,6 +48,7 @@ from realtime.events import (
     supporter_group,
 )
 from routing import positions, selectors, snapshot, store, types
+from routing.closed_notice import closed_frame
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
 from routing.types import Decision
@@ -231,6 +232,12 @@ def _check_capacity(supporter: Supporter, channel: str) -> None:
 # --- enqueue -------------------------------------------------------------
 
 
+def mask_customer_text(text: str) -> str:
+    from realtime.masking import mask
+
+    return mask(text).text if text else text
+
+
 def enqueue_contact(
     *,
     channel: str,
@@ -251,7 +258,8 @@ def enqueue_contact(
         raise InvalidInput(_("Choose Finnish, Swedish or English."))
     if consent is not True:
         raise InvalidInput(_("Please accept the privacy notice to contact support."))
-    description = _text(description, name=_("Description"))
+    # What the customer typed is masked like a chat message before it is stored.
+    description = mask_customer_text(_text(description, name=_("Description")))
     customer_key = _text(customer_key, name=_("Customer key"), limit=64)
     number = ""
     if is_callback:
@@ -529,6 +537,17 @@ def pick_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 # --- in service: transfer, escalate, hold --------------------------------
 
 
+def _lock_serving_supporter(contact: Contact) -> None:
+    """Lock the serving supporter's row before the contact's (routing/store.py's order).
+
+    Leaving service updates the supporter (idle_since, in end_assignment)
+    after the contact; the routing round holds supporter rows while it
+    updates contacts. Taking the contact first deadlocked the two under load.
+    """
+    if contact.supporter_id:
+        store.lock_supporter(contact.supporter_id)
+
+
 def _requeue(
     contact: Contact,
     *,
@@ -539,6 +558,7 @@ def _requeue(
     data: dict,
     now: datetime,
 ) -> Contact:
+    _lock_serving_supporter(contact)
     moved = store.transition(
         contact.pk,
         IN_SERVICE_STATES,
@@ -721,6 +741,7 @@ def resume_contact(*, public_id: uuid.UUID, supporter: Supporter) -> Contact:
 
 def _abandon(contact: Contact, *, reason: str, now: datetime, actor_id: int | None = None) -> bool:
     """Any open state -> abandoned; False if it was already over."""
+    _lock_serving_supporter(contact)
     withdrawn = store.withdraw_pending_offer(contact_id=contact.pk, now=now)
     if not store.transition(
         contact.pk,
@@ -797,6 +818,7 @@ def end_contact(
             fields = {"ended_at": now, "outcome": outcome}
             if topic is not None:
                 fields["topic"] = topic
+            _lock_serving_supporter(contact)
             if not store.transition(contact.pk, IN_SERVICE_STATES, ContactState.ENDED, **fields):
                 contact.refresh_from_db()
                 if contact.state in TERMINAL_STATES:
@@ -1120,20 +1142,15 @@ class _Apply:
                 unique_fields=["contact"],
                 update_fields=["opens_at", "notified_at"],
             )
-        help_points = settings.HELP_POINTS_URL
         for notice in fresh:
             info = self.loaded.contacts[notice.contact_id]
-            near = help_points
-            if info.municipality:
-                near = f"{help_points}?municipality={info.municipality}"
             publish_on_commit(
                 contact_group(info.public_id),
-                {
-                    "type": "queue.closed",
-                    "contact": str(info.public_id),
-                    "opens_at": notice.opens_at.isoformat() if notice.opens_at else None,
-                    "help_points_url": near,
-                },
+                closed_frame(
+                    public_id=info.public_id,
+                    opens_at=notice.opens_at,
+                    municipality_code=info.municipality,
+                ),
             )
             self.events.append(
                 store.event(

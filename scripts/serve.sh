@@ -16,11 +16,15 @@ echo "==> loading reference data"
 .venv/bin/python manage.py load_reference_data
 echo "==> loading the demo network (open around the clock, for trying it out)"
 .venv/bin/python manage.py load_demo_network --always-open
+echo "==> simulating eight weeks of support history in three regions for the statistics demo (once)"
+.venv/bin/python manage.py simulate_traffic --weeks 8 --seed 1 --regions 11 12 19 --if-empty
+.venv/bin/python manage.py rollup_stats
 echo
 echo "Customer page:     http://127.0.0.1:${PORT}/"
 echo "Supporter console: http://127.0.0.1:${PORT}/console/"
 echo "Admin:             http://127.0.0.1:${PORT}/admin/"
 echo "API docs:          http://127.0.0.1:${PORT}/api/docs/"
+echo "Statistics:        http://127.0.0.1:${PORT}/stats/  (e.g. coord-pohjois-karjala)"
 if [ "${PHONE_DEMO:-}" = "1" ]; then
   echo "Phone (demo):      PHONE_DEMO=1 .venv/bin/python manage.py simulate_call --url http://127.0.0.1:${PORT} --from +358131234567 --digits 1"
 fi

@@ -64,15 +64,19 @@ fi
 
 # --- Browser libraries from npm (optional: pages say what is off without them) ---
 bash scripts/npm.sh || true
+# Test-only libraries (axe-core) into var/npm.
+bash scripts/browser_libs.sh || echo "WARNING: browser libraries could not be installed; the axe checks will fail" >&2
 
 # --- Lint, migrations, translations ---------------------------------------------
 echo "==> ruff"
 .venv/bin/ruff check . || fail "ruff check found problems"
 .venv/bin/ruff format --check . || fail "ruff format would change files (run: .venv/bin/ruff format .)"
 echo "==> migrations are up to date"
-DATABASE_URL= REDIS_URL= HELPDESK_VAR_DIR="$(mktemp -d)" .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
+# Development settings for these checks (DEBUG is off by default; the tests
+# themselves use tests/settings.py).
+DEBUG=1 DATABASE_URL= REDIS_URL= HELPDESK_VAR_DIR="$(mktemp -d)" .venv/bin/python manage.py makemigrations --check --dry-run >/dev/null \
   || fail "models changed without migrations (run: manage.py makemigrations)"
-.venv/bin/python manage.py compile_catalogs >/dev/null || fail "translation catalogs do not compile"
+DEBUG=1 .venv/bin/python manage.py compile_catalogs >/dev/null || fail "translation catalogs do not compile"
 
 export TEST_FAST_PASSWORD_HASHER=1
 # Our own pub/sub namespace: nothing else on this Redis hears the tests.

@@ -2,6 +2,13 @@
 
 The test command (scripts/test.sh) points DATABASE_URL and REDIS_URL at the
 real PostgreSQL and Redis; the header of every run says which were used.
+
+The suite runs on PostgreSQL and Redis or not at all: a session whose
+settings fell back to SQLite or the in-memory channel layer stops at once with
+a message naming what is missing. HELPDESK_TESTS_ALLOW_EMBEDDED=1 is the one
+way round, for a quick local run: the tests marked `postgres` or `redis` then
+do not run, and the summary says how many and why. Outside that opt-out a
+skipped test fails the session: nothing skips in silence.
 """
 
 from __future__ import annotations
@@ -21,6 +28,111 @@ from tests.turn import coturn  # noqa: F401 - the throwaway TURN server fixture
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
+
+
+ALLOW_EMBEDDED = "HELPDESK_TESTS_ALLOW_EMBEDDED"
+
+
+def _allow_embedded() -> bool:
+    return os.environ.get(ALLOW_EMBEDDED, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _missing_services() -> dict[str, str]:
+    """Marker name -> what is missing, for each real service this session lacks."""
+    from django.conf import settings
+
+    missing = {}
+    if not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        missing["postgres"] = (
+            "PostgreSQL: DATABASE_URL is unset or not a postgres:// URL, so the settings fell"
+            " back to SQLite"
+        )
+    if not settings.REDIS_URL:
+        missing["redis"] = (
+            "Redis: REDIS_URL is unset, so the settings fell back to the in-memory channel layer"
+            " (one process only)"
+        )
+    else:
+        import redis
+
+        client = redis.Redis.from_url(
+            settings.REDIS_URL, socket_timeout=3, socket_connect_timeout=3
+        )
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            missing["redis"] = f"Redis: nothing answers at REDIS_URL={settings.REDIS_URL} ({exc})"
+        finally:
+            client.close()
+    return missing
+
+
+def pytest_configure(config):
+    config._helpdesk_missing = {}
+    if config.getoption("help", False):
+        return
+    missing = _missing_services()
+    config._helpdesk_missing = missing
+    if missing and not _allow_embedded():
+        raise pytest.UsageError(
+            "the helpdesk tests need PostgreSQL and Redis; missing:\n  - "
+            + "\n  - ".join(missing.values())
+            + "\nRun them with `make test` (scripts/test.sh starts both when installed), or set"
+            " DATABASE_URL=postgres://... and REDIS_URL=redis://...; for a quick local run"
+            f" without them set {ALLOW_EMBEDDED}=1 (the tests that need them then do not run,"
+            " and the summary says so)."
+        )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark what needs the real services; under the opt-out, leave it out with the reason."""
+    for item in items:
+        if {"asgi_servers", "asgi_server"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)  # live servers share the test database
+    missing = config._helpdesk_missing
+    if not missing:
+        return
+    for item in items:
+        for marker, what in missing.items():
+            if item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=f"{ALLOW_EMBEDDED}=1 and no {what}"))
+                break
+
+
+_SKIPPED: list[tuple[str, str]] = []  # (test id, reason) of every skip in this session
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        _SKIPPED.append((report.nodeid, reason))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    skipped = _SKIPPED
+    if skipped and not _allow_embedded() and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = _SKIPPED
+    if not skipped:
+        return
+    if _allow_embedded():
+        terminalreporter.write_sep(
+            "!", f"{len(skipped)} tests did not run ({ALLOW_EMBEDDED}=1)", yellow=True
+        )
+        for missing in config._helpdesk_missing.values():
+            terminalreporter.write_line(f"missing: {missing}")
+        terminalreporter.write_line("this run proves nothing about them: run `make test`")
+        return
+    terminalreporter.write_sep("!", f"{len(skipped)} tests skipped: the session fails", red=True)
+    for nodeid, reason in skipped:
+        terminalreporter.write_line(f"{nodeid}: {reason}")
+    terminalreporter.write_line(
+        "a test that cannot run must fail and say what it needs; skips are allowed only"
+        f" under {ALLOW_EMBEDDED}=1"
+    )
 
 
 def pytest_report_header(config):

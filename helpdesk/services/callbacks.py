@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from helpdesk.models import Contact
-from helpdesk.models.contacts import QUEUED_STATES
+from helpdesk.models.contacts import QUEUED_STATES, ContactState
 from helpdesk.services.errors import Conflict, InvalidInput
 from routing.services import abandon_contact, enqueue_contact
 
@@ -59,7 +59,10 @@ def request_callback(*, contact: Contact, callback_number: str, customer_key: st
             .select_related("municipality", "topic", "entry_provider")
             .get(pk=contact.pk)
         )
-        if locked.channel != "chat" or locked.state not in QUEUED_STATES:
+        # Offered is still waiting for the customer: the pending offer is
+        # withdrawn with the chat (abandon_contact), and the callback queues.
+        waiting = locked.state in QUEUED_STATES or locked.state == ContactState.OFFERED
+        if locked.channel != "chat" or not waiting:
             raise Conflict(_("This chat is no longer waiting in the queue."))
         callback = enqueue_contact(
             channel="phone",

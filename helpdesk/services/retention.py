@@ -178,18 +178,25 @@ def _purge_batch(*, cutoff: datetime, now: datetime, batch_size: int) -> _Counts
         ids = list(rows.values_list("pk", flat=True)[:batch_size])
         if not ids:
             return 0, 0, 0
-        messages, _ = Message.objects.filter(contact_id__in=ids).delete()
-        comments = (
-            Feedback.objects.filter(contact_id__in=ids).exclude(comment="").update(comment="")
-        )
-        contacts = Contact.objects.filter(pk__in=ids, purged_at__isnull=True).update(
-            description="",
-            callback_number="",
-            handover_note="",
-            customer_key="",
-            preferred_supporter=None,
-            purged_at=now,
-        )
+        return purge_contacts(ids, now=now)
+
+
+def purge_contacts(ids: list[int], *, now: datetime) -> _Counts:
+    """Delete the personal content of these contacts (in the caller's transaction).
+
+    The one path for a purge: the retention timer's batches and a customer
+    deleting their own contact (helpdesk/services/customer_data.py).
+    """
+    messages, _ = Message.objects.filter(contact_id__in=ids).delete()
+    comments = Feedback.objects.filter(contact_id__in=ids).exclude(comment="").update(comment="")
+    contacts = Contact.objects.filter(pk__in=ids, purged_at__isnull=True).update(
+        description="",
+        callback_number="",
+        handover_note="",
+        customer_key="",
+        preferred_supporter=None,
+        purged_at=now,
+    )
     return contacts, messages, comments
 
 

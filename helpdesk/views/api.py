@@ -29,6 +29,7 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from helpdesk import selectors, serializers
+from helpdesk.services import customer_data
 from helpdesk.services.callbacks import request_callback
 from helpdesk.services.errors import InvalidInput, NotAllowed, NotFound
 from helpdesk.tokens import make_contact_token
@@ -197,6 +198,38 @@ class ContactDetailView(CustomerAPIView):
         contact = _customer_contact(request, public_id)
         return Response(serializers.ContactSerializer(contact).data)
 
+    @extend_schema(
+        summary="Delete the customer's own contact now (ended first when open)",
+        description=(
+            "Removes the messages, description, callback number, notes and feedback comment"
+            " at once, as the retention period would; pseudonymous statistics stay."
+        ),
+        parameters=[_token_parameter],
+        request=None,
+        responses={204: None} | _errors,
+        auth=[],
+    )
+    def delete(self, request, public_id: str):
+        contact = _customer_contact(request, public_id)
+        customer_data.delete_own_contact(contact=contact)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ContactExportView(CustomerAPIView):
+    @extend_schema(
+        summary="Download the customer's own contact as JSON (internal notes excluded)",
+        parameters=[_token_parameter],
+        responses={200: OpenApiTypes.OBJECT} | _errors,
+        auth=[],
+    )
+    def get(self, request, public_id: str):
+        contact = _customer_contact(request, public_id)
+        response = Response(customer_data.contact_export(contact=contact))
+        filename = f"digituki-chat-{contact.created_at:%Y%m%d-%H%M}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
 
 class ContactCallbackView(CustomerAPIView):
     throttle_classes = [CallbackThrottle]
@@ -235,6 +268,7 @@ class ContactTranscriptView(CustomerAPIView):
             messages=selectors.customer_visible_messages(contact),
             base_url=request.build_absolute_uri("/").rstrip("/"),
         )
+        customer_data.record_transcript_download(contact=contact)
         response = HttpResponse(text, content_type="text/plain; charset=utf-8")
         filename = f"digituki-chat-{contact.created_at:%Y%m%d-%H%M}.txt"
         response["Content-Disposition"] = f'attachment; filename="{filename}"'

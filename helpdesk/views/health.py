@@ -30,16 +30,36 @@ async def _check_channel_layer() -> dict:
     if layer is None:
         return {"ok": False, "backend": None, "error": "not configured"}
     backend = type(layer).__name__
+    channel = None
     try:
         # A round trip through the layer: send to a fresh channel, read it back.
+        # Every call checks anew (the pipelined layer retries a publish on a
+        # fresh connection), so the answer turns 200 as soon as Redis answers.
         channel = await asyncio.wait_for(layer.new_channel(), timeout=2)
         token = uuid.uuid4().hex
-        await asyncio.wait_for(layer.send(channel, {"type": "health.ping", "token": token}), 2)
+        await asyncio.wait_for(layer.send(channel, {"type": "health.ping", "token": token}), 4)
         message = await asyncio.wait_for(layer.receive(channel), timeout=2)
         return {"ok": message.get("token") == token, "backend": backend}
     except Exception as exc:
-        log.warning("health: channel layer check failed: %s", exc)
+        log.warning("health: channel layer check failed: %r", exc)
         return {"ok": False, "backend": backend, "error": type(exc).__name__}
+    finally:
+        if channel is not None:
+            await _forget(layer, channel)
+
+
+async def _forget(layer, channel: str) -> None:
+    """Drop the check's channel (the pub/sub layer would keep it subscribed)."""
+    loop_layer = getattr(layer, "_get_layer", None)
+    if loop_layer is None:
+        return
+    loop_layer = loop_layer()
+    if loop_layer.channels.pop(channel, None) is None:
+        return  # a timed-out receive already cleaned up
+    try:
+        await loop_layer._get_shard(channel).unsubscribe(channel)
+    except Exception:
+        log.debug("health: unsubscribing the check channel failed", exc_info=True)
 
 
 async def healthz(request):

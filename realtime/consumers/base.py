@@ -11,6 +11,11 @@
   from the database first, so a client sees every message once and in order
   whatever the channel layer does.
 - A watchdog closes a socket silent for CHAT_IDLE_TIMEOUT_S (4408).
+- After a fault of the channel layer (realtime/layer_watch.py) a socket
+  re-syncs: `resync` sends the messages after each cursor from the database,
+  under the same lock as live delivery, so nothing is sent twice.
+- While the database is away, frames that need it are answered `unavailable`
+  (docs/protocol.md): nothing was stored, resend later.
 
 Database work runs in a small dedicated thread pool (`db`), not Django's
 single thread-sensitive thread: that thread would serialise every socket's
@@ -44,7 +49,7 @@ from helpdesk.services.errors import (
     RateLimited,
     ServiceError,
 )
-from realtime import events, serializers
+from realtime import events, layer_watch, serializers
 from realtime.protocol import Frame, ProtocolError, parse_frame
 from realtime.ratelimit import SocketRateLimit
 from realtime.video import signalling as video_signalling
@@ -55,6 +60,7 @@ CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 CLOSE_IDLE = 4408
+CLOSE_TRY_AGAIN = 1013  # RFC 6455 "try again later": the database is away
 
 ERROR_CODES = frozenset(
     {
@@ -66,6 +72,7 @@ ERROR_CODES = frozenset(
         "not_allowed",
         "not_found",
         "conflict",
+        "unavailable",
         "internal",
     }
 )
@@ -176,6 +183,19 @@ def error_code(exc: ServiceError) -> str:
     return "invalid"
 
 
+def database_unavailable(exc: BaseException) -> bool:
+    """Is this the database being away (restarting, unreachable, pool exhausted)?"""
+    from django.db import InterfaceError, OperationalError
+
+    try:
+        import psycopg
+    except ImportError:  # SQLite only
+        return isinstance(exc, (OperationalError, InterfaceError))
+    return isinstance(
+        exc, (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
+    )
+
+
 def idle_timeout() -> float:
     return float(getattr(settings, "CHAT_IDLE_TIMEOUT_S", 90))
 
@@ -194,6 +214,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
         self.groups_joined: set[str] = set()
         self._watchdog: asyncio.Task | None = None
         self.closing = False
+        # Live delivery and re-sync take turns: neither sends what the other sent.
+        self.delivery_lock = asyncio.Lock()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels runs close_old_connections() before every handler through
@@ -208,6 +230,25 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     # -- lifecycle -------------------------------------------------------------
 
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Connect; while the database is away, say so and close (the client retries)."""
+        try:
+            await super().websocket_connect(message)
+        except Exception as exc:
+            if not database_unavailable(exc):
+                raise
+            log.warning("database unavailable while opening a %s socket: %r", self.side, exc)
+            self.closing = True
+            await self.accept()
+            await self.send(
+                text_data=json.dumps(
+                    serializers.error(
+                        "unavailable", "the service is briefly unavailable; reconnect later"
+                    )
+                )
+            )
+            await self.close(code=CLOSE_TRY_AGAIN)
+
     async def refuse(self, code: int) -> None:
         """Accept then close: a browser cannot read the reason of a refused handshake."""
         self.closing = True
@@ -218,6 +259,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         await self.accept()
         self.last_frame_at = time.monotonic()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
+        layer_watch.register(self)
 
     async def join(self, group: str) -> None:
         if group not in self.groups_joined:
@@ -233,6 +275,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         self.closing = True
         if self._watchdog is not None:
             self._watchdog.cancel()
+        layer_watch.unregister(self)
         for group in list(self.groups_joined):
             try:
                 await self.leave(group)
@@ -286,7 +329,22 @@ class BaseConsumer(AsyncWebsocketConsumer):
             await self.send_json(serializers.error(exc.code, exc.detail, exc.ref))
         except ServiceError as exc:
             await self.send_json(serializers.error(error_code(exc), exc.message, self._ref(frame)))
-        except Exception:
+        except Exception as exc:
+            if database_unavailable(exc):
+                log.warning(
+                    "database unavailable on %s socket, frame %s: %r",
+                    self.side,
+                    frame.type if frame else "?",
+                    exc,
+                )
+                await self.send_json(
+                    serializers.error(
+                        "unavailable",
+                        "the service is briefly unavailable; nothing was stored, resend later",
+                        self._ref(frame),
+                    )
+                )
+                return
             log.exception(
                 "unexpected error on %s socket, frame %s, contact %s",
                 self.side,
@@ -366,6 +424,10 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     async def deliver_message(self, contact: str, message: dict[str, Any]) -> None:
         """Send one message.new in order, filling any gap from the database."""
+        async with self.delivery_lock:
+            await self._deliver_message(contact, message)
+
+    async def _deliver_message(self, contact: str, message: dict[str, Any]) -> None:
         cursor = self.cursors.get(contact)
         seq = message.get("seq")
         if cursor is None or not isinstance(seq, int) or seq <= cursor:
@@ -387,3 +449,29 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     def visible(self, message: dict[str, Any]) -> bool:
         return True
+
+    # -- re-sync after a fault ----------------------------------------------------
+
+    async def resync(self) -> None:
+        """Send what this socket may have missed while the channel layer was away."""
+        async with self.delivery_lock:
+            for contact, cursor in list(self.cursors.items()):
+                pk = self.contact_pks.get(contact)
+                if pk is None:
+                    continue
+                replay = await db(
+                    message_service.replay,
+                    contact_id=pk,
+                    after_seq=cursor,
+                    for_customer=self.side == "customer",
+                )
+                if self.cursors.get(contact) != cursor:
+                    continue  # served elsewhere meanwhile (left or re-joined)
+                for missed in replay.messages:
+                    if not self._own(contact, missed["seq"]) and self.visible(missed):
+                        await self.send_json(serializers.message_new(contact, missed))
+                self.cursors[contact] = max(cursor, replay.last_seq)
+        await self.resync_state()
+
+    async def resync_state(self) -> None:
+        """The side's own state besides messages (contact state, offers, queue)."""

@@ -3,7 +3,7 @@
 `ws/bench-echo/<pair>/` relays every text frame to the other sockets of the
 same pair through the same channel layer as the platform, with no database,
 no checks and no state: the benchmark's baseline (`ratio_vs_bare`). Routed
-only when DEBUG is on or BENCH_ECHO=1.
+only with BENCH_ECHO=1 (settings.BENCH_ECHO), never by DEBUG alone.
 """
 
 from __future__ import annotations

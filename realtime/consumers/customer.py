@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from helpdesk.models import Contact
-from helpdesk.models.contacts import TERMINAL_STATES, ContactState
+from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
 from helpdesk.services import feedback as feedback_service
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import Conflict
@@ -46,10 +46,33 @@ def _load_contact(public_id) -> Contact | None:
     return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
 
 
-def _welcome(contact_id: int, last_seq: int) -> tuple[dict, message_service.Replay]:
+def _welcome(contact_id: int, last_seq: int) -> tuple[dict, message_service.Replay, dict | None]:
     contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
     replay = message_service.replay(contact_id=contact_id, after_seq=last_seq, for_customer=True)
-    return serializers.customer_contact(contact), replay
+    return serializers.customer_contact(contact), replay, _closed_notice(contact)
+
+
+def _closed_notice(contact: Contact) -> dict | None:
+    """The `queue.closed` routing sent this waiting contact, if it still holds.
+
+    Routing publishes the notice once, when it finds nobody open; a page that
+    was not connected at that moment (still loading, or reloaded) would never
+    learn it. So every welcome of a contact with a standing notice is followed
+    by the notice again.
+    """
+    from routing.closed_notice import closed_frame
+    from routing.models import ClosedNotice
+    from routing.store import CLAIMABLE
+
+    if contact.state not in CLAIMABLE:
+        return None
+    notice = ClosedNotice.objects.filter(contact_id=contact.pk).first()
+    if notice is None:
+        return None
+    code = contact.municipality.code if contact.municipality_id else None
+    return closed_frame(
+        public_id=contact.public_id, opens_at=notice.opens_at, municipality_code=code
+    )
 
 
 class CustomerConsumer(BaseConsumer):
@@ -61,12 +84,15 @@ class CustomerConsumer(BaseConsumer):
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
         contact = await welcome_db(_load_contact, public_id)
-        if contact is None:
+        # A purged contact keeps its row for statistics, but the conversation
+        # the token opened is gone: the page is told so (docs/protocol.md).
+        if contact is None or contact.purged_at is not None:
             return await self.refuse(CLOSE_NOT_FOUND)
         self.contact = str(contact.public_id)
         self.contact_pks[self.contact] = contact.pk
         self.language = contact.language
         self.state = contact.state
+        self.known_supporter: str | None = None
         await self.join(contact_group(contact.public_id))
         await self.start()
 
@@ -77,12 +103,44 @@ class CustomerConsumer(BaseConsumer):
         return message.get("kind") != "note"  # internal notes never reach the customer
 
     async def on_hello(self, frame: Frame) -> None:
-        contact, replay = await welcome_db(
+        contact, replay, closed = await welcome_db(
             _welcome, self.contact_pks[self.contact], frame["last_seq"]
         )
         self.state = contact["state"]
+        self.known_supporter = contact["supporter_name"]
         self.cursors[self.contact] = replay.last_seq
         await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
+        if closed is not None:
+            await self.send_json(closed)
+
+    async def resync_state(self) -> None:
+        """After a channel-layer fault: the contact's state and queue place, if changed."""
+        if self.contact not in self.cursors:
+            return  # no welcome yet: the welcome will carry it
+        contact = await db(_load_contact, self.contact)
+        if contact is None:
+            return
+        data = serializers.customer_contact(contact)
+        if data["state"] != self.state or self.known_supporter != data["supporter_name"]:
+            self.state = data["state"]
+            self.known_supporter = data["supporter_name"]
+            await self.send_json(
+                {
+                    "type": "contact.state",
+                    "contact": self.contact,
+                    "state": data["state"],
+                    "supporter_name": data["supporter_name"],
+                }
+            )
+        if data["state"] in QUEUED_STATES:
+            await self.send_json(
+                {
+                    "type": "queue.position",
+                    "contact": self.contact,
+                    "position": data["position"],
+                    "estimated_wait_s": data["estimated_wait_s"],
+                }
+            )
 
     async def on_message_send(self, frame: Frame) -> None:
         result = await post_message(
@@ -144,5 +202,6 @@ class CustomerConsumer(BaseConsumer):
         elif kind in _FORWARDED:
             if kind == "contact.state":
                 self.state = event.get("state", self.state)
+                self.known_supporter = event.get("supporter_name")
             frame = {"type": kind, **{key: event.get(key) for key in _FORWARDED[kind]}}
             await self.send_json(frame)

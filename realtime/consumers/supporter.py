@@ -20,6 +20,7 @@ from django.conf import settings
 
 from helpdesk.models import Contact, Message, Supporter
 from helpdesk.permissions import Actor
+from helpdesk.services import audit
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from helpdesk.services.replays import replay_many
@@ -72,6 +73,8 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
+    # The assigned frame carries the whole transcript: a read to log.
+    audit.record_transcript_read(user_id=supporter.user_id, contact_id=contact_id, where="assigned")
     contact = Contact.objects.select_related(
         "supporter", "topic", "municipality", "region__development_area"
     ).get(pk=contact_id)
@@ -103,7 +106,7 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     """
     supporter.refresh_from_db(fields=["presence"])
     actor = Actor.for_user(supporter.user)
-    contacts, replays = [], {}
+    contacts, replays, read = [], {}, []
     serving_now = serving_contacts(supporter, among=serving.values())
     # Every contact's messages in two queries, however many the console serves.
     replayed = replay_many(
@@ -115,9 +118,13 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
             last_seq=max(contact.next_seq - 1, 0), messages=[]
         )
         data = serializers.supporter_contact(contact, viewer=supporter, actor=actor)
+        if after.get(public_id, 0) == 0 and replay.messages:
+            read.append(contact.pk)
         # The replay's number is the newer one: the contact row was read first.
         contacts.append({**data, "last_seq": replay.last_seq, "messages": replay.messages})
         replays[public_id] = replay.last_seq
+    # One audit statement for all the transcripts shown, however many.
+    audit.record_transcript_reads(user_id=supporter.user_id, contact_ids=read, where="welcome")
     return {
         "frame": {
             "type": "welcome",
@@ -169,6 +176,8 @@ class SupporterConsumer(BaseConsumer):
             return await self.refuse(CLOSE_FORBIDDEN)
         self.supporter, provider_ids, national = loaded
         self.hello_done = False
+        # Offers this socket announced and not yet saw withdrawn: offer id -> contact id.
+        self.offers_shown: dict[int, str | None] = {}
         self._last_heartbeat = 0.0
         self._snapshot_task: asyncio.Task | None = None
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
@@ -270,6 +279,7 @@ class SupporterConsumer(BaseConsumer):
         self.cursors.update(welcome["cursors"])
         self.hello_done = True
         self._last_queue = welcome["frame"]["queue"]
+        self.offers_shown = {o["offer"]: o["contact"]["id"] for o in welcome["frame"]["offers"]}
         await self.send_json(welcome["frame"])
 
     async def on_message_send(self, frame: Frame, kind: str = Message.Kind.TEXT) -> None:
@@ -322,6 +332,7 @@ class SupporterConsumer(BaseConsumer):
         await self.send_json({"type": "presence", "presence": frame["presence"]})
 
     async def on_offer_accept(self, frame: Frame) -> None:
+        self.offers_shown.pop(frame["offer"], None)
         contact_id = await db(_accept, self.supporter, frame["offer"])
         await self.assigned(contact_id)
 
@@ -415,8 +426,53 @@ class SupporterConsumer(BaseConsumer):
             return  # for the customer's page
         if kind in _RESYNC_EVENTS:
             await self.resync_serving()
+        if kind == "offer.new" and isinstance(event.get("offer"), int):
+            self.offers_shown[event["offer"]] = (event.get("contact") or {}).get("id")
+        elif kind == "offer.withdrawn":
+            self.offers_shown.pop(event.get("offer"), None)
         if kind in ("offer.new", "offer.withdrawn", "contact.state", "phone.call"):
             await self.send_json(serializers.for_viewer(event, self.supporter))
+
+    async def resync_state(self) -> None:
+        """After a channel-layer fault: served contacts, offers and the queue, re-read.
+
+        Offers the console shows that are no longer pending are withdrawn, and
+        pending ones it never heard of are offered, so its list matches the
+        database without a reload.
+        """
+        if not self.hello_done:
+            return
+        before = set(self.contact_pks)
+        await self.resync_serving()
+        for public_id in before - set(self.contact_pks):
+            state = await db(
+                lambda pid: (
+                    Contact.objects.values_list("state", flat=True).filter(public_id=pid).first()
+                ),
+                public_id,
+            )
+            if state:
+                frame = {"type": "contact.state", "contact": public_id, "state": state}
+                await self.send_json(frame)
+        offers = await console_db(pending_offers, self.supporter)
+        pending = {offer["offer"]: offer for offer in offers}
+        for offer_id in sorted(self.offers_shown.keys() - pending.keys()):
+            contact = self.offers_shown.pop(offer_id)
+            await self.send_json(
+                {
+                    "type": "offer.withdrawn",
+                    "offer": offer_id,
+                    "contact": contact,
+                    "reason": "unavailable",
+                }
+            )
+        for offer_id, offer in pending.items():
+            if offer_id not in self.offers_shown:
+                self.offers_shown[offer_id] = offer["contact"]["id"]
+                await self.send_json(
+                    serializers.for_viewer({"type": "offer.new", **offer}, self.supporter)
+                )
+        self.schedule_snapshot()
 
     def schedule_snapshot(self) -> None:
         """Coalesce bursts of queue.changed into at most one snapshot per second."""

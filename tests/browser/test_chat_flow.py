@@ -172,8 +172,22 @@ def test_customer_and_supporter_chat_end_to_end(asgi_server, chromium, artifacts
     supporter.close()
 
 
+@pytest.fixture
+def closed_today(open_network):
+    """Every provider closed for the whole of today (an exception date): nobody answers."""
+    from django.utils import timezone
+
+    from helpdesk.models import ExceptionDate, Provider
+
+    today = timezone.localdate()
+    ExceptionDate.objects.bulk_create(
+        ExceptionDate(provider=provider, date=today, closed=True)
+        for provider in Provider.objects.all()
+    )
+
+
 def test_waiting_customer_sees_help_points_and_asks_for_a_callback(
-    asgi_server, chromium, artifacts_dir, open_network
+    asgi_server, chromium, artifacts_dir, closed_today
 ):
     from helpdesk.models import Contact
 
@@ -181,15 +195,17 @@ def test_waiting_customer_sees_help_points_and_asks_for_a_callback(
     page = customer.new_page()
     start_chat(page, asgi_server.url, artifacts_dir)
     page.locator("#waiting").wait_for(state="visible", timeout=TIMEOUT_MS)
-    # Nobody is available in this test; the closed notice is the frame routing
-    # sends when no provider is open, delivered here straight to the page.
-    page.evaluate(
-        """() => window.digitukiChat.onFrame({type: "queue.closed", contact: "x",
-            opens_at: "2030-01-07T09:00:00+02:00", help_points_url: "/near/?municipality=091"})"""
-    )
-    page.locator("#closed-box").wait_for(state="visible")
+    # No provider is open today: the server's routing round tells the page so
+    # (queue.closed), with the link to help nearby for the customer's municipality.
+    page.locator("#closed-box").wait_for(state="visible", timeout=TIMEOUT_MS)
+    chat = Contact.objects.get(channel="chat")
+    assert chat.events.filter(kind="closed_notice").count() == 1
+    assert page.locator("#help-points-link").get_attribute("href") == "/near/?municipality=091"
     page.locator("#help-points li").filter(has_text="Helmet").wait_for(timeout=TIMEOUT_MS)
     assert page.locator("#options-box").is_visible()
+    # A reload still shows it: the server repeats the notice after the welcome.
+    page.reload()
+    page.locator("#closed-box").wait_for(state="visible", timeout=TIMEOUT_MS)
     page.screenshot(path=str(artifacts_dir / "customer-closed.png"), full_page=True)
 
     page.locator("#callback-number").fill("abc")

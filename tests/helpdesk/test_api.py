@@ -276,6 +276,22 @@ def test_callback_needs_the_right_token(client, created):
     assert _callback(client, wrong, "0401234567").status_code == 404
 
 
+def test_callback_requests_are_rate_limited_per_address(client, created, ip, settings):
+    settings.CALLBACK_RATE_LIMIT = "2/minute"
+    # Refused requests count too: the limit is on trying numbers, not on successes.
+    for _ in range(2):
+        assert _callback(client, created, "abc", ip=ip).status_code == 400
+    limited = _callback(client, created, "040 123 4567", ip=ip)
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "rate_limited"
+    assert int(limited["Retry-After"]) >= 1
+    assert not Contact.objects.filter(is_callback=True).exists()
+    assert Contact.objects.get(public_id=created["contact"]["id"]).state == "waiting"
+    # Another address is not affected.
+    other = f"198.51.100.{uuid.uuid4().int % 250}"
+    assert _callback(client, created, "040 123 4567", ip=other).status_code == 201
+
+
 # --- reference data ------------------------------------------------------------
 
 

@@ -70,13 +70,39 @@ def test_a_user_without_a_supporter_record_gets_a_clear_403(client, demo_network
     assert "No access to the console" in response.content.decode()
 
 
-def test_volunteer_console_carries_no_customer_data(client, demo_network):
+CONSOLE_DATA_KEYS = {"supporter", "canned_replies", "transfer_targets", "topics", "outcomes"}
+
+
+@pytest.mark.parametrize("username", ["uusimaa-volunteer", "uusimaa-staff"])
+def test_console_page_carries_no_customer_data(client, demo_network, username):
+    """The page is a shell; contacts reach the console only over its socket.
+
+    Even while the supporter serves a callback contact, neither its number
+    nor its description is in the page (the socket decides who sees what:
+    tests/realtime/test_protocol_promises.py).
+    """
     from django.contrib.auth import get_user_model
 
-    client.force_login(get_user_model().objects.get(username="uusimaa-volunteer"))
+    from helpdesk.models import Supporter
+    from tests.realtime.helpers import make_contact
+
+    user = get_user_model().objects.get(username=username)
+    supporter = Supporter.objects.get(user=user)
+    make_contact(
+        state="active",
+        supporter=supporter,
+        provider=supporter.providers.first(),
+        is_callback=True,
+        callback_number="+358401234567",
+        description="Pankkitunnukset hukassa",
+    )
+    client.force_login(user)
     html = client.get("/console/").content.decode()
-    assert "callback_number" not in html
-    assert _console_data(html)["supporter"]["kind"] == "volunteer"
+    data = _console_data(html)
+    assert set(data) == CONSOLE_DATA_KEYS
+    assert data["supporter"]["kind"] == supporter.kind
+    for secret in ("401234567", "Pankkitunnukset hukassa", "Asiakas 1234"):
+        assert secret not in html
 
 
 @pytest.mark.parametrize("language", ["fi", "sv", "en"])

@@ -5,7 +5,6 @@ from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
-from django.db import connection
 
 from helpdesk import db_async
 from helpdesk.models import Contact, Message
@@ -18,7 +17,7 @@ from tests.realtime.helpers import make_pair
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the async store is PostgreSQL's"),
+    pytest.mark.postgres,
 ]
 
 

@@ -32,6 +32,7 @@ ACTORS = {
     "coordinator": Actor(user_id=22, coordinator_region_ids=frozenset({R1})),
     "coordinator_elsewhere": Actor(user_id=23, coordinator_region_ids=frozenset({R2})),
     "national_admin": Actor(user_id=24, national_admin=True),
+    "superuser": Actor(user_id=25, superuser=True),
 }
 
 CONTACT = {
@@ -74,6 +75,7 @@ EXPECTED: dict[Action, tuple[dict | None, set[str]]] = {
     Action.WORKFLOW_EDIT: (REGION, {"coordinator", "national_admin"}),
     Action.STATS_REGION_VIEW: (REGION, {"coordinator", "national_admin"}),
     Action.STATS_NATIONAL_VIEW: (None, {"national_admin"}),
+    Action.STATS_PROVIDER_VIEW: (PROVIDER, {"provider_admin", "national_admin"}),
     Action.REFERENCE_DATA_MANAGE: (None, {"national_admin"}),
     Action.ARTICLE_PUBLISH: (None, {"national_admin"}),
     Action.ARTICLE_EDIT: (
@@ -105,6 +107,14 @@ EXPECTED: dict[Action, tuple[dict | None, set[str]]] = {
         {"coordinator", "coordinator_elsewhere", "national_admin"},
     ),
 }
+
+
+# A Django superuser may do exactly what a national administrator may: every
+# administrative action everywhere, and nothing that belongs to a customer or
+# to the supporter serving a contact.
+for _target, _allowed in EXPECTED.values():
+    if "national_admin" in _allowed:
+        _allowed.add("superuser")
 
 
 def test_the_table_names_every_action():

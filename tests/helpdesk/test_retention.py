@@ -352,10 +352,9 @@ def _other_connection():
     )
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db
 def test_a_run_finding_another_purge_in_progress_stops_at_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("the advisory lock is PostgreSQL's")
     contact = bare_contact(ended_days=RETENTION_DAYS + 1, created_days=RETENTION_DAYS + 1)
     with _other_connection() as other:
         other.execute("SELECT pg_advisory_lock(%s)", [PURGE_LOCK_KEY])
@@ -364,10 +363,9 @@ def test_a_run_finding_another_purge_in_progress_stops_at_once():
     assert untouched(contact)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_a_row_held_by_another_writer_is_skipped_not_waited_for():
-    if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED is PostgreSQL's")
     held = bare_contact(ended_days=RETENTION_DAYS + 2, created_days=RETENTION_DAYS + 2)
     free = bare_contact(ended_days=RETENTION_DAYS + 1, created_days=RETENTION_DAYS + 1)
     with _other_connection() as other:

@@ -39,7 +39,7 @@ async def test_refused_without_valid_token(ws_app, pair):
         await client.disconnect()
 
 
-async def test_refused_for_purged_contact(ws_app, pair):
+async def test_refused_for_a_deleted_contact(ws_app, pair):
     _, _, contact = pair
     public_id = contact.public_id
     await sync_to_async(Contact.objects.filter(pk=contact.pk).delete)()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 
 import pytest
 from channels.db import database_sync_to_async as adb
@@ -20,7 +19,7 @@ from websockets.asyncio.client import connect
 from helpdesk.tokens import make_contact_token
 from tests.realtime.helpers import make_pair
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 class Peer:
@@ -67,6 +66,14 @@ class Peer:
         """Drop the TCP connection without a closing handshake, as a lost network does."""
         self.ws.transport.abort()
 
+    async def go_deaf(self) -> None:
+        """From now on nothing this socket receives reaches the client (a dying network)."""
+        self.reader.cancel()
+        try:
+            await self.reader
+        except asyncio.CancelledError:
+            pass
+
     async def close(self) -> None:
         await self.ws.close()
         self.reader.cancel()
@@ -108,7 +115,7 @@ def has_seq(seq: int):
     )
 
 
-@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="two processes need Redis")
+@pytest.mark.redis
 async def test_chat_across_two_processes_survives_a_cut(asgi_servers):
     def setup():
         _, supporter, contact = make_pair()
@@ -145,11 +152,21 @@ async def test_chat_across_two_processes_survives_a_cut(asgi_servers):
     await console.ack("s9")
     await customer.wait_for(has_seq(20))
 
-    # The customer's network drops mid-conversation: one message is in flight
-    # (sent, ack never seen) and the supporter keeps writing meanwhile.
+    # The customer's network drops mid-conversation: one message is sent and
+    # stored, its ack never reaches the client, and the supporter keeps
+    # writing meanwhile. The client stops hearing before it sends; the cut
+    # comes only once the other side has the message, so the message is
+    # certainly stored and its ack certainly lost: the resend path runs.
+    await customer.go_deaf()
     await customer.send({"type": "message.send", "client_msg_id": "lost-ack", "body": "Kuuluuko?"})
+    stored = await console.wait_for(
+        lambda f: f["type"] == "message.new" and f["message"]["body"] == "Kuuluuko?"
+    )
+    lost_seq = stored["message"]["seq"]
     customer.cut()
+    assert not [f for f in customer.frames if f.get("client_msg_id") == "lost-ack"]
     seen_before = delivered(customer.frames)
+    assert lost_seq not in seen_before
     for n in range(10, 25):
         await supporter_says(n)
     await console.ack("s24")
@@ -157,10 +174,15 @@ async def test_chat_across_two_processes_survives_a_cut(asgi_servers):
     resumed = await Peer.open(customer_url, server_a.url)
     await resumed.send({"type": "hello", "last_seq": resume_point(customer.frames)})
     welcome = await resumed.wait_for(lambda f: f["type"] == "welcome")
-    assert welcome["messages"], "the missed messages are replayed"
-    # resending the message whose ack was lost stores nothing new
+    # The welcome replays the missed messages, the unacknowledged one among them.
+    assert lost_seq in [m["seq"] for m in welcome["messages"]]
+    # Resending the message whose ack was lost stores nothing new: the ack
+    # has the original seq, and no `message`, since the welcome carried it.
     await resumed.send({"type": "message.send", "client_msg_id": "lost-ack", "body": "Kuuluuko?"})
-    first_seq = (await resumed.ack("lost-ack"))["seq"]
+    resend_ack = await resumed.ack("lost-ack")
+    assert resend_ack["seq"] == lost_seq
+    assert "message" not in resend_ack, resend_ack
+    first_seq = resend_ack["seq"]
     for n in range(25, 30):
         await resumed.send({"type": "message.send", "client_msg_id": f"r{n}", "body": f"R{n}"})
         await supporter_says(n)
@@ -183,6 +205,7 @@ async def test_chat_across_two_processes_survives_a_cut(asgi_servers):
     for frames in (customer.frames, resumed.frames, console.frames):
         assert notified(frames) == sorted(set(notified(frames)))
     assert 21 <= first_seq <= total
+    assert delivered(resumed.frames).count(lost_seq) == 1  # once, in the welcome
     bodies = {
         f["message"]["seq"]: f["message"]["body"]
         for f in console.frames

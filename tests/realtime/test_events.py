@@ -70,6 +70,7 @@ def test_outside_a_transaction_events_leave_at_once(delivered):
     assert [[e["contact"] for _, e in batch] for batch in delivered] == [["c7"]]
 
 
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 async def test_events_reach_a_subscriber_through_the_real_layer():
     import asyncio
@@ -77,11 +78,15 @@ async def test_events_reach_a_subscriber_through_the_real_layer():
     from asgiref.sync import sync_to_async
     from channels.layers import get_channel_layer
 
+    from realtime.layers import PipelinedPubSubChannelLayer
+
     def publish():
         with transaction.atomic():
             events.publish_on_commit("contact.test", state(9))
 
     layer = get_channel_layer()
+    # The layer production runs: Redis pub/sub, not the one-process in-memory layer.
+    assert type(layer) is PipelinedPubSubChannelLayer, type(layer)
     channel = await layer.new_channel()
     await layer.group_add("contact.test", channel)
     try:

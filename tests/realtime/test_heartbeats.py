@@ -62,9 +62,8 @@ async def test_beats_of_a_second_are_written_together(two, monkeypatch):
     assert stored is not None
 
 
+@pytest.mark.redis
 async def test_a_batched_ping_never_revives_a_closed_socket(two, settings):
-    if not settings.REDIS_URL:
-        pytest.skip("the socket set lives in Redis only with REDIS_URL")
     a, _ = two
     await presence.socket_alive(a.pk, "socket-1")
     await presence.socket_alive(a.pk, "socket-2")

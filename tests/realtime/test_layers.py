@@ -8,7 +8,7 @@ from django.conf import settings
 
 from realtime.layers import PipelinedPubSubChannelLayer
 
-pytestmark = pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+pytestmark = pytest.mark.redis
 
 
 @pytest.fixture

@@ -151,10 +151,9 @@ def test_mark_read_moves_forward_only_and_not_past_the_end():
         messages.mark_read(contact_id=contact.pk, read_seq=-1, delivered_seq=0)
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_posters_get_distinct_consecutive_seqs():
-    if connection.vendor != "postgresql":
-        pytest.skip("needs row locks across connections")
     _, supporter, contact = make_pair()
     threads, per_thread, errors = 6, 15, []
 
@@ -191,12 +190,11 @@ def test_concurrent_posters_get_distinct_consecutive_seqs():
     assert Contact.objects.get(pk=contact.pk).next_seq == threads * per_thread + 1
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_store_statement_is_prepared_once_per_connection_on_postgresql():
     # Django leaves psycopg's preparation off; settings turn it on for the
     # chat store alone, so PostgreSQL plans the insert once, not per message.
-    if connection.vendor != "postgresql":
-        pytest.skip("prepared statements are a PostgreSQL matter")
 
     def prepared() -> tuple[int, int]:
         with connection.cursor() as cursor:

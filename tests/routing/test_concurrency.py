@@ -14,11 +14,12 @@ import os
 import random
 import threading
 import time
+from collections import Counter
 from urllib.parse import quote
 
 import pytest
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 # --- worker side -------------------------------------------------------------
@@ -207,10 +208,7 @@ def _database_url() -> str:
 
 @pytest.fixture
 def pool():
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        pytest.skip("the multi-process tests need PostgreSQL (set DATABASE_URL)")
+    """Four spawned processes on the test database (PostgreSQL: see the `postgres` marker)."""
     ctx = multiprocessing.get_context("spawn")
     workers = ctx.Pool(processes=4, initializer=_init_worker, initargs=(_database_url(),))
     try:
@@ -328,8 +326,31 @@ def test_random_traffic_loses_nothing_and_never_double_assigns(reference_data, p
     states = dict(Contact.objects.filter(pk__in=created).values_list("pk", "state"))
     assert len(states) == 500
     assert set(states.values()) <= {"waiting", "offered", "active", "ended"}
-    # Never double-assigned: at most one active assignment, no overlapping service.
-    assert store.double_assignments() == 0
+    # Never double-assigned. (At most one active assignment per contact is a
+    # unique index; what the races can still break is checked here.) Nothing
+    # here transfers or re-queues, so the event trail, which every claim
+    # writes in the transaction of its assignment, must show each contact
+    # taken into service exactly once if it was served, and never otherwise;
+    # the assignment rows must agree one to one, and every ended contact was
+    # ended exactly once, after it was taken.
+    trail: dict[int, list[str]] = {pk: [] for pk in created}
+    for contact_id, kind in (
+        ContactEvent.objects.filter(contact_id__in=created)
+        .order_by("at", "id")
+        .values_list("contact_id", "kind")
+    ):
+        trail[contact_id].append(kind)
+    assigned = Counter(
+        Assignment.objects.filter(contact_id__in=created).values_list("contact_id", flat=True)
+    )
+    for pk, state in states.items():
+        taken = [k for k in trail[pk] if k in ("accepted", "picked")]
+        served = state in ("active", "ended")
+        assert len(taken) == (1 if served else 0), (pk, state, trail[pk])
+        assert assigned[pk] == len(taken), (pk, trail[pk])
+        if state == "ended":
+            assert trail[pk].count("ended") == 1
+            assert trail[pk].index("ended") > trail[pk].index(taken[0]), trail[pk]
     assert store.overlapping_assignments() == 0
     active = set(
         Assignment.objects.filter(ended_at__isnull=True).values_list("contact_id", flat=True)

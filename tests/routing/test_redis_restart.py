@@ -1,7 +1,10 @@
 """Redis is only a notification path: restarting it loses no waiting contact.
 
 A throwaway redis-server (own port, no persistence) stands in for the real
-one, so the machine's Redis is never touched. Contacts wait, Redis dies and
+one, so the machine's Redis is never touched. It is the redis-server of the
+installation the test command uses: the one on PATH, else the executable the
+Redis at REDIS_URL reports (INFO server). Without either the test fails and
+says so: it never skips. Contacts wait, Redis dies and
 comes back; every contact and assignment is still in PostgreSQL, routing goes
 on while Redis is down, and publishing works again once it is back.
 """
@@ -9,6 +12,7 @@ on while Redis is down, and publishing works again once it is back.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import socket
 import subprocess
@@ -23,7 +27,7 @@ from realtime.events import contact_group, supporter_group
 from routing import services
 from tests.routing.test_services import HELSINKI_CODE, Network, build_network
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.slow, pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
@@ -37,10 +41,34 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def redis_server_binary() -> str:
+    """redis-server from PATH or from the installation serving REDIS_URL."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    url = os.environ.get("REDIS_URL", "")
+    reported = ""
+    if url:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_timeout=3)
+        try:
+            reported = str(client.info("server").get("executable") or "")
+        finally:
+            client.close()
+    if reported and os.access(reported, os.X_OK):
+        return reported
+    pytest.fail(
+        "test_redis_restart needs a redis-server binary to start a private Redis on a free port"
+        f" (never the shared one): none on PATH, and the Redis at REDIS_URL ({url or 'unset'})"
+        f" reports {reported or 'no executable'} that is not runnable here."
+        " Install redis-server (Debian: apt-get install redis-server)."
+    )
+
+
 class ThrowawayRedis:
     def __init__(self):
-        if shutil.which("redis-server") is None:
-            pytest.skip("redis-server is not installed")
+        self.binary = redis_server_binary()
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process = None
@@ -48,7 +76,7 @@ class ThrowawayRedis:
     def start(self) -> None:
         self.process = subprocess.Popen(
             [
-                "redis-server",
+                self.binary,
                 "--port",
                 str(self.port),
                 "--bind",

@@ -55,17 +55,19 @@ def test_one_active_assignment_per_contact(network):
     kw = dict(contact_id=contact.pk, provider_id=None, now=now)
     assert store.start_assignment(supporter_id=network.anna.pk, **kw) is not None
     assert store.start_assignment(supporter_id=network.ville.pk, **kw) is None
-    assert store.double_assignments() == 0 and store.overlapping_assignments() == 0
+    # The refused second claim left nothing behind: Anna alone serves the contact.
+    serving = Assignment.objects.filter(contact=contact, ended_at__isnull=True)
+    assert list(serving.values_list("supporter_id", flat=True)) == [network.anna.pk]
+    assert store.overlapping_assignments() == 0
     store.end_assignment(contact_id=contact.pk, now=now)
     assert store.start_assignment(supporter_id=network.ville.pk, **kw) is not None
     assert Assignment.objects.filter(contact=contact).count() == 2
     assert store.overlapping_assignments() == 0
 
 
+@pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_dispatch_lock_is_exclusive(reference_data):
-    if connection.vendor != "postgresql":
-        pytest.skip("advisory locks need PostgreSQL")
     held, release, seen = threading.Event(), threading.Event(), []
 
     def holder():

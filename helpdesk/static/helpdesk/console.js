@@ -387,7 +387,8 @@ class ConsoleApp {
     const chat = this.chats.get(this.activeId);
     if (chat) chat.error(text);
     else $("offer-alert").textContent = text;
-    if (frame.code === "rate_limited") setTimeout(() => this.chats.forEach((c) => c.resendPending()), 5000);
+    if (frame.code === "rate_limited" || frame.code === "unavailable")
+      setTimeout(() => this.chats.forEach((c) => c.resendPending()), 5000);
     if (frame.code === "conflict" && frame.ref) this.removeOffer(frame.ref);
   }
 

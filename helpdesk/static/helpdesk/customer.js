@@ -637,7 +637,7 @@ class CustomerChat {
   onError(frame) {
     const text = S[`error_${frame.code}`] || S.error_generic;
     this.$("send-error").textContent = text;
-    if (frame.code === "rate_limited") setTimeout(() => this.flushOutbox(), 5000);
+    if (frame.code === "rate_limited" || frame.code === "unavailable") setTimeout(() => this.flushOutbox(), 5000);
     if (frame.code === "too_large" || frame.code === "invalid") {
       // The server will never take this one: give it back to the customer to shorten.
       const item = this.outbox.find((i) => i.client_msg_id === frame.ref);

@@ -1,0 +1,15 @@
+"""Settings of the test session: the project's settings in development mode.
+
+DEBUG is off by default (helpdesk/settings.py); the tests run the
+development shape (loopback hosts, no HTTPS redirect, the development key)
+unless the environment says otherwise. Django's test runner still runs each
+test with settings.DEBUG False. Live servers the tests start inherit this
+module through DJANGO_SETTINGS_MODULE; tests of the production defaults run
+manage.py with helpdesk.settings (tests/helpdesk/test_settings.py).
+"""
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+
+from helpdesk.settings import *  # noqa: E402, F403
