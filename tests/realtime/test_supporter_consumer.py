@@ -424,7 +424,7 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
     assert all([m["body"] for m in c["messages"]] == ["hei"] for c in welcome["frame"]["contacts"])
     # Constant whatever the number of contacts: all their messages in two queries.
     assert ten == one, (one, ten)
-    assert one <= 12, one
+    assert one <= 15, one  # 12 reads and writes, and the transcripts' audit (one bulk insert)
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
     # Only what the socket has joined: a contact assigned since comes by event.
