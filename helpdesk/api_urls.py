@@ -2,7 +2,7 @@
 
 from django.urls import include, path
 
-from helpdesk.views import api, device_check, intake
+from helpdesk.views import api, attachments, device_check, intake
 
 urlpatterns = [
     path("contacts/", intake.contact_create, name="api-contact-create"),
@@ -21,6 +21,26 @@ urlpatterns = [
         "contacts/<str:public_id>/export",
         api.ContactExportView.as_view(),
         name="api-contact-export",
+    ),
+    path(
+        "contacts/<str:public_id>/attachments",
+        attachments.ContactAttachmentsView.as_view(),
+        name="api-contact-attachments",
+    ),
+    path(
+        "contacts/<str:public_id>/attachments/<str:attachment_id>",
+        attachments.ContactAttachmentView.as_view(),
+        name="api-contact-attachment",
+    ),
+    path(
+        "console/contacts/<str:public_id>/attachments",
+        attachments.ConsoleAttachmentsView.as_view(),
+        name="api-console-attachments",
+    ),
+    path(
+        "console/contacts/<str:public_id>/attachments/<str:attachment_id>",
+        attachments.ConsoleAttachmentView.as_view(),
+        name="api-console-attachment",
     ),
     path("municipalities", api.MunicipalityListView.as_view(), name="api-municipalities"),
     path("topics", api.TopicListView.as_view(), name="api-topics"),

@@ -281,6 +281,14 @@ CANNED = {
 }
 
 
+def demo_usernames() -> frozenset[str]:
+    """Every login the demo network creates (helpdesk/two_factor.py may exempt them)."""
+    names = {person.username for spec in PROVIDERS for person in spec.people}
+    names |= {f"{spec.slug}-admin" for spec in PROVIDERS}
+    names |= {username for username, _region in COORDINATORS}
+    return frozenset(names | {"national-admin", "admin"})
+
+
 def demo_password() -> str:
     return os.environ.get("DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
 

@@ -255,3 +255,161 @@ def can(actor: Actor, action: Action, target: dict | None = None) -> bool:
 def require(actor: Actor, action: Action, target: dict | None = None) -> None:
     if not can(actor, action, target):
         raise NotAllowed(f"not allowed: {Action(action).value}")
+
+
+# ---------------------------------------------------------------- the admin
+# What each role may do with each model in the Django admin, and how far its
+# scope reaches. helpdesk/admin_scope.py applies this table to every registered
+# ModelAdmin and inline (querysets, foreign-key choices, has_*_permission); the
+# same roles and scopes as the API: a national admin manages everything, a
+# coordinator the providers serving their regions with their supporters,
+# opening hours, exception dates, canned replies and the workflows of their
+# regions, a provider admin their own providers, their hours, replies and
+# supporters. Contacts and their feedback are read-only for everyone: their
+# state changes only through services.
+
+
+class AdminOp(enum.StrEnum):
+    VIEW = "view"
+    ADD = "add"
+    CHANGE = "change"
+    DELETE = "delete"
+
+
+class AdminRole(enum.StrEnum):
+    NATIONAL_ADMIN = "national_admin"
+    COORDINATOR = "coordinator"
+    PROVIDER_ADMIN = "provider_admin"
+
+
+_V = frozenset({AdminOp.VIEW})
+_ALL = frozenset(AdminOp)
+
+
+@dataclass(frozen=True)
+class AdminRule:
+    """One model's row: the operations per role and the lookups that scope it.
+
+    provider_path leads from the model to Provider ("" is Provider itself),
+    region_path to Region ("" is Region itself). A coordinator's scope follows
+    region_path when there is one, else the providers serving their regions; a
+    provider admin's scope follows provider_path. A national admin is unscoped.
+    A role's readonly fields are shown but not editable for that role.
+    """
+
+    ops: dict[AdminRole, frozenset[AdminOp]]
+    provider_path: str | None = None
+    region_path: str | None = None
+    readonly: dict[AdminRole, tuple[str, ...]] = field(default_factory=dict)
+
+
+_NAT, _COORD, _PADMIN = AdminRole.NATIONAL_ADMIN, AdminRole.COORDINATOR, AdminRole.PROVIDER_ADMIN
+
+ADMIN_TABLE: dict[str, AdminRule] = {
+    # The network: providers and what hangs on them.
+    "helpdesk.provider": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: frozenset({AdminOp.VIEW, AdminOp.CHANGE})},
+        provider_path="",
+        readonly={
+            _COORD: ("is_national",),
+            # A provider admin runs their provider; where it serves is the
+            # coordinator's decision.
+            _PADMIN: ("slug", "is_national", "service_municipalities", "service_regions", "active"),
+        },
+    ),
+    "helpdesk.supporter": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="providers"
+    ),
+    "helpdesk.openinghours": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    "helpdesk.exceptiondate": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    "helpdesk.cannedreply": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    "routing.workflow": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL},
+        region_path="region",
+        # Only the national level decides which workflow is the default.
+        readonly={_COORD: ("is_default", "is_national_first_line")},
+    ),
+    "routing.workflowstep": AdminRule({_NAT: _ALL, _COORD: _ALL}, region_path="workflow__region"),
+    # Roles and accounts: national.
+    "helpdesk.rolegrant": AdminRule({_NAT: _ALL}),
+    "auth.user": AdminRule({_NAT: _ALL}),
+    "auth.group": AdminRule({_NAT: _ALL}),
+    # Second factors and sign-in lockouts: a national admin resets a lost
+    # authenticator (delete its device) or lifts a lockout (delete the attempt).
+    "otp_totp.totpdevice": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "otp_static.staticdevice": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "axes.accessattempt": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "axes.accesslog": AdminRule({_NAT: _V}),
+    "axes.accessfailurelog": AdminRule({_NAT: _V}),
+    # Reference data (REFERENCE_DATA_MANAGE). Region and municipality scopes
+    # still bound a coordinator's choices in a provider's service area.
+    "helpdesk.developmentarea": AdminRule({_NAT: _ALL}),
+    "helpdesk.region": AdminRule({_NAT: _ALL}, region_path=""),
+    "helpdesk.municipality": AdminRule({_NAT: _ALL}, region_path="region"),
+    "helpdesk.postalcode": AdminRule({_NAT: _ALL}, region_path="municipality__region"),
+    "helpdesk.topic": AdminRule({_NAT: _ALL}),
+    # Contacts: read-only, each role within its reach (transcripts only where
+    # TRANSCRIPT_READ allows, audit-logged by the contact admin).
+    "helpdesk.contact": AdminRule(
+        {_NAT: _V, _COORD: _V, _PADMIN: _V}, provider_path="provider", region_path="region"
+    ),
+    "helpdesk.contactevent": AdminRule(
+        {_NAT: _V, _COORD: _V, _PADMIN: _V},
+        provider_path="contact__provider",
+        region_path="contact__region",
+    ),
+    "helpdesk.message": AdminRule({_NAT: _V}),
+    "helpdesk.feedback": AdminRule(
+        {_NAT: _V, _COORD: _V, _PADMIN: _V},
+        provider_path="contact__provider",
+        region_path="contact__region",
+    ),
+    "helpdesk.offer": AdminRule({_NAT: _V}),
+    "helpdesk.assignment": AdminRule({_NAT: _V}),
+    "helpdesk.auditlogentry": AdminRule({_NAT: _V}),
+    # The knowledge base: the national editorial desk (good practices from the
+    # regions are reviewed on /kb/review/).
+    "knowledge.article": AdminRule({_NAT: _ALL}),
+    "knowledge.articletranslation": AdminRule({_NAT: _ALL}),
+    "knowledge.articleversion": AdminRule({_NAT: _V}),
+    "knowledge.helpfulvote": AdminRule({_NAT: frozenset({AdminOp.VIEW, AdminOp.DELETE})}),
+    "knowledge.articleimage": AdminRule({_NAT: _ALL}),
+    # Planned shifts (helpdesk/stats): whoever manages a provider's supporters.
+    "stats.shiftpattern": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    "stats.shiftexception": AdminRule(
+        {_NAT: _ALL, _COORD: _ALL, _PADMIN: _ALL}, provider_path="provider"
+    ),
+    # Phone calls: read-only, national (the caller's number is not stored there).
+    "telephony.phonecall": AdminRule({_NAT: _V}),
+}
+
+
+def admin_roles(actor: Actor) -> frozenset[AdminRole]:
+    """The admin roles an actor holds (a superuser counts as a national admin)."""
+    roles = set()
+    if actor.national_admin or actor.superuser:
+        roles.add(AdminRole.NATIONAL_ADMIN)
+    if actor.coordinator_region_ids:
+        roles.add(AdminRole.COORDINATOR)
+    if actor.admin_provider_ids:
+        roles.add(AdminRole.PROVIDER_ADMIN)
+    return frozenset(roles)
+
+
+def admin_ops(actor: Actor, model_label: str) -> frozenset[AdminOp]:
+    """Everything the actor may do with a model in the admin, over all their roles."""
+    rule = ADMIN_TABLE.get(model_label.lower())
+    if rule is None:
+        return frozenset()
+    ops: set[AdminOp] = set()
+    for role in admin_roles(actor):
+        ops |= rule.ops.get(role, frozenset())
+    return frozenset(ops)

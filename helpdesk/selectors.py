@@ -234,6 +234,13 @@ def transfer_targets(*, supporter: Supporter) -> TransferTargets:
 # --- transcripts ------------------------------------------------------------
 
 
+def article_payload(payload) -> dict:
+    """The card of an article message: shared cards sit under "article" (older rows: flat)."""
+    payload = payload if isinstance(payload, dict) else {}
+    card = payload.get("article")
+    return card if isinstance(card, dict) else payload
+
+
 def article_url(payload: dict) -> str:
     """Where an article card points: its own url, else the public guide page."""
     url = payload.get("url")
@@ -277,11 +284,14 @@ def transcript_text(*, contact: Contact, messages: Iterable[Message], base_url: 
                 who = gettext("Digituki")
             text = message.body
             if message.kind == Message.Kind.ARTICLE:
-                payload = message.payload or {}
+                payload = article_payload(message.payload)
                 title = payload.get("title") or message.body
                 url = article_url(payload)
                 if url.startswith("/"):
                     url = base_url + url
                 text = gettext("Guide: %(title)s %(url)s") % {"title": title, "url": url}
+                summary = payload.get("summary")
+                if isinstance(summary, str) and summary.strip():
+                    text += "\n    " + summary.strip()
             lines.append(f"[{stamp}] {who}: {text}")
         return "\n".join(lines) + "\n"

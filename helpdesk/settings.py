@@ -6,6 +6,7 @@ See README.md for the production shape.
 """
 
 import os
+from datetime import date, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -53,7 +54,13 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "csp",
     "channels",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "helpdesk",
     "routing",
     "realtime",
@@ -63,7 +70,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "helpdesk.logging_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "helpdesk.csp.HelpdeskCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # NUL, lone surrogates, deep JSON and oversized bodies -> 4xx (helpdesk/input_guard.py).
     "helpdesk.input_guard.InputGuardMiddleware",
@@ -72,8 +81,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "helpdesk.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into its answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "helpdesk.urls"
@@ -185,6 +198,32 @@ if env_bool("TEST_FAST_PASSWORD_HASHER", False):
     # Tests only (scripts/test.sh sets it, and the live servers they start
     # inherit it): the real hasher costs seconds per demo network.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+AUTHENTICATION_BACKENDS = [
+    # django-axes first: it refuses sign-ins of a locked account or address.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed passwords an
+# account, and separately an address, is locked for AXES_COOLOFF_MINUTES.
+AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("AXES_COOLOFF_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "helpdesk/locked_out.html"
+# Behind a TLS proxy that appends to X-Forwarded-For: how many proxies to trust.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
+AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT or None
+AXES_IPWARE_META_PRECEDENCE_ORDER = (
+    ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
+)
+AXES_VERBOSE = False
+# Two-factor authentication (helpdesk/two_factor.py).
+TWO_FACTOR_REQUIRED = env_bool("TWO_FACTOR_REQUIRED", True)
+TWO_FACTOR_EXEMPT_DEMO_USERS = env_bool("TWO_FACTOR_EXEMPT_DEMO_USERS", True)
+OTP_TOTP_ISSUER = "Digituki"
+# Staff sessions (console and admin) end after this long; the console socket
+# closes when its session has expired.
+SESSION_COOKIE_AGE = int(os.environ.get("SESSION_MAX_AGE_S", str(10 * 3600)))
 LOGIN_URL = "/console/login/"
 LOGIN_REDIRECT_URL = "/console/"
 LOGOUT_REDIRECT_URL = "/"
@@ -192,6 +231,8 @@ LOGOUT_REDIRECT_URL = "/"
 LANGUAGE_CODE = "fi"
 LANGUAGES = [("fi", _("Finnish")), ("sv", _("Swedish")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "helpdesk" / "locale"]
+# English as written in Finland: 24-hour times, day before month (helpdesk/formats/en).
+FORMAT_MODULE_PATH = ["helpdesk.formats"]
 TIME_ZONE = os.environ.get("TIME_ZONE", "Europe/Helsinki")
 USE_I18N = True
 USE_TZ = True
@@ -218,6 +259,42 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Routing, chat, knowledge base and administration of digital support.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from our own static files (drf-spectacular-sidecar): the docs
+    # work offline and under the Content-Security-Policy.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "/static/helpdesk/favicon.svg",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "knowledge.schema.add_plain_view_endpoints",
+    ],
+}
+
+# Content-Security-Policy (django-csp; helpdesk/csp.py adds the ws(s) origin of
+# the requested host). No inline scripts, handlers or styles: everything comes
+# from our static files. Extra origins for SDKs that need them are settings.
+CSP_EXTRA_CONNECT_SRC = env_list("CSP_EXTRA_CONNECT_SRC")
+CSP_EXTRA_SCRIPT_SRC = env_list("CSP_EXTRA_SCRIPT_SRC")
+CSP_EXTRA_MEDIA_SRC = env_list("CSP_EXTRA_MEDIA_SRC")
+# Sites that may frame the widget besides our own pages and the provider's
+# website (Provider.website of the provider the widget is for).
+WIDGET_FRAME_ANCESTORS = env_list("WIDGET_FRAME_ANCESTORS")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", *CSP_EXTRA_SCRIPT_SRC],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "font-src": ["'self'"],
+        "media-src": ["'self'", "blob:", *CSP_EXTRA_MEDIA_SRC],
+        "connect-src": ["'self'", *CSP_EXTRA_CONNECT_SRC],
+        "frame-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
 }
 
 # Security: production values when DEBUG is off (behind a TLS-terminating proxy).
@@ -240,6 +317,16 @@ if not DEBUG:
         # opts in with SECURE_HSTS_PRELOAD=1, so the check is not a finding.
         SILENCED_SYSTEM_CHECKS = ["security.W021"]
     SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# The accessibility statement (/accessibility/, Act 306/2019): where feedback
+# goes, and when the statement was prepared and last reviewed.
+ACCESSIBILITY_FEEDBACK_EMAIL = os.environ.get("ACCESSIBILITY_FEEDBACK_EMAIL", "")
+ACCESSIBILITY_STATEMENT_PREPARED = date.fromisoformat(
+    os.environ.get("ACCESSIBILITY_STATEMENT_PREPARED", "2026-11-30")
+)
+ACCESSIBILITY_STATEMENT_UPDATED = date.fromisoformat(
+    os.environ.get("ACCESSIBILITY_STATEMENT_UPDATED", "2026-11-30")
+)
 
 # Telephony: phone is off unless all three are set.
 TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "")
@@ -325,9 +412,15 @@ LIFESPAN_HOOKS = [
     "routing.ticker.RoutingTicker",
     "helpdesk.db_async.AsyncStoreLifespan",
     "helpdesk.retention_timer.RetentionPurgeTimer",
+    "helpdesk.metrics.MetricsLifespan",
     "helpdesk.stats.timer.StatsRollupTimer",
     "realtime.video.device_check.DeviceCheckLifespan",
 ]
+# Prometheus metrics at /metrics (helpdesk/metrics.py): a bearer token for the
+# scraper; without one the endpoint is off, unless loopback requests may read
+# it (development). Several workers: set PROMETHEUS_MULTIPROC_DIR.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_ALLOW_LOOPBACK = env_bool("METRICS_ALLOW_LOOPBACK", DEBUG)
 # Garbage collection in workers (helpdesk/gc_tuning.py): young, middle, old.
 GC_THRESHOLDS = os.environ.get("GC_THRESHOLDS", "20000,20,10")
 GC_FREEZE_AT_STARTUP = env_bool("GC_FREEZE_AT_STARTUP", True)
@@ -349,6 +442,9 @@ CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))
 HELP_POINTS_URL = os.environ.get("HELP_POINTS_URL", "/near/")
 CONTACT_CREATE_RATE_LIMIT = os.environ.get("CONTACT_CREATE_RATE_LIMIT", "10/minute")
 CALLBACK_RATE_LIMIT = os.environ.get("CALLBACK_RATE_LIMIT", "5/minute")
+# Per browser (its customer key) and per contact token (helpdesk/views/api_limits.py).
+CONTACT_CREATE_PER_KEY_RATE_LIMIT = os.environ.get("CONTACT_CREATE_PER_KEY_RATE_LIMIT", "5/hour")
+CALLBACK_PER_TOKEN_RATE_LIMIT = os.environ.get("CALLBACK_PER_TOKEN_RATE_LIMIT", "3/hour")
 CONTACT_TOKEN_MAX_AGE_S = int(os.environ.get("CONTACT_TOKEN_MAX_AGE_S", str(7 * 24 * 3600)))
 TRANSCRIPT_RETENTION_DAYS = int(os.environ.get("TRANSCRIPT_RETENTION_DAYS", "90"))
 # How often each worker runs the retention purge (helpdesk/retention_timer.py);
@@ -366,11 +462,34 @@ STATS_CHAT_CONCURRENCY = int(os.environ.get("STATS_CHAT_CONCURRENCY", "2"))
 for _blas_threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_blas_threads, "1")
 
+# Pictures and PDFs sent in a chat (helpdesk/services/attachments.py): kept
+# outside MEDIA_ROOT, never served by URL alone, deleted by the retention purge.
+ATTACHMENT_ROOT = Path(os.environ.get("ATTACHMENT_ROOT", VAR_DIR / "attachments"))
+ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", str(8 * 1024 * 1024)))
+ATTACHMENT_MAX_PIXELS = int(os.environ.get("ATTACHMENT_MAX_PIXELS", str(40_000_000)))
+ATTACHMENT_RATE_LIMIT = os.environ.get("ATTACHMENT_RATE_LIMIT", "6/minute")
+
+# Every line names its request or socket (helpdesk/logging_context.py);
+# LOG_FORMAT=json writes one JSON object a line for a log shipper.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "helpdesk.logging_context.ContextFilter"}},
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s [req=%(request_id)s sock=%(socket_id)s]"
+            " %(message)s"
+        },
+        "json": {"()": "helpdesk.logging_context.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -2,6 +2,7 @@
 versions, search columns and the review workflow stay consistent."""
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -9,13 +10,14 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from helpdesk.admin_scope import ScopedModelAdmin, ScopedTabularInline
 from helpdesk.services.errors import ServiceError
 
 from . import selectors, services
 from .models import Article, ArticleImage, ArticleTranslation, ArticleVersion, HelpfulVote
 
 
-class TranslationInline(admin.TabularInline):
+class TranslationInline(ScopedTabularInline):
     model = ArticleTranslation
     fields = ("language", "title", "status", "version", "author", "reviewer", "edit_link")
     readonly_fields = fields
@@ -32,13 +34,13 @@ class TranslationInline(admin.TabularInline):
         return False
 
 
-class ImageInline(admin.TabularInline):
+class ImageInline(ScopedTabularInline):
     model = ArticleImage
     extra = 0
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(ScopedModelAdmin):
     list_display = ("slug", "audience", "kind", "languages", "helpful_yes", "helpful_no")
     list_filter = ("audience", "kind", "topics")
     search_fields = ("slug", "translations__title")
@@ -69,7 +71,7 @@ class ArticleAdmin(admin.ModelAdmin):
         return obj.no
 
 
-class VersionInline(admin.TabularInline):
+class VersionInline(ScopedTabularInline):
     model = ArticleVersion
     fields = ("number", "created_at", "created_by", "note", "diff_link")
     readonly_fields = fields
@@ -92,7 +94,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(ArticleTranslation)
-class ArticleTranslationAdmin(admin.ModelAdmin):
+class ArticleTranslationAdmin(ScopedModelAdmin):
     list_display = ("article", "language", "title", "status", "version", "author", "reviewer")
     list_filter = ("status", "language", "article__audience", "article__kind")
     search_fields = ("title", "article__slug")
@@ -176,7 +178,9 @@ class ArticleTranslationAdmin(admin.ModelAdmin):
         ] + super().get_urls()
 
     def diff_view(self, request, pk: int, old: int, new: int):
-        translation = get_object_or_404(ArticleTranslation, pk=pk)
+        translation = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_permission(request, translation):
+            raise PermissionDenied
         try:
             lines = selectors.version_diff(translation=translation, old=old, new=new)
         except ServiceError:
@@ -193,30 +197,21 @@ class ArticleTranslationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ArticleVersion)
-class ArticleVersionAdmin(admin.ModelAdmin):
+class ArticleVersionAdmin(ScopedModelAdmin):
     list_display = ("translation", "number", "created_at", "created_by", "note")
     list_filter = ("translation__language",)
     search_fields = ("title", "translation__article__slug")
     readonly_fields = [f.name for f in ArticleVersion._meta.fields]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(HelpfulVote)
-class HelpfulVoteAdmin(admin.ModelAdmin):
+class HelpfulVoteAdmin(ScopedModelAdmin):
     list_display = ("article", "language", "helpful", "created_at")
     list_filter = ("helpful", "language")
     date_hierarchy = "created_at"
     readonly_fields = ("article", "language", "helpful", "created_at")
 
-    def has_add_permission(self, request):
-        return False
-
 
 @admin.register(ArticleImage)
-class ArticleImageAdmin(admin.ModelAdmin):
+class ArticleImageAdmin(ScopedModelAdmin):
     list_display = ("article", "file", "alt_text", "uploaded_at")

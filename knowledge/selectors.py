@@ -20,6 +20,7 @@ from . import search as searchlib
 from . import text as textlib
 from .access import is_supporter
 from .models import LANGUAGES, Article, ArticleTranslation, ArticleVersion, Audience, Status
+from .reassurance import reassuring_first
 
 FALLBACK_ORDER = ("fi", "sv", "en")
 CUSTOMER_AUDIENCES = (Audience.CUSTOMERS, Audience.BOTH)
@@ -145,7 +146,7 @@ def customer_guides_for_topic(*, topic_slug: str, language: str, limit: int = 3)
     _topic, cards = topic_articles(topic_slug=topic_slug, language=language, limit=None)
     # Guides and checklists help someone who is waiting; training does not.
     cards = [c for c in cards if c["kind"] in ("guide", "checklist", "video_link")]
-    return cards[:limit]
+    return reassuring_first(cards)[:limit]
 
 
 def topics_with_articles(*, user=None) -> list[Topic]:

@@ -11,8 +11,10 @@ from typing import TYPE_CHECKING, Any
 from django.utils import translation
 from django.utils.translation import gettext
 
-from helpdesk.models.contacts import IN_SERVICE_STATES
+from helpdesk import metrics
+from helpdesk.models.contacts import IN_SERVICE_STATES, QUEUED_STATES, ContactState
 from helpdesk.untrusted import printable_ref
+from routing.targets import helper_for
 
 if TYPE_CHECKING:
     from helpdesk.models import Contact, Supporter
@@ -21,8 +23,12 @@ if TYPE_CHECKING:
 # Keys a volunteer must never see, wherever they appear in an event.
 VOLUNTEER_HIDDEN = frozenset({"callback_number", "phone", "customer_phone"})
 
+# States in which the customer's page says who will help next.
+QUEUED_FOR_CUSTOMER = QUEUED_STATES | {ContactState.OFFERED}
+
 
 def error(code: str, detail: str, ref: str | None = None) -> dict[str, Any]:
+    metrics.error("socket", code)
     # A ref that cannot be encoded would kill the socket when sent: drop it.
     return {
         "type": "error",
@@ -73,6 +79,8 @@ def customer_contact(contact: Contact) -> dict[str, Any]:
             supporter.display_name if supporter and contact.state in IN_SERVICE_STATES else None
         ),
         "last_seq": contact.next_seq - 1,
+        # Who will serve a queued contact: a provider or region, never a person.
+        "helper": helper_for(contact) if contact.state in QUEUED_FOR_CUSTOMER else None,
     }
 
 

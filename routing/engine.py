@@ -55,7 +55,14 @@ Rules
    the queue providers' supporters who are available or busy; ``None`` when
    there are no servers or no handle time is known for the channel. A contact
    pinned to a supporter queues for that supporter alone; a closed contact's
-   queue has no providers, hence no estimate.
+   queue has no providers, hence no estimate. Later workflow steps bound the
+   wait: a contact reaches step j after ``delay_j`` seconds (what is left of
+   the current step's timeout plus the timeouts of the open steps between),
+   so when step j's providers have an available supporter with free capacity
+   on the channel the estimate is at most ``delay_j``, and otherwise at most
+   ``delay_j + ceil(position / servers_j) * handle_time_s``. The smallest of
+   these and the current step's estimate wins; a later step with servers gives
+   an estimate when the current step has none.
 7. Closed. A waiting contact for which no step from its current one on has an
    open eligible provider gets a ``ClosedNotice`` whose ``opens_at`` is the
    earliest ``next_open`` of the providers that could serve it at one of those
@@ -66,13 +73,10 @@ A contact whose workflow is missing from the snapshot is routed by
 unknown) rather than dropped; a step index past the end means the last step.
 
 Performance: one round over 1,000 waiting contacts and 300 supporters must stay
-well under 50 ms, and a national surge of 10,000 contacts and 1,000 supporters
-under 100 ms (bench/routing.py, decide10k). Providers are indexed by area,
-supporters by provider and channel. Within a round, eligible provider sets are
-computed once per (target, area, channel, language), a contact's whole plan
-once per kind of contact (looked up by the contact's own attributes first, then
-shared by what its steps look at), one read-only route per (plan, step,
-language, topic) shared by the contacts routed alike, and the candidate supporters
+well under 50 ms. Providers are indexed by area, supporters by provider and
+channel. Within a round, eligible provider sets are computed once per (target,
+area, channel, language), a contact's whole plan once per kind of contact (the
+workflow and the attributes its steps look at), and the candidate supporters
 once per (provider set, channel), sorted by idle time and pruned as they fill
 up. A search that finds nobody is remembered for the rest of the round, and
 searching stops for a channel once nobody has free capacity on it.
@@ -172,6 +176,7 @@ class _Route:
         "only_supporter",
         "closed",
         "opens_at",
+        "later",
     )
 
     def __init__(self) -> None:
@@ -183,6 +188,8 @@ class _Route:
         self.only_supporter: int | None = None
         self.closed = False
         self.opens_at: datetime | None = None
+        # (seconds until the contact reaches a later step, that step's providers).
+        self.later: tuple[tuple[float, frozenset[int]], ...] = ()
 
 
 class _Round:
@@ -215,11 +222,12 @@ class _Round:
         self._shapes: dict[object, tuple[tuple[Step, ...], set[str], bool]] = {}
         self._plans: dict[tuple, _Plan] = {}
         self._raw_plans: dict[tuple, _Plan] = {}
-        self._routes: dict[tuple, _Route] = {}
         self._candidates: dict[tuple[frozenset[int], str], list[SupporterState]] = {}
         self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
         self._servers_cache: dict[str, dict[object, int]] = {}
+        # (providers, channel) -> a supporter last seen free there, None: nobody (rule 6).
+        self._free_at: dict[tuple[frozenset[int], str], int | None] = {}
 
     # -- rule 1 ---------------------------------------------------------------
 
@@ -334,8 +342,8 @@ class _Round:
         return plan
 
     def _route(self, c: WaitingContact) -> _Route:
+        route = _Route()
         if c.pinned_supporter is not None:
-            route = _Route()
             route.step_index = c.step_index
             route.only_supporter = c.pinned_supporter
             route.language_preferred = c.language
@@ -343,7 +351,6 @@ class _Round:
             route.providers = supporter.provider_ids if supporter is not None else _EMPTY
             return route
         if c.pinned_provider is not None:
-            route = _Route()
             route.step_index = c.step_index
             route.language_preferred = c.language
             provider = self.providers.get(c.pinned_provider)
@@ -359,35 +366,51 @@ class _Round:
         steps, per_step = plan.steps, plan.per_step
         index = min(max(c.step_index, 0), len(steps) - 1)
         end, reachable, opens_at = plan.from_index(index)
-        closed = not reachable[index]
-        if not closed:
-            elapsed = (self.now - c.step_started_at).total_seconds()
-            while index < end and reachable[index + 1]:
-                step = steps[index]
-                if not per_step[index].open_ids:
-                    index += 1
-                    elapsed = 0.0
-                elif elapsed >= step.timeout_s:
-                    index += 1
-                    elapsed -= step.timeout_s
-                else:
-                    break
-        # Contacts of one plan at one step with the same language and topic
-        # are routed alike: one shared (read-only) route for all of them.
-        key = (id(plan), index, closed, c.language, c.topic)
-        shared = self._routes.get(key)
-        if shared is not None:
-            return shared
-        route = _Route()
-        route.step_index = index
-        if closed:
+        if not reachable[index]:
+            route.step_index = index
             route.closed = True
             route.opens_at = opens_at
-        else:
-            route.providers = per_step[index].open_ids
+            self._set_requirements(route, steps[index], c)
+            return route
+
+        elapsed = (self.now - c.step_started_at).total_seconds()
+        while index < end and reachable[index + 1]:
+            step = steps[index]
+            if not per_step[index].open_ids:
+                index += 1
+                elapsed = 0.0
+            elif elapsed >= step.timeout_s:
+                index += 1
+                elapsed -= step.timeout_s
+            else:
+                break
+        route.step_index = index
+        route.providers = per_step[index].open_ids
         self._set_requirements(route, steps[index], c)
-        self._routes[key] = route
+        route.later = self._later_steps(steps, per_step, index, end, elapsed)
         return route
+
+    @staticmethod
+    def _later_steps(
+        steps: tuple[Step, ...],
+        per_step: list[_StepProviders],
+        index: int,
+        end: int,
+        elapsed: float,
+    ) -> tuple[tuple[float, frozenset[int]], ...]:
+        """When the contact would reach each later step with open providers (rule 6)."""
+        if index >= end:
+            return ()
+        later: list[tuple[float, frozenset[int]]] = []
+        delay = max(0.0, steps[index].timeout_s - elapsed)
+        for j in range(index + 1, end + 1):
+            open_ids = per_step[j].open_ids
+            if not open_ids:
+                continue  # skipped at once, as in the walk above
+            later.append((delay, open_ids))
+            if j < end:
+                delay += steps[j].timeout_s
+        return tuple(later)
 
     @staticmethod
     def _set_requirements(route: _Route, step: Step, c: WaitingContact) -> None:
@@ -481,15 +504,26 @@ class _Round:
 
     # -- rule 6 ---------------------------------------------------------------
 
-    def _servers(self, route: _Route, channel: str, queue: object) -> int:
+    def _servers(
+        self,
+        route: _Route,
+        channel: str,
+        queue: object,
+        *,
+        providers: frozenset[int] | None = None,
+    ) -> int:
         cache = self._servers_cache.setdefault(channel, {})
         found = cache.get(queue)
         if found is not None:
             return found
-        if route.only_supporter is not None:
-            pool: Iterable[SupporterState] = [
-                s for s in (self.supporters.get(route.only_supporter),) if s is not None
-            ]
+        if providers is not None:
+            unique_later: dict[int, SupporterState] = {}
+            for pid in providers:
+                for s in self.members.get(pid, ()):
+                    unique_later[s.id] = s
+            pool: Iterable[SupporterState] = unique_later.values()
+        elif route.only_supporter is not None:
+            pool = [s for s in (self.supporters.get(route.only_supporter),) if s is not None]
         else:
             unique: dict[int, SupporterState] = {}
             for pid in route.providers:
@@ -510,6 +544,47 @@ class _Round:
             return None
         rounds = -(-position // servers)
         return round(rounds * handle_time)
+
+    def _has_free(self, providers: frozenset[int], channel: str) -> bool:
+        """Someone available among `providers` still has a free slot on `channel`.
+
+        Free slots only shrink within a round, so a "nobody" is remembered for
+        the rest of it and a "somebody" is re-checked on that one supporter
+        first; a scan happens only when the remembered one has filled up.
+        """
+        free = self.free.get(channel)
+        if not free:
+            return False
+        key = (providers, channel)
+        known = self._free_at.get(key, -1)
+        if known is None:
+            return False
+        if known >= 0 and free.get(known, 0) > 0:
+            return True
+        for pid in providers:
+            for s in self.members.get(pid, ()):
+                if free.get(s.id, 0) > 0:
+                    self._free_at[key] = s.id
+                    return True
+        self._free_at[key] = None
+        return False
+
+    def _bounded_estimate(
+        self, route: _Route, position: int, servers: int, channel: str
+    ) -> int | None:
+        best = self._estimate(position, servers, channel)
+        for delay, providers in route.later:
+            if best is not None and delay >= best:
+                break  # later steps only come later still
+            if self._has_free(providers, channel):
+                bound: int | None = round(delay)
+            else:
+                later_servers = self._servers(route, channel, providers, providers=providers)
+                wait = self._estimate(position, later_servers, channel)
+                bound = None if wait is None else round(delay) + wait
+            if bound is not None and (best is None or bound < best):
+                best = bound
+        return best
 
     # -- the round ------------------------------------------------------------
 
@@ -555,7 +630,8 @@ class _Round:
             position = lengths.get(queue, 0) + 1
             lengths[queue] = position
             servers = self._servers(route, c.channel, queue)
-            positions.append(Position(c.id, position, self._estimate(position, servers, c.channel)))
+            estimate = self._bounded_estimate(route, position, servers, c.channel)
+            positions.append(Position(c.id, position, estimate))
 
         return Decision(
             offers=tuple(offers),

@@ -47,7 +47,7 @@ from realtime.events import (
     publish_on_commit,
     supporter_group,
 )
-from routing import positions, selectors, snapshot, store, types
+from routing import positions, selectors, snapshot, store, targets, types
 from routing.closed_notice import closed_frame
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
@@ -177,10 +177,18 @@ def _kick_after_commit() -> None:
     transaction.on_commit(_kick, robust=True)
 
 
-def _publish_state(contact: Contact, state: str, *, supporter_name: str | None = None) -> None:
+def _publish_state(
+    contact: Contact,
+    state: str,
+    *,
+    supporter_name: str | None = None,
+    target: dict | None = None,
+) -> None:
     event = {"type": "contact.state", "contact": str(contact.public_id), "state": str(state)}
     if supporter_name:
         event["supporter_name"] = supporter_name
+    if target:
+        event["target"] = target  # who serves it next (routing/targets.py)
     publish_on_commit(contact_group(contact.public_id), event)
 
 
@@ -590,7 +598,7 @@ def _requeue(
     )
     old_providers = {contact.provider_id} if contact.provider_id else set()
     contact = Contact.objects.select_related(*_CONTACT_RELATIONS).get(pk=contact.pk)
-    _publish_state(contact, state)
+    _publish_state(contact, state, target=targets.helper_for(contact))
     _publish_queue_changed(selectors.queue_provider_ids(contact) | old_providers)
     _kick_after_commit()
     return contact

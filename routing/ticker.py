@@ -28,6 +28,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection
 
+from helpdesk import metrics
 from helpdesk.db import keep_usable_connection
 
 log = logging.getLogger(__name__)
@@ -214,6 +215,7 @@ class RoutingTicker:
             return "busy"
         self.rounds += 1
         took = time.monotonic() - started
+        metrics.ROUTING_ROUND_SECONDS.observe(took)
         if took > self.interval_s:
             log.warning("routing round took %.3fs (tick %.2fs)", took, self.interval_s)
         return "ok"

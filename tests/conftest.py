@@ -235,6 +235,7 @@ class AsgiServer:
                 "ALLOWED_HOSTS": "127.0.0.1,localhost",
                 "ROUTING_TICKER_ENABLED": "1",
                 "PYTHONUNBUFFERED": "1",
+                "TWO_FACTOR_REQUIRED": "0",
             }
         )
         env.update(env_extra or {})
@@ -341,6 +342,17 @@ def _contact_intake_in_the_test_thread(settings):
     tests/helpdesk/test_intake.py runs the parallel path on committed data.
     """
     settings.CONTACT_INTAKE_THREADS = 0
+
+
+@pytest.fixture(autouse=True)
+def _two_factor_only_where_tested(request, settings):
+    """Tests sign staff in with force_login; the second step is tested on its own.
+
+    Tests marked `two_factor` keep it required (tests/helpdesk/test_two_factor.py,
+    the authorisation walk); live servers get TWO_FACTOR_REQUIRED=0 (AsgiServer).
+    """
+    if request.node.get_closest_marker("two_factor") is None:
+        settings.TWO_FACTOR_REQUIRED = False
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """The domain model, one module per entity group (docs/architecture.md)."""
 
+from .attachments import Attachment
 from .audit import AuditLogEntry
 from .contacts import (
     Assignment,
@@ -19,6 +20,7 @@ from .topics import Topic
 
 __all__ = [
     "Assignment",
+    "Attachment",
     "AuditLogEntry",
     "CannedReply",
     "Channel",

@@ -288,6 +288,7 @@ class Message(models.Model):
         ARTICLE = "article", _("article card")
         NOTE = "note", _("internal note")
         SYSTEM = "system", _("system notice")
+        FILE = "file", _("picture or file")
 
     # No index of its own: the unique (contact, seq) index serves every lookup
     # by contact, and one index fewer is one write fewer per message.

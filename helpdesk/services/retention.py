@@ -19,6 +19,8 @@ Field by field, for a terminal contact past its retention period:
   notes). Once a contact is over, only its transcript reads them, and the
   transcript is exactly what must go; blanked rows would keep nothing useful
   and still cost space.
+- Attachment: pictures and PDFs sent in the chat, rows and files (the files
+  once the batch commits, so a rolled-back batch leaves them in place).
 - Feedback: the comment is emptied; rating and can_do_myself stay.
 - ContactEvent, Offer, Assignment: kept whole. They hold ids, states and
   times; event data holds codes and flags only (a transfer records has_note,
@@ -49,6 +51,7 @@ from django.utils import timezone
 from helpdesk.db_locks import exclusive_transaction
 from helpdesk.models import AuditLogEntry, Contact, Feedback, Message
 from helpdesk.models.contacts import TERMINAL_STATES
+from helpdesk.services.attachments import delete_for_contacts as delete_attachments
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,8 @@ def purge_contacts(ids: list[int], *, now: datetime) -> _Counts:
     The one path for a purge: the retention timer's batches and a customer
     deleting their own contact (helpdesk/services/customer_data.py).
     """
+    # Pictures and PDFs sent in the chat: rows now, files once this commits.
+    delete_attachments(ids)
     messages, _ = Message.objects.filter(contact_id__in=ids).delete()
     comments = Feedback.objects.filter(contact_id__in=ids).exclude(comment="").update(comment="")
     contacts = Contact.objects.filter(pk__in=ids, purged_at__isnull=True).update(

@@ -29,10 +29,12 @@ from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from helpdesk import selectors, serializers
+from helpdesk.client_address import client_address
 from helpdesk.services import customer_data
 from helpdesk.services.callbacks import request_callback
 from helpdesk.services.errors import InvalidInput, NotAllowed, NotFound
 from helpdesk.tokens import make_contact_token
+from helpdesk.views import api_limits
 from routing.services import enqueue_contact
 
 log = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ class PerIPThrottle(BaseThrottle):
 
     def allow_request(self, request, view) -> bool:
         item = parse(getattr(settings, self.setting, self.default_rate))
-        ident = request.META.get("REMOTE_ADDR") or "unknown"
+        ident = client_address(request.META)
         try:
             if _limiter().hit(item, self.scope, ident):
                 return True
@@ -155,7 +157,7 @@ class SupporterAPIView(APIView):
 
 
 class ContactCreateView(CustomerAPIView):
-    throttle_classes = [PerIPThrottle]
+    throttle_classes = [PerIPThrottle, api_limits.PerCustomerKeyThrottle]
 
     @extend_schema(
         summary="Start a chat or video contact",
@@ -232,7 +234,7 @@ class ContactExportView(CustomerAPIView):
 
 
 class ContactCallbackView(CustomerAPIView):
-    throttle_classes = [CallbackThrottle]
+    throttle_classes = [CallbackThrottle, api_limits.PerContactTokenThrottle]
 
     @extend_schema(
         summary="Turn a waiting chat into a callback request",

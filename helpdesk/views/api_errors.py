@@ -8,12 +8,20 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from helpdesk import metrics
 from helpdesk.services.errors import ServiceError
 
 log = logging.getLogger(__name__)
 
 
 def exception_handler(exc, context):
+    response = _exception_handler(exc, context)
+    if response is not None and isinstance(response.data, dict):
+        metrics.error("api", str(response.data.get("error", "error")))
+    return response
+
+
+def _exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         return Response({"error": exc.code, "detail": exc.message}, status=exc.http_status)
     if isinstance(exc, ValidationError):

@@ -2,7 +2,9 @@
 
 The pages are plain Django templates with small JavaScript modules; all the
 writing happens through the REST API and the contact WebSocket. Widget pages
-are the only ones a foreign site may frame (the rest stay X-Frame-Options DENY).
+are the only ones a foreign site may frame (the rest stay X-Frame-Options DENY and
+CSP frame-ancestors 'none'): our own pages, WIDGET_FRAME_ANCESTORS and the
+website of the provider the widget is for (helpdesk/csp.py).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.shortcuts import render
 from django.utils import translation
+from django.utils.formats import date_format
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from helpdesk import selectors
+from helpdesk.csp import allow_framing_by, widget_frame_ancestors
 
 PRIVACY_TEMPLATES = {
     "fi": "helpdesk/privacy/privacy_fi.html",
@@ -70,6 +74,24 @@ def privacy(request):
     return render(request, "helpdesk/privacy.html", context)
 
 
+ACCESSIBILITY_TEMPLATES = {
+    lang: f"helpdesk/accessibility/accessibility_{lang}.html" for lang in ("fi", "sv", "en")
+}
+
+
+@require_safe
+def accessibility(request):
+    """The accessibility statement (saavutettavuusseloste, Act 306/2019) in fi/sv/en."""
+    lang = selectors.current_language()
+    context = {
+        "statement_template": ACCESSIBILITY_TEMPLATES[lang],
+        "prepared": date_format(settings.ACCESSIBILITY_STATEMENT_PREPARED, "SHORT_DATE_FORMAT"),
+        "updated": date_format(settings.ACCESSIBILITY_STATEMENT_UPDATED, "SHORT_DATE_FORMAT"),
+        "feedback_email": settings.ACCESSIBILITY_FEEDBACK_EMAIL,
+    }
+    return render(request, "helpdesk/accessibility.html", context)
+
+
 def _widget_language(request) -> str:
     # The embedding site says which language its visitors read (data-lang);
     # a third-party iframe cannot rely on our language cookie.
@@ -86,7 +108,7 @@ def widget_start(request):
         context["widget_lang"] = lang
         response = render(request, "helpdesk/widget.html", context)
     response["Content-Language"] = lang
-    return response
+    return allow_framing_by(response, widget_frame_ancestors(provider))
 
 
 @require_safe
@@ -102,7 +124,7 @@ def widget_chat(request):
             {"widget": True, "widget_lang": lang, "provider": provider, "start_url": start_url},
         )
     response["Content-Language"] = lang
-    return response
+    return allow_framing_by(response, widget_frame_ancestors(provider))
 
 
 @require_safe

@@ -38,7 +38,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from helpdesk import db_async
+from helpdesk import db_async, logging_context, metrics
 from helpdesk.db import keep_usable_connection
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import (
@@ -152,6 +152,7 @@ async def console_db(fn, *args, **kwargs):
     return await _run(_console_pool, fn, args, kwargs)
 
 
+@metrics.timed_async(metrics.MESSAGE_STORE_SECONDS)
 async def post_message(**kwargs) -> message_service.PostResult:
     """Store a text message: from the loop when it can (db_async), else in a thread.
 
@@ -218,6 +219,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
         self.delivery_lock = asyncio.Lock()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
+        logging_context.bind_socket(self)  # log lines name their socket
         # Channels runs close_old_connections() before every handler through
         # the process's single thread-sensitive thread, which would serialise
         # every frame and event of every socket onto that thread. Nothing here
@@ -257,6 +259,8 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     async def start(self) -> None:
         await self.accept()
+        metrics.socket_opened(self.side)
+        self._metrics_counted = True
         self.last_frame_at = time.monotonic()
         self._watchdog = asyncio.get_running_loop().create_task(self._watch_idle())
         layer_watch.register(self)
@@ -273,6 +277,9 @@ class BaseConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
+        if getattr(self, "_metrics_counted", False):
+            self._metrics_counted = False
+            metrics.socket_closed(self.side)
         if self._watchdog is not None:
             self._watchdog.cancel()
         layer_watch.unregister(self)
@@ -445,6 +452,7 @@ class BaseConsumer(AsyncWebsocketConsumer):
                     await self.send_json(serializers.message_new(contact, missed))
         self.cursors[contact] = seq
         if not self._own(contact, seq) and self.visible(message):
+            metrics.observe_delivery(message)
             await self.send_json(serializers.message_new(contact, message))
 
     def visible(self, message: dict[str, Any]) -> bool:

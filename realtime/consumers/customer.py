@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 # Events a customer may see, and the keys of each they may see.
 _FORWARDED: dict[str, tuple[str, ...]] = {
-    "contact.state": ("contact", "state", "supporter_name"),
+    "contact.state": ("contact", "state", "supporter_name", "target"),
     "queue.position": ("contact", "position", "estimated_wait_s"),
     "queue.closed": ("contact", "opens_at", "help_points_url"),
 }
@@ -204,4 +204,6 @@ class CustomerConsumer(BaseConsumer):
                 self.state = event.get("state", self.state)
                 self.known_supporter = event.get("supporter_name")
             frame = {"type": kind, **{key: event.get(key) for key in _FORWARDED[kind]}}
+            if frame.get("target") is None:
+                frame.pop("target", None)  # only transfers and escalations name one
             await self.send_json(frame)

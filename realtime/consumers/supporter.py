@@ -17,7 +17,9 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
+from helpdesk import two_factor
 from helpdesk.models import Contact, Message, Supporter
 from helpdesk.permissions import Actor
 from helpdesk.services import audit
@@ -56,6 +58,13 @@ HEARTBEAT_EVERY_S = 15.0
 SNAPSHOT_EVERY_S = 1.0
 # Events after which the set of contacts this supporter serves may have changed.
 _RESYNC_EVENTS = frozenset({"contact.state", "offer.withdrawn"})
+
+
+def _session_expiry(session):
+    """When the console's session ends (None without a session store)."""
+    if session is None or not getattr(session, "session_key", None):
+        return None
+    return session.get_expiry_date()
 
 
 def _routing():
@@ -171,6 +180,12 @@ class SupporterConsumer(BaseConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
+        session = self.scope.get("session")
+        # A session that has not passed its second sign-in step is not trusted
+        # (helpdesk/two_factor.py); it expires like any staff session.
+        if not await console_db(two_factor.trusted, user, session):
+            return await self.refuse(CLOSE_UNAUTHENTICATED)
+        self._session_expires = await console_db(_session_expiry, session)
         loaded = await console_db(_load_supporter, user.pk)
         if loaded is None:
             return await self.refuse(CLOSE_FORBIDDEN)
@@ -270,6 +285,9 @@ class SupporterConsumer(BaseConsumer):
     # -- frames ----------------------------------------------------------------------
 
     async def on_ping(self, frame: Frame) -> None:
+        if self._session_expires is not None and timezone.now() >= self._session_expires:
+            log.info("console session expired; closing (%s)", self.log_ref())
+            return await self.close(code=CLOSE_UNAUTHENTICATED)
         await self.send_json({"type": "pong"})
         await self.heartbeat()
 

@@ -3,12 +3,13 @@
 from django.contrib import admin, messages
 from django.utils.translation import gettext_lazy as _
 
+from helpdesk.admin_scope import ScopedModelAdmin
 from realtime.telephony.models import PhoneCall
 from realtime.telephony.signature import phone_configured
 
 
 @admin.register(PhoneCall)
-class PhoneCallAdmin(admin.ModelAdmin):
+class PhoneCallAdmin(ScopedModelAdmin):
     list_display = [
         "call_sid",
         "direction",
@@ -23,15 +24,6 @@ class PhoneCallAdmin(admin.ModelAdmin):
     list_filter = ["direction", "stage", "status"]
     exclude = ["bridge_to"]
     readonly_fields = [f.name for f in PhoneCall._meta.fields if f.name != "bridge_to"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def changelist_view(self, request, extra_context=None):
         if phone_configured():

@@ -28,6 +28,8 @@ def generous_rate_limit(settings):
     # client address so that runs never count against each other.
     settings.CONTACT_CREATE_RATE_LIMIT = "1000/minute"
     settings.CALLBACK_RATE_LIMIT = "1000/minute"
+    settings.CONTACT_CREATE_PER_KEY_RATE_LIMIT = "1000/minute"
+    settings.CALLBACK_PER_TOKEN_RATE_LIMIT = "1000/minute"
 
 
 @pytest.fixture

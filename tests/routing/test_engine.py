@@ -880,3 +880,27 @@ def test_order_key_is_the_service_order():
         c.id for c in sorted(contacts, key=order_key)
     ]
     assert [p.contact_id for p in decision.positions] == [5, 3, 2, 4, 1]
+
+
+# -- rule 6: later workflow steps bound the wait -------------------------------------
+
+
+def test_available_supporter_at_a_later_step_bounds_the_wait():
+    """A Kuopio contact waits behind a busy local supporter while Mikkeli, the next
+    step, has someone free: the estimate is the time left before the overflow."""
+    kuopio_busy = supporter(7, presence="busy", load={"chat": 1})
+    mikkeli_free = supporter(8, providers=(MIKKELI,))
+    steps = DEFAULT_STEPS
+    decision = decide(snapshot([contact(1, step=1, step_s=100)], [kuopio_busy, mikkeli_free]))
+    assert offers_of(decision) == set()
+    left = steps[1].timeout_s - 100
+    assert decision.positions == (Position(1, 1, left),)
+    assert left < 300  # shorter than one local handle time
+
+
+def test_later_step_gives_an_estimate_when_the_current_step_has_none():
+    kuopio_away = supporter(7, presence="away")
+    mikkeli_busy = supporter(8, providers=(MIKKELI,), presence="busy")
+    decision = decide(snapshot([contact(1, step=1, step_s=10)], [kuopio_away, mikkeli_busy]))
+    left = DEFAULT_STEPS[1].timeout_s - 10
+    assert decision.positions == (Position(1, 1, left + 300),)

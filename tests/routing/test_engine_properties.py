@@ -417,6 +417,40 @@ def check_steps_and_closed_notices(snap, decision):
             assert c.id not in advanced
 
 
+def later_steps(snap, decision, c) -> list[tuple[float, set[int]]]:
+    """Later reachable steps with open providers, each with the longest wait to reach it."""
+    if c.pinned_supporter is not None or c.pinned_provider is not None:
+        return []
+    steps = steps_of(snap, c)
+    first = effective_step(snap, decision, c)
+    if not open_providers(snap, c, steps[first]):
+        return []  # closed
+    found, delay = [], 0.0
+    for j in range(first + 1, last_reachable(steps, first) + 1):
+        delay += steps[j - 1].timeout_s or 0.0
+        providers = open_providers(snap, c, steps[j])
+        if providers:
+            found.append((delay, providers))
+    return found
+
+
+def free_after_round(snap, decision) -> Counter:
+    """Free slots per (supporter, channel) of available supporters once the round's offers count."""
+    contacts = {c.id: c for c in snap.contacts}
+    blocked = blocked_supporters(snap)
+    used = Counter((o.supporter_id, contacts[o.contact_id].channel) for o in decision.offers)
+    used.update(
+        (c.pending_offer.supporter_id, c.channel) for c in snap.contacts if live_pending(snap, c)
+    )
+    free: Counter = Counter()
+    for s in snap.supporters:
+        if s.presence != "available" or s.id in blocked:
+            continue
+        for channel, capacity in s.capacity.items():
+            free[(s.id, channel)] = capacity - s.load.get(channel, 0) - used[(s.id, channel)]
+    return free
+
+
 def check_positions_count_the_queue_and_estimate_the_wait(snap, decision):
     contacts = {c.id: c for c in snap.contacts}
     blocked = blocked_supporters(snap)
@@ -441,11 +475,28 @@ def check_positions_count_the_queue_and_estimate_the_wait(snap, decision):
             for s in pool
             if s.presence in ("available", "busy") and s.id not in blocked
         )
+        later = later_steps(snap, decision, c)
         if servers == 0 or c.channel not in HANDLE:
-            assert p.estimated_wait_s is None
+            base = None
         else:
-            expected = math.ceil(p.position / servers) * HANDLE[c.channel]
-            assert p.estimated_wait_s == round(expected)
+            base = round(math.ceil(p.position / servers) * HANDLE[c.channel])
+        if not later:
+            assert p.estimated_wait_s == base
+            continue
+        # Later workflow steps can only bound the wait, never lengthen it.
+        if base is not None:
+            assert p.estimated_wait_s is not None and p.estimated_wait_s <= base
+        if p.estimated_wait_s is not None:
+            assert p.estimated_wait_s >= 0
+        free = free_after_round(snap, decision)
+        for most_delay, providers in later:
+            if any(
+                free[(s.id, c.channel)] > 0 for s in snap.supporters if s.provider_ids & providers
+            ):
+                # An available supporter at a later step: the wait ends by then at the latest.
+                assert p.estimated_wait_s is not None
+                assert p.estimated_wait_s <= round(most_delay), (p, most_delay)
+                break
     order = [p.contact_id for p in decision.positions]
     assert order == sorted(order, key=lambda cid: service_order(contacts[cid]))
 

@@ -37,3 +37,9 @@ class Command(BaseCommand):
         width = max(len(name) for name, _ in logins)
         for name, description in logins:
             self.stdout.write(f"  {name.ljust(width)}  {description}")
+        if settings.TWO_FACTOR_EXEMPT_DEMO_USERS and settings.DEBUG:
+            self.stdout.write(
+                "Two-factor authentication: these demo logins are exempt (DEBUG and"
+                " TWO_FACTOR_EXEMPT_DEMO_USERS); every other staff, coordinator and admin"
+                " account enrols an authenticator app at its first sign-in."
+            )

@@ -3,6 +3,7 @@
 // in an outbox in localStorage until the server acknowledges it, so a reload or
 // a lost network loses nothing.
 import { ReconnectingSocket, el, fmt, loadStrings, newId, safeUrl, timeLabel, wsUrl } from "./socket.js";
+import { renderAttachment } from "./customer-attachments.js";
 
 const S = loadStrings();
 const LANG = document.documentElement.lang || "fi";
@@ -11,7 +12,6 @@ const KEY_CUSTOMER = "digituki.customerKey";
 const QUEUED = new Set(["waiting", "offered", "transferred", "escalated"]);
 const SERVED = new Set(["active", "on_hold"]);
 const TERMINAL = new Set(["ended", "abandoned"]);
-const LONG_WAIT_S = 600;
 
 // --- storage --------------------------------------------------------------
 
@@ -59,7 +59,11 @@ function setupCombobox() {
   let options = [];
   let active = -1;
 
-  const label = (m) => (m.name_sv && m.name_sv !== m.name_fi ? `${m.name_fi} / ${m.name_sv}` : m.name_fi);
+  // Bilingual names in the page's language first: "Helsingfors / Helsinki" in Swedish.
+  const label = (m) => {
+    if (!m.name_sv || m.name_sv === m.name_fi) return m.name_fi;
+    return LANG === "sv" ? `${m.name_sv} / ${m.name_fi}` : `${m.name_fi} / ${m.name_sv}`;
+  };
   const norm = (s) => s.toLocaleLowerCase("fi").trim();
 
   function close() {
@@ -251,6 +255,33 @@ function setupStartPage(form) {
 
 // --- chat page ------------------------------------------------------------
 
+/** The shared guide of an article message (`payload.article`, older rows: the payload itself). */
+function articleOf(message) {
+  const payload = message.payload || {};
+  return payload.article && typeof payload.article === "object" ? payload.article : payload;
+}
+
+/** Who will help, in words: a provider, a region or Kansalaisneuvonta. */
+function helperText(helper) {
+  if (!helper || typeof helper.name !== "string" || !helper.name) return "";
+  if (helper.kind === "national") return S.helperNational;
+  if (helper.kind === "region") return fmt(S.helperRegion, { name: helper.name });
+  return fmt(S.helperProvider, { name: helper.name });
+}
+
+/**
+ * An honest wait: a range around the estimate (queues move unevenly), or a
+ * plain statement that nobody can say yet, with what the customer can do.
+ */
+function waitText(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return S.waitNoEstimate;
+  const minutes = seconds / 60;
+  if (minutes < 2) return S.waitUnderTwo;
+  const low = Math.max(1, Math.floor(minutes * 0.7));
+  const high = Math.max(low + 1, Math.ceil(minutes * 1.3));
+  return fmt(S.waitRange, { low, high });
+}
+
 class CustomerChat {
   constructor(root) {
     this.root = root;
@@ -326,8 +357,30 @@ class CustomerChat {
 
   onStatus(state) {
     const line = this.$("connection-status");
-    line.textContent = state === "open" ? "" : state === "reconnecting" ? S.reconnecting : "";
-    line.classList.toggle("warn", state === "reconnecting");
+    const lost = state === "reconnecting";
+    if (lost) {
+      this.wasOffline = true;
+      line.textContent = S.offline || S.reconnecting;
+    } else if (state === "open" && this.wasOffline) {
+      this.wasOffline = false;
+      line.textContent = S.backOnline || "";
+      clearTimeout(this.backOnlineTimer);
+      this.backOnlineTimer = setTimeout(() => {
+        if (!this.wasOffline) line.textContent = "";
+      }, 4000);
+    } else if (state !== "open") line.textContent = "";
+    line.classList.toggle("warn", lost);
+    line.classList.toggle("ok", state === "open" && Boolean(line.textContent));
+    this.markUnsent(lost);
+  }
+
+  /** Pending messages say whether they wait for the connection or are on their way. */
+  markUnsent(offline) {
+    document.querySelectorAll("#messages li.pending").forEach((li) => {
+      li.classList.toggle("unsent", offline);
+      const receipt = li.querySelector(".receipt");
+      if (receipt) receipt.textContent = offline ? S.unsent : S.sending;
+    });
   }
 
   onGone() {
@@ -341,6 +394,8 @@ class CustomerChat {
   onFrame(frame) {
     switch (frame.type) {
       case "welcome":
+        // What happened while the socket was away is told too (a reload starts afresh).
+        if (this.contact && frame.contact) this.tellStory(this.contact, frame.contact);
         this.setContact(frame.contact || {});
         (frame.messages || []).forEach((m) => this.addMessage(m));
         this.flushOutbox();
@@ -359,9 +414,20 @@ class CustomerChat {
       case "message.receipt":
         if (frame.who === "supporter") this.markReceipts(frame.delivered_seq, frame.read_seq);
         break;
-      case "contact.state":
-        this.setContact({ ...(this.contact || {}), state: frame.state, supporter_name: frame.supporter_name });
+      case "contact.state": {
+        const before = this.contact || {};
+        const next = { ...before, state: frame.state, supporter_name: frame.supporter_name };
+        // A transfer or escalation names who serves next; staying in service keeps it.
+        if (frame.target) next.helper = frame.target;
+        else if (!QUEUED.has(frame.state)) next.helper = null;
+        if (!QUEUED.has(frame.state)) {
+          next.position = null;
+          next.estimated_wait_s = null;
+        }
+        this.tellStory(before, next);
+        this.setContact(next);
         break;
+      }
       case "queue.position":
         this.setContact({
           ...(this.contact || {}),
@@ -391,26 +457,74 @@ class CustomerChat {
     const queued = QUEUED.has(state);
     this.$("waiting").hidden = !queued;
     if (queued) this.renderQueue(contact);
-    if (SERVED.has(state) && contact.supporter_name) {
-      this.$("supporter-line").textContent = fmt(S.servedBy, { name: contact.supporter_name });
-    }
+    this.renderStatusLine(contact);
     // After a callback request the chat is closed on purpose: no "ended" view.
     if (TERMINAL.has(state) && !this.callbackRequested) this.showEnded(previous !== state);
+  }
+
+  /** The one line under the heading: always the contact's current state, never two at once. */
+  renderStatusLine(contact) {
+    const state = contact.state;
+    const name = contact.supporter_name || S.supporter;
+    let text = "";
+    if (state === "active") text = fmt(S.servedBy, { name });
+    else if (state === "on_hold") text = fmt(S.statusOnHold, { name });
+    else if (QUEUED.has(state)) text = S.statusQueued; // who helps is said in the waiting box
+    const line = this.$("supporter-line");
+    if (line.textContent !== text) line.textContent = text;
+    line.hidden = !text;
+  }
+
+  /** A system line in the conversation for what just happened to the contact. */
+  tellStory(before, next) {
+    const from = before.state;
+    const to = next.state;
+    if (!from || from === to) return;
+    const name = next.supporter_name || before.supporter_name || S.supporter;
+    let text = null;
+    if (to === "active" && from === "on_hold") text = fmt(S.storyResumed, { name });
+    else if (to === "active") text = fmt(S.storyJoined, { name });
+    else if (to === "on_hold") text = fmt(S.storyOnHold, { name });
+    else if (to === "escalated") text = S.storyEscalated;
+    else if (to === "transferred") {
+      const target = next.helper;
+      if (target && target.kind === "national") text = S.storyEscalated;
+      else if (target && target.kind === "region") text = fmt(S.storyTransferredRegion, { name: target.name });
+      else if (target && target.name) text = fmt(S.storyTransferredProvider, { name: target.name });
+      else text = S.storyTransferred;
+    } else if (to === "waiting" && SERVED.has(from)) text = S.storyBackInQueue;
+    else if (to === "ended") text = S.storyEnded;
+    else if (to === "abandoned") text = S.storyAbandoned;
+    if (text) this.addSystemLine(text, to);
+  }
+
+  addSystemLine(text, state) {
+    const li = el(
+      "li",
+      { class: `msg system kind-system story story-${state}` },
+      el("span", { class: "meta" }, el("span", { class: "who", text: S.system }), " ", el("time", { datetime: new Date().toISOString(), text: timeLabel(null, LANG) })),
+      el("p", { class: "body", text }),
+    );
+    const list = this.$("messages");
+    const firstPending = list.querySelector("li.pending");
+    if (firstPending) list.insertBefore(li, firstPending);
+    else list.append(li);
+    li.scrollIntoView({ block: "nearest" });
   }
 
   renderQueue(contact) {
     const parts = [];
     if (contact.position === 1) parts.push(S.next);
     else if (contact.position) parts.push(fmt(S.position, { position: contact.position }));
-    if (typeof contact.estimated_wait_s === "number") {
-      parts.push(fmt(S.wait, { minutes: Math.max(1, Math.round(contact.estimated_wait_s / 60)) }));
-    } else parts.push(S.waitUnknown);
+    else parts.push(S.positionPending);
+    parts.push(waitText(contact.estimated_wait_s));
+    const helper = helperText(contact.helper);
+    if (helper) parts.push(helper);
     const text = parts.join(" ");
     const node = this.$("queue-status");
     if (node.textContent !== text) node.textContent = text;
-    if (typeof contact.estimated_wait_s === "number" && contact.estimated_wait_s > LONG_WAIT_S) {
-      this.$("options-box").hidden = false;
-    }
+    // Nobody has to wait to be offered the other ways of getting help.
+    this.$("options-box").hidden = false;
     this.loadSelfHelp(contact.topic || this.saved.topic);
   }
 
@@ -456,6 +570,7 @@ class CustomerChat {
           month: "numeric",
           hour: "2-digit",
           minute: "2-digit",
+          hourCycle: "h23", // 24-hour clock in English too, as in Finland
         }).format(when);
         lines.push(fmt(S.opensAt, { time: text }));
       }
@@ -537,7 +652,7 @@ class CustomerChat {
     const li = el("li", { class: `msg ${m.author} kind-${m.kind}`, "data-seq": m.seq });
     li.append(el("span", { class: "meta" }, el("span", { class: "who", text: who }), " ", el("time", { datetime: m.created_at, text: timeLabel(m.created_at, LANG) })));
     if (m.kind === "article") {
-      const p = m.payload || {};
+      const p = articleOf(m);
       const href = safeUrl(p.url || (p.slug ? `/kb/${p.slug}/` : ""));
       li.append(
         el(
@@ -548,6 +663,10 @@ class CustomerChat {
           href ? el("a", { href, target: "_blank", rel: "noopener", text: S.openGuide }) : null,
         ),
       );
+    } else if (m.kind === "file") {
+      const box = el("div", { class: "attachment" });
+      li.append(box);
+      renderAttachment(box, m);
     } else {
       li.append(el("p", { class: "body", text: m.body }));
     }
@@ -582,7 +701,7 @@ class CustomerChat {
     input.value = "";
     this.$("send-error").textContent = "";
     this.typing(false);
-    this.socket.send({ type: "message.send", ...item });
+    if (!this.socket.send({ type: "message.send", ...item })) this.markUnsent(true);
   }
 
   flushOutbox() {

@@ -159,6 +159,7 @@ export function timeLabel(iso, lang) {
   return new Intl.DateTimeFormat(lang || document.documentElement.lang || "fi", {
     hour: "2-digit",
     minute: "2-digit",
+    hourCycle: "h23", // 24-hour clock in every language, as in Finland
   }).format(date);
 }
 

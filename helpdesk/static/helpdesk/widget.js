@@ -22,22 +22,11 @@
     en: { open: "Digital support chat: ask for help", close: "Close the chat", title: "Digital support chat" },
   }[lang];
 
-  var css =
-    ".dgw-button{position:fixed;right:1rem;bottom:1rem;z-index:2147483000;min-width:56px;min-height:56px;" +
-    "padding:.75rem 1.1rem;border-radius:28px;border:3px solid #fff;background:#0b5394;color:#fff;" +
-    "font:600 1.05rem/1.2 system-ui,sans-serif;box-shadow:0 2px 8px rgba(0,0,0,.35);cursor:pointer}" +
-    ".dgw-button:focus-visible,.dgw-close:focus-visible{outline:3px solid #f0a500;outline-offset:2px}" +
-    ".dgw-panel{position:fixed;right:1rem;bottom:5.5rem;z-index:2147483001;width:min(26rem,calc(100vw - 2rem));" +
-    "height:min(40rem,calc(100vh - 7rem));background:#fff;border:2px solid #0b5394;border-radius:.6rem;" +
-    "box-shadow:0 4px 18px rgba(0,0,0,.35);display:flex;flex-direction:column;overflow:hidden}" +
-    ".dgw-panel[hidden]{display:none}" +
-    ".dgw-bar{display:flex;justify-content:space-between;align-items:center;background:#0b5394;color:#fff;" +
-    "padding:.25rem .5rem .25rem 1rem;font:600 1rem system-ui,sans-serif}" +
-    ".dgw-close{min-width:44px;min-height:44px;background:transparent;color:#fff;border:0;font-size:1.6rem;cursor:pointer}" +
-    ".dgw-frame{flex:1;border:0;width:100%}" +
-    "@media (max-width:30rem){.dgw-panel{right:0;bottom:0;width:100vw;height:100vh;border-radius:0}}";
-  var style = document.createElement("style");
-  style.textContent = css;
+  // A stylesheet from our origin rather than an inline <style>: a page with a
+  // strict Content-Security-Policy (ours included) allows it by origin.
+  var style = document.createElement("link");
+  style.rel = "stylesheet";
+  style.href = script.src.replace(/widget\.js(\?.*)?$/, "widget.css");
   document.head.appendChild(style);
 
   var button = document.createElement("button");

@@ -1,0 +1,80 @@
+"""Rate limits on starting contacts beyond the per-address one (helpdesk/views/api.py).
+
+Per browser: every start carries the browser's random customer key, and a
+page reloaded in a loop starts contacts under one key from ever-changing
+addresses. Per contact token: a callback request is made with the chat's
+token, which must not become a way to flood the phone queue. Both use the
+`limits` package's moving window in Redis when configured (shared by every
+worker), like the per-address limit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+from django.conf import settings
+from limits import parse
+from rest_framework.throttling import BaseThrottle
+
+log = logging.getLogger(__name__)
+
+
+class _KeyedThrottle(BaseThrottle):
+    setting = ""
+    scope = ""
+
+    def __init__(self) -> None:
+        self._retry_after: float | None = None
+
+    def key(self, request, view) -> str | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def allow_request(self, request, view) -> bool:
+        from helpdesk.views.api import _limiter
+
+        raw = self.key(request, view)
+        if not raw:
+            return True
+        # Only a hash of a customer's key or token goes to Redis.
+        ident = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+        item = parse(getattr(settings, self.setting))
+        try:
+            if _limiter().hit(item, self.scope, ident):
+                return True
+            reset_at, _remaining = _limiter().get_window_stats(item, self.scope, ident)
+            self._retry_after = max(reset_at - time.time(), 1)
+            log.info("rate limit %s reached", self.scope)
+            return False
+        except Exception:
+            # A Redis outage must not lock customers out of help.
+            log.warning("rate limiter unavailable; allowing request", exc_info=True)
+            return True
+
+    def wait(self) -> float | None:
+        return self._retry_after
+
+
+class PerCustomerKeyThrottle(_KeyedThrottle):
+    """Contacts started by one browser (its customer key)."""
+
+    setting = "CONTACT_CREATE_PER_KEY_RATE_LIMIT"
+    scope = "contact-create-key"
+
+    def key(self, request, view) -> str | None:
+        data = request.data if isinstance(request.data, dict) else {}
+        value = data.get("customer_key")
+        return value if isinstance(value, str) and value else None
+
+
+class PerContactTokenThrottle(_KeyedThrottle):
+    """Callback requests made with one contact token."""
+
+    setting = "CALLBACK_PER_TOKEN_RATE_LIMIT"
+    scope = "callback-token"
+
+    def key(self, request, view) -> str | None:
+        from helpdesk.views.api import TOKEN_HEADER
+
+        return request.headers.get(TOKEN_HEADER) or None
