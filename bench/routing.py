@@ -255,6 +255,8 @@ def start_server(db_name: str, port: int, secret: str) -> subprocess.Popen:
         "SECURE_SSL_REDIRECT": "0",
         "DB_CONN_MAX_AGE": "0",
         "LOG_LEVEL": "WARNING",
+        # The bench signs supporters in with seeded sessions, without a second factor.
+        "TWO_FACTOR_REQUIRED": "0",
         "ROUTING_TICKER_ENABLED": "1",
         "ROUTING_OFFER_TIMEOUT_S": "300",
         "CONTACT_CREATE_RATE_LIMIT": "100000/minute",
