@@ -2,10 +2,10 @@
 
 from django.urls import include, path
 
-from helpdesk.views import api, attachments, device_check
+from helpdesk.views import api, attachments, device_check, intake
 
 urlpatterns = [
-    path("contacts/", api.ContactCreateView.as_view(), name="api-contact-create"),
+    path("contacts/", intake.contact_create, name="api-contact-create"),
     path("contacts/<str:public_id>/", api.ContactDetailView.as_view(), name="api-contact"),
     path(
         "contacts/<str:public_id>/callback",

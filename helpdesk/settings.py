@@ -397,6 +397,12 @@ WEBRTC_LOOPBACK_ONLY = env_bool("WEBRTC_LOOPBACK_ONLY", False)
 # Routing and chat tunables.
 ROUTING_OFFER_TIMEOUT_S = float(os.environ.get("ROUTING_OFFER_TIMEOUT_S", "30"))
 ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
+# At most one queue.position frame per customer per this many seconds (routing.cadence).
+ROUTING_POSITION_FRAME_S = float(os.environ.get("ROUTING_POSITION_FRAME_S", "1.0"))
+# Kicked routing rounds start at most this often per process (routing/ticker.py).
+ROUTING_MIN_ROUND_GAP_S = float(os.environ.get("ROUTING_MIN_ROUND_GAP_S", "0.05"))
+# Threads per worker that create contacts (POST /api/contacts/) in parallel; 0: the usual way.
+CONTACT_INTAKE_THREADS = int(os.environ.get("CONTACT_INTAKE_THREADS", "4"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)
 # The benchmark's bare relay (/ws/bench-echo/, bench/chat_load.py): off unless asked for.
 BENCH_ECHO = env_bool("BENCH_ECHO", False)
@@ -428,6 +434,8 @@ CHAT_DB_THREADS = int(os.environ.get("CHAT_DB_THREADS", "8"))
 # only; helpdesk/db_async.py). Off: every store goes through a DB thread.
 CHAT_ASYNC_STORE = env_bool("CHAT_ASYNC_STORE", True)
 CHAT_CONSOLE_DB_THREADS = int(os.environ.get("CHAT_CONSOLE_DB_THREADS", "2"))
+# Customers' welcomes in the chat pool at once (realtime/consumers/welcome_gate.py).
+CHAT_WELCOME_CONCURRENCY = int(os.environ.get("CHAT_WELCOME_CONCURRENCY", "3"))
 CHAT_SUGGEST_INTERVAL_S = float(os.environ.get("CHAT_SUGGEST_INTERVAL_S", "10"))
 CHAT_SUGGEST_MAX_PER_S = float(os.environ.get("CHAT_SUGGEST_MAX_PER_S", "2"))
 CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))

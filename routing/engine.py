@@ -233,6 +233,7 @@ class _Round:
         self._step_cache: dict[tuple, _StepProviders] = {}
         self._shapes: dict[object, tuple[tuple[Step, ...], set[str], bool]] = {}
         self._plans: dict[tuple, _Plan] = {}
+        self._raw_plans: dict[tuple, _Plan] = {}
         self._candidates: dict[tuple[frozenset[int], str], list[SupporterState]] = {}
         self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
@@ -312,6 +313,13 @@ class _Round:
 
     def _plan(self, c: WaitingContact) -> _Plan:
         """The plan shared by contacts whose workflow sees them alike."""
+        raw = (c.workflow_id, c.channel, c.language, c.municipality, c.region, c.development_area)
+        plan = self._raw_plans.get(raw)
+        if plan is None:
+            plan = self._raw_plans[raw] = self._shared_plan(c)
+        return plan
+
+    def _shared_plan(self, c: WaitingContact) -> _Plan:
         workflow = self.snapshot.workflows.get(c.workflow_id)
         if workflow is not None and workflow.steps:
             workflow_key: object = c.workflow_id

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -47,7 +47,7 @@ from realtime.events import (
     publish_on_commit,
     supporter_group,
 )
-from routing import selectors, snapshot, store, targets, types
+from routing import positions, selectors, snapshot, store, targets, types
 from routing.closed_notice import closed_frame
 from routing.engine import decide
 from routing.models import ClosedNotice, Workflow
@@ -150,10 +150,12 @@ def _workflow_for(region: Region | None) -> Workflow:
     if region is None:
         workflow = Workflow.objects.filter(is_national_first_line=True).first()
         return workflow or ensure_default_workflows()[1]
-    own = Workflow.objects.filter(region=region).first()
+    # The region's own workflow, else the default one: one query for both.
+    found = Workflow.objects.filter(Q(region=region) | Q(is_default=True)).order_by("name", "pk")
+    own = next((w for w in found if w.region_id == region.pk), None)
     if own is not None:
         return own
-    default = Workflow.objects.filter(is_default=True).first()
+    default = next((w for w in found if w.is_default), None)
     return default or ensure_default_workflows()[0]
 
 
@@ -339,7 +341,8 @@ def enqueue_contact(
             ]
         )
         _publish_state(contact, ContactState.WAITING)
-        _publish_queue_changed(selectors.queue_provider_ids(contact))
+        # No routing work here: the next round (kicked after commit) offers the
+        # contact or gives it its position, and tells the provider queues.
         _kick_after_commit()
     log.info(
         "contact %s queued: channel=%s region=%s callback=%s",
@@ -1129,22 +1132,8 @@ class _Apply:
             _publish_state(offer.contact, ContactState.OFFERED)
 
     def _positions(self, decision: Decision) -> None:
-        changed = []
-        for p in decision.positions:
-            info = self.loaded.contacts[p.contact_id]
-            if (info.last_position, info.last_estimated_wait_s) == (p.position, p.estimated_wait_s):
-                continue
-            changed.append((p.contact_id, p.position, p.estimated_wait_s))
-            publish_on_commit(
-                contact_group(info.public_id),
-                {
-                    "type": "queue.position",
-                    "contact": str(info.public_id),
-                    "position": p.position,
-                    "estimated_wait_s": p.estimated_wait_s,
-                },
-            )
-        store.save_positions(changed)
+        for contact_id in positions.publish(self.loaded, decision.positions, now=self.now):
+            self._touch(contact_id)  # new in the queue: the provider queues list it now
 
     def _closed(self, decision: Decision) -> None:
         sent = self.loaded.closed_notices

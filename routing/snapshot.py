@@ -51,6 +51,7 @@ class ContactInfo:
     municipality: str | None
     development_area: str | None
     pinned_provider: int | None
+    last_position_at: datetime | None = None
 
 
 @dataclass(slots=True)
@@ -301,6 +302,7 @@ def load(*, now: datetime) -> Loaded:
             "pinned_supporter_id",
             "last_position",
             "last_estimated_wait_s",
+            "last_position_at",
         )
     )
     pending: dict[int, tuple[int, int, datetime]] = {}
@@ -352,6 +354,7 @@ def load(*, now: datetime) -> Loaded:
             municipality=r["municipality__code"],
             development_area=r["region__development_area__code"],
             pinned_provider=r["pinned_provider_id"],
+            last_position_at=r["last_position_at"],
         )
     supporters, expired = _supporters(now)
     providers = provider_states(None, now=now)

@@ -281,7 +281,7 @@ def open_contacts_filter() -> Q:
     return Q(state__in=CLAIMABLE) | Q(state__in=(ContactState.ACTIVE, ContactState.ON_HOLD))
 
 
-def save_positions(rows: list[tuple[int, int, int | None]]) -> None:
+def save_positions(rows: list[tuple[int, int, int | None]], *, at=None) -> None:
     """(contact id, position, estimated wait) for many contacts in one statement.
 
     Positions shift for the whole queue at once; Django's bulk_update builds a
@@ -291,8 +291,11 @@ def save_positions(rows: list[tuple[int, int, int | None]]) -> None:
         return
     if connection.vendor != "postgresql":
         Contact.objects.bulk_update(
-            [Contact(pk=c, last_position=p, last_estimated_wait_s=w) for c, p, w in rows],
-            ["last_position", "last_estimated_wait_s"],
+            [
+                Contact(pk=c, last_position=p, last_estimated_wait_s=w, last_position_at=at)
+                for c, p, w in rows
+            ],
+            ["last_position", "last_estimated_wait_s", "last_position_at"],
             batch_size=200,
         )
         return
@@ -302,9 +305,10 @@ def save_positions(rows: list[tuple[int, int, int | None]]) -> None:
         cursor.execute(
             f"""
             UPDATE {table} AS c
-            SET last_position = v.position, last_estimated_wait_s = v.wait
+            SET last_position = v.position, last_estimated_wait_s = v.wait,
+                last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
             FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, position, wait)
             WHERE c.id = v.id
             """,
-            [ids, positions, waits],
+            [at, ids, positions, waits],
         )

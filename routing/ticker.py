@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 _running: set[RoutingTicker] = set()
 _running_lock = threading.Lock()
 BUSY_RETRY_S = 0.05
+MIN_ROUND_GAP_S = 0.05
 ERROR_BACKOFF_MAX_S = 10.0
 
 
@@ -56,8 +57,17 @@ class RoutingTicker:
     and requests under load.
     """
 
-    def __init__(self, interval_s: float | None = None, *, dispatch=None):
+    def __init__(
+        self, interval_s: float | None = None, *, dispatch=None, min_gap_s: float | None = None
+    ):
         self.interval_s = float(interval_s or getattr(settings, "ROUTING_TICK_S", 1.0))
+        # In a surge every new contact kicks: rounds then start at most this
+        # often, each taking in all that arrived meanwhile, so their cost
+        # follows the round rate rather than the request rate.
+        if min_gap_s is None:
+            min_gap_s = getattr(settings, "ROUTING_MIN_ROUND_GAP_S", MIN_ROUND_GAP_S)
+        self.min_gap_s = max(0.0, float(min_gap_s))
+        self._last_round_at = 0.0
         self._dispatch = dispatch
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -151,9 +161,15 @@ class RoutingTicker:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except TimeoutError:
                 pass
+            if self._stopping:
+                break
+            wait = self._last_round_at + self.min_gap_s - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # kicks meanwhile join this round
             self._wake.clear()
             if self._stopping:
                 break
+            self._last_round_at = time.monotonic()
             outcome = await self._round()
             if outcome == "busy":
                 # Another process is mid-round and may not see our change.

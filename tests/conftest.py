@@ -336,6 +336,15 @@ def chromium():
 
 
 @pytest.fixture(autouse=True)
+def _contact_intake_in_the_test_thread(settings):
+    """The test's data lives in its own transaction: create contacts in its thread.
+
+    tests/helpdesk/test_intake.py runs the parallel path on committed data.
+    """
+    settings.CONTACT_INTAKE_THREADS = 0
+
+
+@pytest.fixture(autouse=True)
 def _two_factor_only_where_tested(request, settings):
     """Tests sign staff in with force_login; the second step is tested on its own.
 

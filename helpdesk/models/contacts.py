@@ -179,6 +179,8 @@ class Contact(models.Model):
     last_estimated_wait_s = models.PositiveIntegerField(
         _("last estimated wait (s)"), null=True, blank=True
     )
+    # When the customer was last sent a queue position (routing.positions).
+    last_position_at = models.DateTimeField(_("last queue position sent"), null=True, blank=True)
     next_seq = models.PositiveIntegerField(_("next message sequence"), default=1)
     consent_at = models.DateTimeField(_("privacy notice accepted"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)

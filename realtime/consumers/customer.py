@@ -28,6 +28,7 @@ from realtime.consumers.base import (
     db,
     post_message,
 )
+from realtime.consumers.welcome_gate import welcome_db
 from realtime.events import apublish, contact_group
 from realtime.protocol import CUSTOMER, Frame
 
@@ -82,7 +83,7 @@ class CustomerConsumer(BaseConsumer):
         public_id = read_contact_token((query.get("token") or [None])[0])
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        contact = await db(_load_contact, public_id)
+        contact = await welcome_db(_load_contact, public_id)
         # A purged contact keeps its row for statistics, but the conversation
         # the token opened is gone: the page is told so (docs/protocol.md).
         if contact is None or contact.purged_at is not None:
@@ -103,7 +104,7 @@ class CustomerConsumer(BaseConsumer):
         return message.get("kind") != "note"  # internal notes never reach the customer
 
     async def on_hello(self, frame: Frame) -> None:
-        contact, replay, closed = await db(
+        contact, replay, closed = await welcome_db(
             _welcome, self.contact_pks[self.contact], frame["last_seq"]
         )
         self.state = contact["state"]

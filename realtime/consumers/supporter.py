@@ -25,6 +25,7 @@ from helpdesk.permissions import Actor
 from helpdesk.services import audit
 from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
+from helpdesk.services.replays import replay_many
 from realtime import serializers
 from realtime.consumers import heartbeats, presence, suggestions
 from realtime.consumers.base import (
@@ -93,6 +94,17 @@ def _queue(supporter: Supporter, actor: Actor | None = None) -> list[dict]:
     return serializers.for_viewer(queue_for_supporter(supporter, actor=actor), supporter)
 
 
+def _seen(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _queue_key(queue: list[dict] | None) -> list[dict] | None:
+    """A queue as the console shows it: waiting times in whole minutes."""
+    if queue is None:
+        return None
+    return [{**item, "waited_s": (item.get("waited_s") or 0) // 60} for item in queue]
+
+
 def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
     """The welcome frame for the contacts this socket has joined (`serving`).
 
@@ -103,20 +115,25 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     """
     supporter.refresh_from_db(fields=["presence"])
     actor = Actor.for_user(supporter.user)
-    contacts, replays = [], {}
-    for contact in serving_contacts(supporter, among=serving.values()):
+    contacts, replays, read = [], {}, []
+    serving_now = serving_contacts(supporter, among=serving.values())
+    # Every contact's messages in two queries, however many the console serves.
+    replayed = replay_many(
+        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now}, for_customer=False
+    )
+    for contact in serving_now:
         public_id = str(contact.public_id)
-        replay = message_service.replay(
-            contact_id=contact.pk, after_seq=after.get(public_id, 0), for_customer=False
+        replay = replayed.get(contact.pk) or message_service.Replay(
+            last_seq=max(contact.next_seq - 1, 0), messages=[]
         )
         data = serializers.supporter_contact(contact, viewer=supporter, actor=actor)
         if after.get(public_id, 0) == 0 and replay.messages:
-            audit.record_transcript_read(
-                user_id=supporter.user_id, contact_id=contact.pk, where="welcome"
-            )
+            read.append(contact.pk)
         # The replay's number is the newer one: the contact row was read first.
         contacts.append({**data, "last_seq": replay.last_seq, "messages": replay.messages})
         replays[public_id] = replay.last_seq
+    # One audit statement for all the transcripts shown, however many.
+    audit.record_transcript_reads(user_id=supporter.user_id, contact_ids=read, where="welcome")
     return {
         "frame": {
             "type": "welcome",
@@ -178,6 +195,7 @@ class SupporterConsumer(BaseConsumer):
         self.offers_shown: dict[int, str | None] = {}
         self._last_heartbeat = 0.0
         self._snapshot_task: asyncio.Task | None = None
+        self._last_queue: list[dict] | None = None  # the queue this socket last sent
         await self.join(supporter_group(self.supporter.pk))
         for provider_id in provider_ids:
             await self.join(provider_queue_group(provider_id))
@@ -288,6 +306,7 @@ class SupporterConsumer(BaseConsumer):
         welcome = await console_db(_welcome, self.supporter, serving, frame["contacts"])
         self.cursors.update(welcome["cursors"])
         self.hello_done = True
+        self._last_queue = welcome["frame"]["queue"]
         self.offers_shown = {o["offer"]: o["contact"]["id"] for o in welcome["frame"]["offers"]}
         await self.send_json(welcome["frame"])
 
@@ -499,6 +518,9 @@ class SupporterConsumer(BaseConsumer):
             # tells the provider queues, not this socket's contact groups.
             await self.resync_serving()
             queue = await console_db(_queue, self.supporter)
+            if _queue_key(queue) == _queue_key(self._last_queue):
+                return  # nothing this supporter sees changed
+            self._last_queue = queue
             await self.send_json({"type": "queue.snapshot", "queue": queue})
         except asyncio.CancelledError:
             pass

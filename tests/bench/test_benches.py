@@ -62,7 +62,9 @@ def _bench_databases() -> set[str]:
 def test_chat_load_runs_both_phases_and_prints_its_summary():
     lines = _run("chat_load.py", "--pairs", "4", "--duration", "3", "--interval", "1")
     summary = re.fullmatch(
-        r"chat_load pairs=4 p99_ms=(\d+) lost=(\d+) dup=(\d+) ratio_vs_bare=([\d.]+)", lines[-1]
+        r"chat_load pairs=4 p99_ms=(\d+) lost=(\d+) dup=(\d+) ratio_vs_bare=([\d.]+)"
+        r" reconnect_console_p99_ms=(\d+)",
+        lines[-1],
     )
     assert summary, lines[-1]
     assert summary.group(2) == "0" and summary.group(3) == "0"
@@ -77,13 +79,18 @@ def test_chat_load_runs_both_phases_and_prints_its_summary():
 
 
 def test_routing_offers_every_contact_once_and_prints_its_summary():
-    lines = _run("routing.py", "--supporters", "40", "--burst", "20", "--servers", "1")
+    lines = _run(
+        "routing.py", "--supporters", "40", "--burst", "20", "--servers", "1", "--surge-rounds", "1"
+    )
     summary = re.fullmatch(
-        r"routing decide_p99_ms=([\d.]+) offer_p99_ms=(\d+) double_assignments=(\d+) lost=(\d+)",
+        r"routing decide_p99_ms=([\d.]+) decide10k_p99_ms=([\d.]+) create_p99_ms=(\d+)"
+        r" offer_p99_ms=(\d+) double_assignments=(\d+) lost=(\d+)",
         lines[-1],
     )
     assert summary, lines[-1]
-    assert summary.group(3) == "0" and summary.group(4) == "0"
+    assert summary.group(5) == "0" and summary.group(6) == "0"
+    create = next(line for line in lines if line.startswith("create:"))
+    assert "(0 refused)" in create and create.startswith("create: 20 requests"), create
     # Every contact of the burst got exactly one offer (supporters accept all
     # they are offered, and 40 supporters are enough for 20 contacts), every
     # offer reached a socket and was accepted.

@@ -276,10 +276,15 @@ async def test_queue_snapshot_on_queue_changed_and_events_forwarded(ws_app, wait
     provider, first, _, contact = waiting
     console = await supporter_client(ws_app, first.user, hello={})
     group = events.provider_queue_group(provider.pk)
+    # The welcome carried the queue: a change that changes nothing sends nothing.
+    await events.apublish(group, {"type": "queue.changed", "provider": provider.pk})
+    await console.nothing(2.2)
+    newcomer = await adb(make_contact)(state="waiting")
     for _ in range(5):  # a burst is coalesced
         await events.apublish(group, {"type": "queue.changed", "provider": provider.pk})
     snapshot = await console.expect("queue.snapshot")
-    assert str(contact.public_id) in [c["id"] for c in snapshot["queue"]]
+    ids = [c["id"] for c in snapshot["queue"]]
+    assert str(contact.public_id) in ids and str(newcomer.public_id) in ids
     await console.nothing(0.3)
     withdrawn = {
         "type": "offer.withdrawn",
@@ -404,12 +409,22 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
             welcome = _welcome(supporter, serving, {})
         return len(queries), welcome
 
+    def with_message(contact):
+        message_service.post_message(contact_id=contact.pk, client_msg_id="m", body="hei")
+        return contact
+
+    with_message(served[0])
     welcome_queries()  # routing's per-process caches (workflows, providers) filled
     one, welcome = welcome_queries()
-    served += [make_contact(state="active", supporter=supporter, provider=provider) for _ in "ab"]
-    three, welcome = welcome_queries()
-    assert three - one == 4  # each contact: its last number and its messages
-    assert one <= 12, one
+    served += [
+        with_message(make_contact(state="active", supporter=supporter, provider=provider))
+        for _ in range(9)
+    ]
+    ten, welcome = welcome_queries()
+    assert all([m["body"] for m in c["messages"]] == ["hei"] for c in welcome["frame"]["contacts"])
+    # Constant whatever the number of contacts: all their messages in two queries.
+    assert ten == one, (one, ten)
+    assert one <= 15, one  # 12 reads and writes, and the transcripts' audit (one bulk insert)
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
     # Only what the socket has joined: a contact assigned since comes by event.

@@ -161,6 +161,9 @@ def test_enqueue_routes_by_region_and_publishes(network, events):
     assert kinds(contact) == ["created", "queued"]
     states = events.of("contact.state")
     assert states[0][1]["state"] == "waiting"
+    # The request does no routing work: the next round tells the provider queues.
+    assert events.of("queue.changed") == []
+    services.dispatch()
     changed = {e["provider"] for _, e in events.of("queue.changed")}
     assert network.uusimaa.pk in changed and network.karjala.pk not in changed
 
@@ -341,6 +344,11 @@ def test_positions_published_only_when_changed(network, events):
     assert len(events.of("queue.position")) == count
     services.abandon_contact(public_id=first.public_id, reason="left")
     services.dispatch()
+    # At most one frame a second per customer: the change waits for the next round
+    # after that, which sends the value of that round.
+    assert len(events.of("queue.position")) == count
+    services.dispatch(now=timezone.now() + timedelta(seconds=1.1))
+    assert len(events.of("queue.position")) == count + 1
     assert events.of("queue.position")[-1][1] == {
         "type": "queue.position",
         "contact": str(second.public_id),

@@ -72,6 +72,28 @@ async def test_survives_failing_rounds_and_keeps_ticking(network):
     assert routing_ticker.errors == 2
 
 
+async def test_a_storm_of_kicks_runs_rounds_at_most_every_gap(network):
+    started: list[float] = []
+
+    def counted():
+        started.append(time.monotonic())
+        return services.dispatch()
+
+    routing_ticker = ticker.RoutingTicker(interval_s=30, dispatch=counted, min_gap_s=0.2)
+    await routing_ticker.start()
+    try:
+        for _ in range(60):  # a surge: every new contact kicks
+            ticker.kick()
+            await asyncio.sleep(0.01)
+        assert await _wait_for(lambda: routing_ticker.rounds >= 2, within=5)
+        await asyncio.sleep(0.3)
+    finally:
+        await routing_ticker.stop()
+    gaps = [b - a for a, b in zip(started, started[1:], strict=False)]
+    assert gaps and min(gaps) >= 0.2 * 0.8, gaps  # the hop into the round thread jitters
+    assert len(started) <= 1 + 0.9 / 0.2 + 1, started  # not one round per kick
+
+
 async def test_busy_lock_is_retried_soon(network):
     answers = iter([None, None])
 
