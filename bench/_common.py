@@ -7,6 +7,7 @@ again; this module is the one place that knows how.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -39,6 +40,15 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+# Production mode needs a key of its own and named hosts: a throwaway key per
+# bench, the loopback names and plain HTTP, unless the caller's environment gives them.
+_PRODUCTION_ON_LOOPBACK = {
+    "SECRET_KEY": "bench-" + secrets.token_hex(32),
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "SECURE_SSL_REDIRECT": "0",
+}
 
 
 def start_uvicorn(
@@ -78,7 +88,8 @@ def start_uvicorn(
         proc = subprocess.Popen(
             cmd,
             cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+            # Servers run in production mode (DEBUG off) unless told otherwise.
+            env={**_PRODUCTION_ON_LOOPBACK, **os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
