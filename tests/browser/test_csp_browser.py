@@ -100,8 +100,8 @@ def test_no_csp_violation_while_a_customer_and_a_supporter_chat(
     panel.locator(".messages li.customer").filter(has_text="Kiitos").wait_for(timeout=TIMEOUT_MS)
     # The language menu works without an inline handler.
     page.locator("#lang-select").select_option("en")
-    page.wait_for_load_state("load")
-    assert page.locator("html").get_attribute("lang") == "en"
+    # The switch reloads the page: wait for the English one, not the old one's "load".
+    page.wait_for_selector('html[lang="en"]', state="attached", timeout=TIMEOUT_MS)
     watch.collect(page)
     watch.collect(console)
 
