@@ -92,6 +92,13 @@ workflow and the attributes its steps look at), and the candidate supporters
 once per (provider set, channel), sorted by idle time and pruned as they fill
 up. A search that finds nobody is remembered for the rest of the round, and
 searching stops for a channel once nobody has free capacity on it.
+
+For the national surge (10,000 waiting contacts, 1,000 supporters) contacts
+alike share more: one route per (plan, step, language, topic), which carries
+its queue's servers and a "nobody left" flag shared with every route asking
+for the same supporters, and rule 8's idle search is remembered per route.
+The garbage collector is paused for the round (tests/routing/
+test_engine_sharing.py checks that sharing never changes a decision).
 """
 
 from __future__ import annotations
