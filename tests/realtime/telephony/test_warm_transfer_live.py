@@ -197,11 +197,25 @@ async def test_warm_transfer_hands_the_caller_over_to_the_target(live_phone):  #
         assert kind in kinds, kind
     assert "abandoned" not in kinds and kinds.count("transferred") == 1
 
+    # The target escalates to Kansalaisneuvonta and hangs up, as a softphone does on
+    # "escalated": the caller leaves the conference for the queue, in the same place.
+    escalate = {"type": "contact.escalate", "contact": contact_id, "note": "Perukirja"}
+    await target_console.send(escalate)
+    await target_console.wait_for(
+        lambda f: f["type"] == "contact.state" and f["state"] == "escalated"
+    )
+    await asyncio.to_thread(target_leg.hang_up)
+    assert await running == "queued"
+    await _until(lambda: not driver.in_conference(transfer.conference))
+    phone = await adb(PhoneCall.objects.get)(call_sid=call.sid)
+    assert phone.stage == "queued" and phone.bridge_to == ""
+    await adb(contact.refresh_from_db)()
+    assert contact.state == "escalated"
+    await asyncio.to_thread(call.wait_round)  # the wait music again
     await asyncio.to_thread(call.hang_up)
-    assert await running == "completed"
     await _until(lambda: all(p.state == "completed" for p in stand_in.placed))
     await adb(contact.refresh_from_db)()
-    assert contact.state == "active"  # the target ends it with its outcome
+    assert contact.state == "abandoned"  # hung up while waiting for Kansalaisneuvonta
     _no_number(first_console.frames + target_console.frames)
     assert _walk_twiml(driver) >= 8
     await first_console.close()
