@@ -118,6 +118,7 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
         assert page.evaluate("window.__twilioStandIn.calls[0].isMuted()") is False
         assert mute.inner_text() == "Mykistä"
 
+        assert card.locator("p").first.inner_text().startswith("Puhelu: Asiakas")
         # Warm transfer: ask Aino, staying on the line.
         card.locator("details.warm-transfer summary").click()
         card.locator("select.warm-target").select_option(f"to_supporter:{target.pk}")
@@ -133,7 +134,8 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
 
         request = other.locator("#phone-requests li")
         request.wait_for(timeout=TIMEOUT_MS)
-        assert "Eero" in request.inner_text() and "Pankkitunnukset" in request.inner_text()
+        assert "Eero pyytää sinua ottamaan puhelun: Asiakas" in request.inner_text()
+        assert "Pankkitunnukset" in request.inner_text()
         other.screenshot(
             path=str(artifacts_dir / "console-warm-transfer-request-phone.png"), full_page=True
         )
