@@ -16,19 +16,26 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 
 from helpdesk.services.errors import NotFound
-from realtime.telephony import conference_twiml, twiml, warm
+from realtime.telephony import conference_twiml, services, twiml, warm
 from realtime.telephony.models import Stage
-from realtime.telephony.webhooks import _field, _url, _xml, webhook
+from realtime.telephony.webhooks import _dial, _field, _url, _xml, webhook
 
 ROLES = ("host", "target")
 
 
 @webhook
 def caller(request: HttpRequest, pk: int) -> HttpResponse:
-    transfer, joins = warm.caller_conference(transfer_id=pk, call_sid=_field(request, "CallSid"))
+    call_sid = _field(request, "CallSid")
+    transfer, joins = warm.caller_conference(transfer_id=pk, call_sid=call_sid)
     language = transfer.call.language
     if not joins:
-        return _xml(_next_for(transfer.call))
+        call = transfer.call
+        if call.stage == Stage.BRIDGED and call.bridge_to and call.ended_at is None:
+            # Called off before the caller got here: back to the serving supporter.
+            call, result = services.bridge(call_sid=call_sid)
+            if result is not None:
+                return _xml(_dial(result))
+        return _xml(_next_for(call))
     return _xml(conference_twiml.caller_joins(language=language, conference=transfer.conference))
 
 

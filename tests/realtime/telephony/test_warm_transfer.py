@@ -152,3 +152,26 @@ def test_twilio_unreachable_on_accept_leaves_the_call_as_it_was(talking, stand_i
     assert WarmTransfer.objects.get(pk=transfer_id).state == TransferState.CANCELLED
     phone = PhoneCall.objects.get(call_sid=call.sid)
     assert phone.bridge_to == f"client:supporter-{first.pk}" and phone.stage == Stage.BRIDGED
+
+
+class _NoOutgoingCalls(TwilioStandIn):
+    """Redirects work, placing a call fails (as when Twilio refuses the target)."""
+
+    def _create(self, data):
+        return 500, {"code": 20500, "message": "internal error", "status": 500}
+
+
+def test_a_caller_moved_before_the_dial_failed_goes_back_to_the_supporter(talking, driver):
+    first, target, contact, call = (
+        talking["first"], talking["target"], talking["contact"], talking["call"],
+    )  # fmt: skip
+    transfer_id = _ask(_http(first), contact, {"to_supporter": target.pk}).json()["transfer"]
+    twilio_client.http_client_override = StandInHttpClient(_NoOutgoingCalls(driver))
+    response = _act(_http(target), transfer_id, "accept", {"via": "browser"})
+    assert response.status_code == 503
+    assert WarmTransfer.objects.get(pk=transfer_id).state == TransferState.CANCELLED
+    # The caller was already redirected: they reach the first supporter again.
+    assert call.pending_redirect.endswith(f"/transfer/{transfer_id}/caller")
+    call.wait_until_redirected(5)
+    assert call.dialled[-1][:2] == ("Client", f"supporter-{first.pk}")
+    assert not [d for d in call.dialled if d[0] == "Conference"]
