@@ -168,8 +168,7 @@ def main() -> None:
             flush=True,
         )
         print(
-            f"{'kind':<18}{'n':>6}{'server ms':>11}{'client ms':>11}"
-            f"{'wall p50':>10}{'queries':>9}",
+            f"{'kind':<18}{'n':>6}{'server ms':>11}{'client ms':>11}{'wall p50':>10}{'queries':>9}",
             flush=True,
         )
         kinds = [k for k in KINDS_ORDER if k in server_cpu] + sorted(

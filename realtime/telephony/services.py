@@ -363,9 +363,7 @@ def wait_round(*, call_sid: str) -> WaitRound:
     due = now - timedelta(seconds=settings.PHONE_ANNOUNCE_EVERY_S)
     sql = _WAIT_SQL.format(call=PhoneCall._meta.db_table, contact=Contact._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(
-            sql, {"sid": call_sid, "now": now, "due": due, "queued": _WAITING_STATES}
-        )
+        cursor.execute(sql, {"sid": call_sid, "now": now, "due": due, "queued": _WAITING_STATES})
         row = cursor.fetchone()
     if row is None:
         raise NotFound(_("Unknown call."))
