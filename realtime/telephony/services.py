@@ -3,11 +3,12 @@
 A call moves through the menus (language, region, topic) to the queue, where
 it becomes a Contact with channel `phone`, created and queued by
 routing.services.enqueue_contact like a chat. Twilio's callbacks (status,
-queue, dial) repeat and arrive out of order: each takes the PhoneCall row
-lock, keeps only what moves the call forward (a status of lower rank, a
-second "completed", a queue result after the call ended change nothing) and
-closes the contact at most once. The caller's number is read from the
-webhook and kept only when the caller asks to be called back.
+queue, dial) repeat and arrive out of order: each keeps only what moves the
+call forward (a status of lower rank, a second "completed", a queue result
+after the call ended change nothing) and the contact is closed at most once,
+under the PhoneCall row lock. A status callback is one conditional UPDATE.
+The caller's number is read from the webhook and kept only when the caller
+asks to be called back.
 """
 
 from __future__ import annotations
