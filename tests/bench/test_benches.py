@@ -148,3 +148,11 @@ def test_twilio_webhook_cost_prints_cpu_and_statements_per_kind():
     assert any("errors=0" in line for line in lines), lines
     wait = next(line for line in lines if line.startswith("wait "))
     assert wait.split()[-1] == "1.0", wait  # the wait loop: one statement
+
+
+def test_intake_cost_prints_cpu_per_creation_and_creates_them_all():
+    lines = _run("intake_cost.py", "--requests", "6", "--warmup", "2", "--concurrency", "3")
+    summary = re.fullmatch(r"intake_cost server_ms=([\d.]+) created=(\d+) refused=(\d+)", lines[-1])
+    assert summary, lines[-1]
+    assert float(summary.group(1)) > 0
+    assert (summary.group(2), summary.group(3)) == ("6", "0"), lines[-1]
