@@ -316,8 +316,11 @@ def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
         timeout=TIMEOUT_MS,
     )
 
-    # The supporter sends a PDF: the customer gets a button that downloads it.
-    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    # The supporter sends a PDF: the customer gets a button that downloads it,
+    # and the stored file no longer names its author.
+    from tests.helpdesk.test_attachments import PDF_SECRETS, pdf_with_metadata
+
+    pdf = pdf_with_metadata()
     panel.locator(".attach-form input[type=file]").set_input_files(
         files=[{"name": "ohje.pdf", "mimeType": "application/pdf", "buffer": pdf}]
     )
@@ -325,6 +328,9 @@ def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
         "PDF-asiakirja", timeout=TIMEOUT_MS
     )
     assert set(Attachment.objects.values_list("kind", flat=True)) == {"image", "pdf"}
+    with Attachment.objects.get(kind="pdf").file.open("rb") as handle:
+        stored = handle.read()
+    assert not [secret for secret in PDF_SECRETS if secret in stored]
     console.screenshot(path=str(artifacts_dir / "console-pictures-desktop.png"), full_page=True)
     page.screenshot(path=str(artifacts_dir / "customer-pdf-phone.png"), full_page=True)
     axe_ok(page, artifacts_dir, "customer-pdf-phone")
