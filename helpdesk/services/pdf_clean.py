@@ -27,6 +27,8 @@ _OBJECT_KEYS = ("/Metadata", "/PieceInfo", "/LastModified")
 # Page entries that run something when the page opens or closes.
 _PAGE_ACTION_KEYS = ("/AA",)
 MAX_PAGES = 500
+# pypdf raises more than its own errors on damaged files.
+_PARSE_ERRORS = (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, OSError)
 
 
 class UnreadablePdf(ValueError):
@@ -77,8 +79,7 @@ def clean_pdf(data: bytes) -> bytes:
         writer.write(out)
     except UnreadablePdf:
         raise
-    except (PyPdfError, ValueError, TypeError, KeyError, AttributeError, IndexError, OSError) as exc:
-        # pypdf raises a variety of errors on damaged files; all mean "cannot read".
+    except _PARSE_ERRORS as exc:
         log.info("a PDF upload could not be parsed: %s", type(exc).__name__)
         raise UnreadablePdf("the PDF is damaged and cannot be read") from None
     except RecursionError:

@@ -248,7 +248,7 @@ XMP_PACKET = (
     b' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
     b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
     b"<dc:creator><rdf:Seq><rdf:li>Maija XmpAuthor</rdf:li></rdf:Seq></dc:creator>"
-    b"</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end=\"w\"?>"
+    b'</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
 )
 # Strings that must not survive: the information dictionary's and the XMP's.
 PDF_SECRETS = (b"Maija Meikalainen", b"Kunnan toimisto", b"SecretWriter", b"XmpAuthor", b"xmpmeta")
