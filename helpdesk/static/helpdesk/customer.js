@@ -669,6 +669,8 @@ class CustomerChat {
       const fresh = node.querySelector(".receipt");
       if (receipt && fresh && receipt.textContent !== S.sending) fresh.textContent = receipt.textContent;
       pending.replaceWith(node);
+      // The stored copy is taller (its time and receipt): keep it in sight.
+      node.scrollIntoView({ block: "nearest" });
     } else this.insertInOrder(node, message.seq);
     if (message.author === "supporter") this.showTyping(false);
   }
