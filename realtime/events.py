@@ -47,6 +47,9 @@ EVENT_SCHEMAS: dict[str, frozenset[str]] = {
     "suggestions": frozenset({"contact", "articles"}),
     # Phone calls (realtime/telephony): "ended", "not_connected", "callback_failed".
     "phone.call": frozenset({"contact", "call"}),
+    # Warm transfers of a call (realtime/telephony/warm.py): both supporters and
+    # the asked ones hear each state.
+    "phone.transfer": frozenset({"transfer", "contact", "state"}),
 }
 
 

@@ -458,8 +458,20 @@ class SupporterConsumer(BaseConsumer):
             self.offers_shown[event["offer"]] = (event.get("contact") or {}).get("id")
         elif kind == "offer.withdrawn":
             self.offers_shown.pop(event.get("offer"), None)
+        if kind == "phone.transfer":
+            await self.phone_transfer(event)
+            return
         if kind in ("offer.new", "offer.withdrawn", "contact.state", "phone.call"):
             await self.send_json(serializers.for_viewer(event, self.supporter))
+
+    async def phone_transfer(self, event: dict) -> None:
+        """A warm transfer's state; the target of a handover gets the contact like a pick."""
+        public_id = event.get("contact")
+        if event.get("state") == "handed_over" and public_id not in self.contact_pks:
+            serving = await console_db(serving_contact_ids, self.supporter)
+            if public_id in serving:
+                await self.assigned(serving[public_id])
+        await self.send_json(serializers.for_viewer(event, self.supporter))
 
     async def resync_state(self) -> None:
         """After a channel-layer fault: served contacts, offers and the queue, re-read.

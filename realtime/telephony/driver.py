@@ -7,7 +7,10 @@ public URL), parses each TwiML answer as XML and follows `<Gather>` (with the
 digits the script gives, or a timeout), `<Say>`, `<Play>`, `<Pause>`,
 `<Redirect>`, `<Enqueue>` (the waitUrl loop, `<Leave>`, the action with
 QueueResult and QueueTime), `<Dial>` (the action with DialCallStatus and
-DialCallDuration) and `<Hangup>`, and sends status callbacks. `TwilioStandIn`
+DialCallDuration), `<Dial><Conference>` (a room shared by the calls that join
+it, ended when a participant with endConferenceOnExit leaves) and
+`<Hangup>`, and sends status callbacks (an outbound call's to its own
+StatusCallback). `TwilioStandIn`
 answers the REST requests the platform makes (redirect a call, dial a new one)
 and hands them to the simulated calls; `StandInHttpClient` plugs it into the
 Twilio `Client` in-process and `serve_stand_in` serves it over HTTP for a live
@@ -132,6 +135,10 @@ class SimulatedCall:
     started: float = field(default_factory=time.monotonic)
     pending_redirect: str | None = None
     redirect_event: threading.Event = field(default_factory=threading.Event)
+    status_callback: str = ""  # an outbound call's StatusCallback
+    answer_url: str = ""  # an outbound call's Url
+    conference: str | None = None  # the room this call is in
+    wake: threading.Event = field(default_factory=threading.Event)
 
     # --- requests ---------------------------------------------------------
 
@@ -241,6 +248,9 @@ class SimulatedCall:
         return self._execute(self._twiml(fetched), fetched.url)
 
     def _dial(self, verb: ET.Element, base: str) -> str | None:
+        nouns = list(verb)
+        if nouns and nouns[0].tag == "Conference":
+            return self._conference(verb, nouns[0], base)
         targets = [(child.tag, (child.text or "").strip()) for child in verb]
         if not targets and (verb.text or "").strip():
             targets = [("Number", verb.text.strip())]
@@ -265,6 +275,62 @@ class SimulatedCall:
             )
             return self._execute(self._twiml(fetched), fetched.url)
         return None
+
+    def _conference(self, verb: ET.Element, noun: ET.Element, base: str) -> str | None:
+        """In the room until it ends, the call is redirected (leaving it) or hangs up."""
+        name = (noun.text or "").strip()
+        attrs = dict(noun.attrib)
+        for flag in ("startConferenceOnEnter", "endConferenceOnExit", "beep"):
+            if attrs.get(flag, "true") not in ("true", "false"):
+                raise TwilioError(f"<Conference {flag}> must be true or false")
+        self.dialled.append(("Conference", name, attrs))
+        self.state = "in-progress"
+        self.driver.join_conference(name, self, ends_it=attrs.get("endConferenceOnExit") == "true")
+        deadline = time.monotonic() + self.driver.conference_timeout_s
+        while True:
+            if self.state == "completed":
+                self.driver.leave_conference(name, self)
+                return None
+            if self.pending_redirect:
+                self.driver.leave_conference(name, self)
+                url, self.pending_redirect = self.pending_redirect, None
+                self.redirect_event.clear()
+                return url
+            if self.conference is None:
+                break  # the conference ended without this call
+            if time.monotonic() > deadline:
+                raise TwilioError(f"conference {name} never ended")
+            self.wake.wait(0.1)
+            self.wake.clear()
+        if verb.get("action"):
+            fetched = self.post(
+                self._resolve(base, verb.get("action")), "call", DialCallStatus="completed"
+            )
+            return self._execute(self._twiml(fetched), fetched.url)
+        self.hang_up(by="platform")  # nothing after the <Dial> in our TwiML
+        return None
+
+    def talking(self, timeout: float = 30.0) -> Callable[[str, str, dict], DialResult]:
+        """An `on_dial` that talks until the platform redirects the call (REST)."""
+
+        def talk(_kind, _target, _attrs) -> DialResult:
+            self.redirect_event.wait(timeout)
+            return DialResult("completed", int(time.monotonic() - self.started))
+
+        return talk
+
+    def answer_in_thread(self) -> threading.Thread:
+        """An outbound call is picked up (a softphone answering at once)."""
+        thread = threading.Thread(target=self.answer, args=(self.answer_url,), daemon=True)
+        thread.start()
+        return thread
+
+    def not_answered(self, status: str = "no-answer") -> None:
+        """An outbound call nobody picks up: its final status, and nothing else."""
+        if self.state == "completed":
+            return
+        self.state = "completed"
+        self.driver.status(self, status, CallDuration=0)
 
     # --- the queue --------------------------------------------------------
 
@@ -347,6 +413,7 @@ class SimulatedCall:
         """The platform's REST update: applied at the next turn of the call."""
         self.pending_redirect = url
         self.redirect_event.set()
+        self.wake.set()
 
     def follow_redirect(self) -> str:
         url, self.pending_redirect = self.pending_redirect, None
@@ -375,6 +442,7 @@ class SimulatedCall:
         if by == "caller" and self.state == "queued":
             self._leave_queue("hangup", follow=False)
         self.state = "completed"
+        self.wake.set()
         self.driver.status(self, "completed", CallDuration=int(time.monotonic() - self.started))
 
     def transcript(self) -> str:
@@ -403,6 +471,33 @@ class CallDriver:
         self.fetched: list[Fetched] = []
         self.calls: dict[str, SimulatedCall] = {}
         self.status_sent: list[tuple[str, str]] = []
+        self.conferences: dict[str, dict[str, bool]] = {}  # room -> CallSid -> ends it
+        self.conference_timeout_s = 120.0
+        self._rooms = threading.Lock()
+
+    def join_conference(self, name: str, call: SimulatedCall, *, ends_it: bool) -> None:
+        with self._rooms:
+            self.conferences.setdefault(name, {})[call.sid] = ends_it
+        call.conference = name
+
+    def leave_conference(self, name: str, call: SimulatedCall) -> None:
+        """The call leaves; if it ends the conference, everyone else drops out too."""
+        with self._rooms:
+            members = self.conferences.get(name, {})
+            ends_it = members.pop(call.sid, False)
+            dropped = list(members) if ends_it else []
+            if ends_it or not members:
+                self.conferences.pop(name, None)
+        call.conference = None
+        for sid in dropped:
+            other = self.calls.get(sid)
+            if other is not None:
+                other.conference = None
+                other.wake.set()
+
+    def in_conference(self, name: str) -> set[str]:
+        with self._rooms:
+            return set(self.conferences.get(name, {}))
 
     def sign(self, url: str, params: dict[str, str]) -> str:
         return self.validator.compute_signature(url, params)
@@ -415,8 +510,9 @@ class CallDriver:
         self.status_sent.append((call.sid, status))
         params = call.params(CallbackSource="call-progress-events", **extra)
         params["CallStatus"] = status
-        code, body = self.send(self.status_url, params)
-        fetched = Fetched(self.status_url, params, code, body, "status")
+        url = call.status_callback or self.status_url
+        code, body = self.send(url, params)
+        fetched = Fetched(url, params, code, body, "status")
         self.fetched.append(fetched)
         return fetched
 
@@ -439,11 +535,19 @@ class CallDriver:
         self.calls[call.sid] = call
         return call
 
-    def outbound(self, *, to: str, from_: str, url: str, sid: str) -> SimulatedCall:
-        call = SimulatedCall(self, from_, to, direction="outbound", sid=sid)
-        call.enqueue = None
+    def outbound(
+        self, *, to: str, from_: str, url: str, sid: str, status_callback: str = ""
+    ) -> SimulatedCall:
+        call = SimulatedCall(
+            self,
+            from_,
+            to,
+            direction="outbound",
+            sid=sid,
+            answer_url=url,
+            status_callback=status_callback,
+        )
         self.calls[sid] = call
-        call.answer_url = url  # type: ignore[attr-defined]
         return call
 
 
@@ -455,6 +559,8 @@ class TwilioStandIn:
         self.account_sid = account_sid or (driver.account_sid if driver else "")
         self.requests: list[tuple[str, str, dict]] = []
         self.placed: list[SimulatedCall] = []
+        # Called with each call the platform places (e.g. to answer it in a thread).
+        self.on_placed: Callable[[SimulatedCall], None] | None = None
         self._lock = threading.Lock()
         self._counter = itertools.count(1)
 
@@ -483,9 +589,16 @@ class TwilioStandIn:
                 return 400, {"code": 21205, "message": f"{name} is required", "status": 400}
         sid = new_call_sid()
         if self.driver is not None:
-            self.placed.append(
-                self.driver.outbound(to=data["To"], from_=data["From"], url=data["Url"], sid=sid)
+            placed = self.driver.outbound(
+                to=data["To"],
+                from_=data["From"],
+                url=data["Url"],
+                sid=sid,
+                status_callback=data.get("StatusCallback", ""),
             )
+            self.placed.append(placed)
+            if self.on_placed is not None:
+                self.on_placed(placed)
         return 201, {
             "sid": sid,
             "status": "queued",

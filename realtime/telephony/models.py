@@ -91,3 +91,82 @@ class PhoneCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_direction_display()} {self.call_sid[-6:]} ({self.get_stage_display()})"
+
+
+class TransferState(models.TextChoices):
+    ASKING = "asking", _("asking the target")
+    CONNECTING = "connecting", _("calling the target")
+    JOINED = "joined", _("target on the line")
+    HANDED_OVER = "handed_over", _("handed over")
+    DECLINED = "declined", _("declined")
+    CANCELLED = "cancelled", _("cancelled")
+
+
+OPEN_TRANSFER_STATES = (TransferState.ASKING, TransferState.CONNECTING, TransferState.JOINED)
+
+
+class WarmTransfer(models.Model):
+    """One warm transfer of a call: the serving supporter stays on the line with the
+    caller in a conference while the target joins, then hands over and leaves.
+
+    `host_dial` and `target_dial` are the two supporters' own sides (a softphone
+    identity or a supporter's own number, never the caller's); the conference
+    name is random, as Twilio asks that it carry nothing personal.
+    """
+
+    call = models.ForeignKey(
+        PhoneCall, verbose_name=_("call"), related_name="warm_transfers", on_delete=models.CASCADE
+    )
+    contact = models.ForeignKey(
+        "helpdesk.Contact", verbose_name=_("contact"), related_name="+", on_delete=models.CASCADE
+    )
+    from_supporter = models.ForeignKey(
+        "helpdesk.Supporter",
+        verbose_name=_("from supporter"),
+        related_name="+",
+        on_delete=models.SET_NULL,
+        null=True,
+    )
+    to_supporter = models.ForeignKey(
+        "helpdesk.Supporter",
+        verbose_name=_("to supporter"),
+        related_name="+",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+    )
+    to_provider = models.ForeignKey(
+        "helpdesk.Provider",
+        verbose_name=_("to provider"),
+        related_name="+",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+    )
+    state = models.CharField(
+        _("state"), max_length=12, choices=TransferState.choices, default=TransferState.ASKING
+    )
+    reason = models.CharField(_("reason"), max_length=32, blank=True)
+    note = models.TextField(_("handover note"), blank=True)
+    conference = models.CharField(_("conference"), max_length=64)
+    host_dial = models.CharField(max_length=80, blank=True)
+    target_dial = models.CharField(max_length=80, blank=True)
+    host_sid = models.CharField(max_length=64, blank=True)
+    target_sid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("warm transfer")
+        verbose_name_plural = _("warm transfers")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["call"],
+                condition=models.Q(state__in=["asking", "connecting", "joined"]),
+                name="one_open_warm_transfer_per_call",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.call} → {self.get_state_display()}"

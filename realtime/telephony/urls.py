@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from realtime.telephony import views, webhooks
+from realtime.telephony import views, warm_views, warm_webhooks, webhooks
 
 urlpatterns = [
     path("voice/incoming", webhooks.incoming, name="voice-incoming"),
@@ -20,4 +20,22 @@ urlpatterns = [
     path("token", views.token, name="phone-token"),
     path("contacts/<str:public_id>/connect", views.connect, name="phone-connect"),
     path("contacts/<str:public_id>/hold", views.hold, name="phone-hold"),
+]
+
+# Warm transfer (realtime/telephony/warm.py): Twilio's side, then the console's.
+urlpatterns += [
+    path("voice/transfer/<int:pk>/caller", warm_webhooks.caller, name="voice-transfer-caller"),
+    path("voice/transfer/<int:pk>/over", warm_webhooks.over, name="voice-transfer-over"),
+    path(
+        "voice/transfer/<int:pk>/leg/<str:role>",
+        warm_webhooks.leg_status,
+        name="voice-transfer-leg-status",
+    ),
+    path("voice/transfer/<int:pk>/<str:role>", warm_webhooks.leg, name="voice-transfer-leg"),
+    path(
+        "contacts/<str:public_id>/warm-transfer",
+        warm_views.start,
+        name="phone-warm-transfer",
+    ),
+    path("transfers/<int:pk>/<str:action>", warm_views.act, name="phone-transfer-action"),
 ]

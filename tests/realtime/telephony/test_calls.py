@@ -44,13 +44,21 @@ ALLOWED_ATTRIBUTES = {
         "sendDigits", "url", "method", "statusCallback", "statusCallbackEvent",
         "statusCallbackMethod",
     },
+    # https://www.twilio.com/docs/voice/twiml/conference (attributes of the noun)
+    "Conference": {
+        "muted", "beep", "startConferenceOnEnter", "endConferenceOnExit", "participantLabel",
+        "jitterBufferSize", "waitUrl", "waitMethod", "maxParticipants", "record", "region",
+        "coach", "trim", "statusCallbackEvent", "statusCallback", "statusCallbackMethod",
+        "recordingStatusCallback", "recordingStatusCallbackMethod",
+        "recordingStatusCallbackEvent", "eventCallbackUrl",
+    },
 }  # fmt: skip
 ALLOWED_CHILDREN = {
     "Response": {
         "Say", "Play", "Pause", "Gather", "Redirect", "Hangup", "Leave", "Enqueue", "Dial",
     },
     "Gather": {"Say", "Play", "Pause"},
-    "Dial": {"Client", "Number"},
+    "Dial": {"Client", "Number", "Conference"},
 }  # fmt: skip
 VOICES = {"fi-FI": "Polly.Suvi-Neural", "sv-SE": "Polly.Elin-Neural", "en-GB": "Polly.Amy-Neural"}
 

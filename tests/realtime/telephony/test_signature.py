@@ -23,6 +23,11 @@ WEBHOOKS = [
     "/telephony/voice/callback-answer/1",
     "/telephony/voice/dial-done",
     "/telephony/voice/status",
+    "/telephony/voice/transfer/1/caller",
+    "/telephony/voice/transfer/1/host",
+    "/telephony/voice/transfer/1/target",
+    "/telephony/voice/transfer/1/leg/target",
+    "/telephony/voice/transfer/1/over",
 ]
 
 

@@ -5,42 +5,11 @@
 // (the "console:frame" event of console.js) and never sees a caller's number:
 // calls reach the browser with the platform's number as caller id.
 
+import { fmt, make, postJson } from "./phone-dom.js";
+import { WarmTransfers } from "./warm-transfer.js";
+
 const S = JSON.parse(document.getElementById("phone-strings").textContent);
 const OWN_NUMBER_KEY = "helpdesk.phone.ownNumber";
-const fmt = (text, values) => text.replace(/%\((\w+)\)s/g, (_m, k) => String(values[k] ?? ""));
-
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
-
-function make(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (key === "text") node.textContent = value;
-    else if (key === "onclick") node.addEventListener("click", value);
-    else node.setAttribute(key, value);
-  }
-  node.append(...children);
-  return node;
-}
-
-async function postJson(url, body) {
-  const response = await fetch(url, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-    body: JSON.stringify(body || {}),
-  });
-  let data = {};
-  try {
-    data = await response.json();
-  } catch (_e) {
-    data = {};
-  }
-  return { ok: response.ok, status: response.status, data };
-}
-
 function loadScript(src) {
   return new Promise((resolve, reject) => {
     const script = document.createElement("script");
@@ -59,6 +28,7 @@ class Phone {
     this.call = null; // the live softphone call
     this.cards = new Map(); // contact id -> card elements
     this.build();
+    this.warm = new WarmTransfers(this, S);
   }
 
   build() {
@@ -206,6 +176,7 @@ class Phone {
       this.drop(frame.contact);
     }
     else if (frame.type === "phone.call") this.callEvent(frame);
+    else if (frame.type === "phone.transfer") this.warm.onFrame(frame);
   }
 
   serving(contact) {
@@ -230,6 +201,7 @@ class Phone {
       buttons.append(make("button", { type: "button", class: "hold-call secondary", text: S.hold, onclick: () => this.hold(card) }));
     }
     card.li.replaceChildren(make("p", { text: fmt(S.callFrom, { name: contact.pseudonym || "" }) }), buttons, card.note);
+    if (this.status && this.status.configured) card.li.append(this.warm.controls(card));
   }
 
   async connect(card, via) {

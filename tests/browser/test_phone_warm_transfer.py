@@ -1,0 +1,172 @@
+"""In real Chromium, with a stand-in for the Voice SDK: the softphone's mute control,
+and the warm-transfer controls on both sides (ask, take the call, hand over), with
+screenshots at desktop and phone size."""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
+from tests.factories import make_provider, make_supporter
+from tests.realtime.telephony.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    JOENSUU_LANDLINE,
+    PHONE_ENV,
+    PLATFORM_NUMBER,
+    PUBLIC,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT_MS = 30_000
+FAKE_SDK = (Path(__file__).parent / "fake_twilio_voice.js").read_text()
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(autouse=True)
+def sync_orm_beside_playwright(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _console(chromium, server, username, viewport):
+    context = chromium.new_context(locale="fi-FI", viewport=viewport)
+    context.route(
+        re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), lambda route: route.abort()
+    )
+    # The Voice SDK is replaced by the stand-in (it would need Twilio's cloud).
+    context.route(
+        re.compile(r".*/telephony/vendor/twilio-voice/twilio\.min\.js.*"),
+        lambda route: route.fulfill(
+            status=200, content_type="application/javascript", body=FAKE_SDK
+        ),
+    )
+    page = context.new_page()
+    page.goto(f"{server.url}/console/login/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill("test-password-123")
+    page.locator("#id_password").press("Enter")
+    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "() => document.getElementById('phone-panel')?.dataset.state === 'ready'",
+        timeout=TIMEOUT_MS,
+    )
+    return context, page
+
+
+def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, reference_data):
+    from helpdesk.models import Contact
+
+    provider = make_provider(regions=["12"], name="Joensuun kirjasto")
+    make_provider(is_national=True)
+    make_supporter(
+        providers=[provider], kind="volunteer", last_heartbeat=timezone.now(), username="eero"
+    )
+    target = make_supporter(
+        providers=[provider], kind="volunteer", username="aino", display_name="Aino"
+    )
+    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
+    rest, rest_url = serve_stand_in(stand_in)
+    try:
+        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
+        driver = CallDriver(
+            public_base_url=PUBLIC,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            platform_number=PLATFORM_NUMBER,
+            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
+        )
+        stand_in.driver = driver
+        stand_in.on_placed = lambda placed: placed.answer_in_thread()
+        first_context, page = _console(chromium, server, "eero", DESKTOP)
+        target_context, other = _console(chromium, server, "aino", PHONE)
+        page.locator("input[name=presence][value=available]").check()
+
+        call = driver.call(JOENSUU_LANDLINE, digits=["1"])
+        call.on_dial = call.talking(90)
+        assert call.start() == "queued"
+        offer = page.locator("#offers li").first
+        offer.wait_for(timeout=TIMEOUT_MS)
+        offer.locator("button.accept").click()
+        card = page.locator("#phone-calls li")
+        answer = card.locator("button.answer-browser")
+        answer.wait_for(timeout=TIMEOUT_MS)
+        talking = threading.Thread(target=call.wait_until_redirected, args=(120.0,), daemon=True)
+        talking.start()
+        answer.click()
+        page.wait_for_function(
+            "() => document.querySelector('#phone-calls .phone-note')?.textContent.trim()",
+            timeout=TIMEOUT_MS,
+        )
+        # Twilio rings the softphone (<Dial><Client>): the SDK stand-in does it here.
+        assert page.evaluate("window.__twilioStandIn.ring()") == 1
+
+        # Mute is the SDK's: the console's button mutes the live call and says so.
+        mute = page.locator(".phone-controls button").first
+        mute.wait_for(timeout=TIMEOUT_MS)
+        assert mute.inner_text() == "Mykistä"
+        mute.click()
+        assert page.evaluate("window.__twilioStandIn.calls[0].isMuted()") is True
+        assert mute.inner_text() == "Poista mykistys"
+        mute.click()
+        assert page.evaluate("window.__twilioStandIn.calls[0].isMuted()") is False
+        assert mute.inner_text() == "Mykistä"
+
+        assert card.locator("p").first.inner_text().startswith("Puhelu: Asiakas")
+        # Warm transfer: ask Aino, staying on the line.
+        card.locator("details.warm-transfer summary").click()
+        card.locator("select.warm-target").select_option(f"to_supporter:{target.pk}")
+        card.locator("input.warm-note").fill("Pankkitunnukset eivät toimi")
+        card.locator("button.warm-start").click()
+        state = card.locator(".warm-state")
+        state.filter(has_text="Soitetaan").wait_for(timeout=TIMEOUT_MS)
+        assert card.locator("button.warm-cancel").is_visible()
+        assert not card.locator("button.warm-complete").is_visible()
+        page.screenshot(
+            path=str(artifacts_dir / "console-warm-transfer-asking.png"), full_page=True
+        )
+
+        request = other.locator("#phone-requests li")
+        request.wait_for(timeout=TIMEOUT_MS)
+        assert "Eero pyytää sinua ottamaan puhelun: Asiakas" in request.inner_text()
+        assert "Pankkitunnukset" in request.inner_text()
+        other.screenshot(
+            path=str(artifacts_dir / "console-warm-transfer-request-phone.png"), full_page=True
+        )
+        request.locator("button.request-browser").click()
+
+        card.locator("button.warm-complete").wait_for(timeout=TIMEOUT_MS)
+        assert "liittyi" in state.inner_text()
+        page.screenshot(
+            path=str(artifacts_dir / "console-warm-transfer-joined.png"), full_page=True
+        )
+        page.set_viewport_size(PHONE)
+        page.screenshot(
+            path=str(artifacts_dir / "console-warm-transfer-joined-phone.png"), full_page=True
+        )
+        page.set_viewport_size(DESKTOP)
+        card.locator("button.warm-complete").click()
+
+        # Handed over: the call's card moves to Aino's console, Eero's is gone.
+        other.locator("#phone-calls li").wait_for(timeout=TIMEOUT_MS)
+        page.locator("#phone-calls li").wait_for(state="detached", timeout=TIMEOUT_MS)
+        other.screenshot(
+            path=str(artifacts_dir / "console-warm-transfer-handed-over-phone.png"), full_page=True
+        )
+        contact = Contact.objects.get()
+        assert contact.supporter_id == target.pk and contact.state == "active"
+        for shown in ("131234567", "13 123 4567", "013 1234567"):
+            assert shown not in page.content() and shown not in other.content()
+        call.hang_up()
+        talking.join(20)
+        first_context.close()
+        target_context.close()
+    finally:
+        rest.shutdown()
+        rest.server_close()
