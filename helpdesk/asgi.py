@@ -18,11 +18,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from helpdesk.lifespan import LifespanMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.telephony.lean_asgi import VoiceWebhookRouter  # noqa: E402
 
 application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            # Twilio's voice webhooks take a short path of their own (lean_asgi.py).
+            "http": VoiceWebhookRouter(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),

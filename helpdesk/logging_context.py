@@ -73,3 +73,8 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
+
+
+def request_id_for(incoming: str) -> str:
+    """The proxy's X-Request-ID when it is a sane token, else a new id (for other entry paths)."""
+    return incoming if _SANE_ID.match(incoming or "") else new_id()

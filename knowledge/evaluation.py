@@ -1,8 +1,11 @@
 """Search quality: mean reciprocal rank over (language, query, expected article) cases.
 
 An expected article of "-" means the knowledge base has no answer: the right
-result is nothing. Those cases are counted apart (`no_answer_empty` of
-`no_answer_total` returned nothing); MRR is over the answerable cases.
+result is nothing (the page then offers the chat and the in-person help page,
+/near/). Such a case scores reciprocal rank 1 when the search returns nothing
+and 0 when it returns a guide, and counts in the MRR like any other;
+`no_answer_empty` of `no_answer_total` were answered right, and
+`answerable_mrr` is the MRR over the answerable cases alone.
 
 Two sets live in tests/knowledge/: `search_eval.tsv`, written beside the
 articles (many of its queries reuse title and tag words, so it says little
@@ -54,6 +57,7 @@ class Report:
     per_language: dict[str, float]
     misses: list[Miss] = field(default_factory=list)
     answerable: int = 0
+    answerable_mrr: float = 0.0
     no_answer_total: int = 0
     no_answer_empty: int = 0
 
@@ -72,6 +76,7 @@ def read_cases(path: Path) -> list[Case]:
 
 def evaluate(cases: list[Case]) -> Report:
     reciprocal: dict[str, list[float]] = {}
+    answered: list[float] = []
     misses = []
     no_answer_total = no_answer_empty = 0
     for case in cases:
@@ -86,11 +91,13 @@ def evaluate(cases: list[Case]) -> Report:
         if not case.answerable:
             no_answer_total += 1
             no_answer_empty += not slugs
+            reciprocal.setdefault(case.language, []).append(0.0 if slugs else 1.0)
             if slugs:
                 misses.append(Miss(case=case, rank=None, top=slugs[:3]))
             continue
         rank = slugs.index(case.expected) + 1 if case.expected in slugs else None
         reciprocal.setdefault(case.language, []).append(1.0 / rank if rank else 0.0)
+        answered.append(1.0 / rank if rank else 0.0)
         if rank != 1:
             misses.append(Miss(case=case, rank=rank, top=slugs[:3]))
     all_values = [v for values in reciprocal.values() for v in values]
@@ -98,7 +105,8 @@ def evaluate(cases: list[Case]) -> Report:
         mrr=sum(all_values) / len(all_values) if all_values else 0.0,
         per_language={k: sum(v) / len(v) for k, v in reciprocal.items()},
         misses=misses,
-        answerable=len(all_values),
+        answerable=len(answered),
+        answerable_mrr=sum(answered) / len(answered) if answered else 0.0,
         no_answer_total=no_answer_total,
         no_answer_empty=no_answer_empty,
     )

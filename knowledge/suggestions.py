@@ -78,7 +78,12 @@ def suggest(
         # this language (the conversation may be in any of the three).
         query = f"{text}\n{glossary.translate(text, to=lang)}"
         for hit in searchlib.search(
-            query, language=lang, audience=search_audience, limit=DEPTH, with_snippets=False
+            query,
+            language=lang,
+            audience=search_audience,
+            limit=DEPTH,
+            with_snippets=False,
+            floor=False,
         ):
             score = hit.score * factor
             best = found.get(hit.article_id)

@@ -92,10 +92,18 @@ workflow and the attributes its steps look at), and the candidate supporters
 once per (provider set, channel), sorted by idle time and pruned as they fill
 up. A search that finds nobody is remembered for the rest of the round, and
 searching stops for a channel once nobody has free capacity on it.
+
+For the national surge (10,000 waiting contacts, 1,000 supporters) contacts
+alike share more: one route per (plan, step, language, topic), which carries
+its queue's servers and a "nobody left" flag shared with every route asking
+for the same supporters, and rule 8's idle search is remembered per route.
+The garbage collector is paused for the round (tests/routing/
+test_engine_sharing.py checks that sharing never changes a decision).
 """
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -129,7 +137,18 @@ def order_key(contact: WaitingContact) -> tuple[int, datetime, int]:
 
 def decide(snapshot: Snapshot) -> Decision:
     """Decide one routing round for ``snapshot`` (see the module docstring)."""
-    return _Round(snapshot).run()
+    # A round leaves no reference cycles (its temporaries go with their last
+    # reference), but the objects of its decision would trigger collections
+    # that walk the whole snapshot again and again: with 10,000 contacts they
+    # cost as much as the decision. Collecting once after the round finds
+    # the same garbage.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _Round(snapshot).run()
+    finally:
+        if collecting:
+            gc.enable()
 
 
 class _StepProviders:
@@ -177,10 +196,16 @@ class _Plan:
 
 
 class _Route:
-    """Where one contact is routed this round."""
+    """Where contacts of one kind are routed this round.
+
+    Contacts with the same plan, step, language and topic share one route, so
+    what only depends on the route (its queue's servers, a search that found
+    nobody) is worked out once per round rather than once per contact.
+    """
 
     __slots__ = (
         "step_index",
+        "channel",
         "providers",
         "language_required",
         "language_preferred",
@@ -189,10 +214,13 @@ class _Route:
         "closed",
         "opens_at",
         "later",
+        "servers",
+        "failed",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, channel: str) -> None:
         self.step_index = 0
+        self.channel = channel
         self.providers: frozenset[int] = _EMPTY
         self.language_required: str | None = None
         self.language_preferred: str | None = None
@@ -200,8 +228,13 @@ class _Route:
         self.only_supporter: int | None = None
         self.closed = False
         self.opens_at: datetime | None = None
-        # (seconds until the contact reaches a later step, that step's providers).
+        # Later steps with open providers, each as (seconds to add to the
+        # previous one's delay, its providers); the first one's delay is
+        # the contact's own (what is left of its current step).
         self.later: tuple[tuple[float, frozenset[int]], ...] = ()
+        self.servers = -1  # the queue's servers (rule 6), once known
+        # [True] once a search for these supporters found nobody (rule 4).
+        self.failed: list[bool] = [False]
 
 
 class _Round:
@@ -234,8 +267,11 @@ class _Round:
         self._shapes: dict[object, tuple[tuple[Step, ...], set[str], bool]] = {}
         self._plans: dict[tuple, _Plan] = {}
         self._raw_plans: dict[tuple, _Plan] = {}
+        self._kinds: dict[tuple, tuple] = {}
+        self._routes: dict[tuple, list[_Route | None]] = {}
+        self._failures: dict[tuple, list[bool]] = {}
+        self._idle_failed: set[_Route] = set()
         self._candidates: dict[tuple[frozenset[int], str], list[SupporterState]] = {}
-        self._failed: set[tuple] = set()
         self.offered_now: set[int] = set()
         self._servers_cache: dict[str, dict[object, int]] = {}
         # (providers, channel) -> a supporter last seen free there, None: nobody (rule 6).
@@ -353,16 +389,19 @@ class _Round:
             self._plans[key] = plan
         return plan
 
-    def _route(self, c: WaitingContact) -> _Route:
-        route = _Route()
+    def _route(self, c: WaitingContact) -> tuple[_Route, float]:
+        """The contact's route, and the seconds left until its first later step."""
         if c.pinned_supporter is not None:
+            route = _Route(c.channel)
             route.step_index = c.step_index
             route.only_supporter = c.pinned_supporter
             route.language_preferred = c.language
             supporter = self.supporters.get(c.pinned_supporter)
             route.providers = supporter.provider_ids if supporter is not None else _EMPTY
-            return route
+            self._mark_failures(route)
+            return route, 0.0
         if c.pinned_provider is not None:
+            route = _Route(c.channel)
             route.step_index = c.step_index
             route.language_preferred = c.language
             provider = self.providers.get(c.pinned_provider)
@@ -372,19 +411,19 @@ class _Round:
             else:
                 route.closed = True
                 route.opens_at = provider.next_open if serves else None
-            return route
+            self._mark_failures(route)
+            return route, 0.0
 
         plan = self._plan(c)
-        steps, per_step = plan.steps, plan.per_step
-        index = min(max(c.step_index, 0), len(steps) - 1)
-        end, reachable, opens_at = plan.from_index(index)
-        if not reachable[index]:
-            route.step_index = index
-            route.closed = True
-            route.opens_at = opens_at
-            self._set_requirements(route, steps[index], c)
-            return route
+        raw = (plan, c.step_index, c.language, c.topic)
+        kind = self._kinds.get(raw)
+        if kind is None:
+            kind = self._kinds[raw] = self._kind(c, plan)
+        plan, index, end, reachable, closed_route, routes = kind
+        if closed_route is not None:
+            return closed_route, 0.0
 
+        steps, per_step = plan.steps, plan.per_step
         elapsed = (self.now - c.step_started_at).total_seconds()
         while index < end and reachable[index + 1]:
             step = steps[index]
@@ -396,11 +435,43 @@ class _Round:
                 elapsed -= step.timeout_s
             else:
                 break
+        route = routes[index]
+        if route is None:
+            route = routes[index] = self._new_route(c, plan, index, end, closed=False)
+        if index >= end:
+            return route, 0.0
+        return route, max(0.0, steps[index].timeout_s - elapsed)
+
+    def _kind(self, c: WaitingContact, plan: _Plan) -> tuple:
+        """What every contact alike (same plan, step, language, topic) starts from."""
+        index = min(max(c.step_index, 0), len(plan.steps) - 1)
+        end, reachable, _opens_at = plan.from_index(index)
+        # Routes by the step the walk ends at, shared by the start steps.
+        routes = self._routes.setdefault((plan, c.language, c.topic), [None] * len(plan.steps))
+        closed_route = None
+        if not reachable[index]:
+            closed_route = self._new_route(c, plan, index, end, closed=True)
+        return plan, index, end, reachable, closed_route, routes
+
+    def _new_route(
+        self, c: WaitingContact, plan: _Plan, index: int, end: int, *, closed: bool
+    ) -> _Route:
+        route = _Route(c.channel)
         route.step_index = index
-        route.providers = per_step[index].open_ids
-        self._set_requirements(route, steps[index], c)
-        route.later = self._later_steps(steps, per_step, index, end, elapsed)
+        if closed:
+            route.closed = True
+            route.opens_at = plan.from_index(index)[2]
+        else:
+            route.providers = plan.per_step[index].open_ids
+            route.later = self._later_steps(plan.steps, plan.per_step, index, end)
+        self._set_requirements(route, plan.steps[index], c)
+        self._mark_failures(route)
         return route
+
+    def _mark_failures(self, route: _Route) -> None:
+        # Routes asking for the same supporters share one "nobody left" flag.
+        key = (route.providers, route.channel, route.language_required, route.topic_required)
+        route.failed = self._failures.setdefault(key, [False])
 
     @staticmethod
     def _later_steps(
@@ -408,20 +479,16 @@ class _Round:
         per_step: list[_StepProviders],
         index: int,
         end: int,
-        elapsed: float,
     ) -> tuple[tuple[float, frozenset[int]], ...]:
-        """When the contact would reach each later step with open providers (rule 6)."""
-        if index >= end:
-            return ()
+        """The later steps with open providers and the timeouts between them (rule 6)."""
         later: list[tuple[float, frozenset[int]]] = []
-        delay = max(0.0, steps[index].timeout_s - elapsed)
+        add = 0.0
         for j in range(index + 1, end + 1):
             open_ids = per_step[j].open_ids
             if not open_ids:
                 continue  # skipped at once, as in the walk above
-            later.append((delay, open_ids))
-            if j < end:
-                delay += steps[j].timeout_s
+            later.append((add, open_ids))
+            add = steps[j].timeout_s if j < end else 0.0
         return tuple(later)
 
     @staticmethod
@@ -476,8 +543,7 @@ class _Round:
             ):
                 return preferred
 
-        failure_key = (route.providers, channel, language, topic)
-        if failure_key in self._failed:
+        if route.failed[0]:
             return None
         candidates = self._candidates_for(route.providers, channel)
         wanted = route.language_preferred
@@ -486,10 +552,10 @@ class _Round:
         # this round; within a rank the candidates are already in idle order.
         chosen: SupporterState | None = None
         chosen_rank = 4
-        exhausted = False
-        for s in candidates:
+        full: list[int] = []
+        for i, s in enumerate(candidates):
             if free.get(s.id, 0) <= 0:
-                exhausted = True
+                full.append(i)
                 continue
             if s.id in declined:
                 continue
@@ -504,13 +570,13 @@ class _Round:
                 chosen, chosen_rank = s, rank
                 if rank == 0:
                     break
-        if exhausted:
-            candidates[:] = [s for s in candidates if free.get(s.id, 0) > 0]
+        for i in reversed(full):
+            del candidates[i]  # free slots only shrink within a round
         if chosen is None:
             if not declined:
                 # Capacity only shrinks within a round, so the next contact
                 # with the same needs would find nobody either.
-                self._failed.add(failure_key)
+                route.failed[0] = True
             return None
         return chosen.id
 
@@ -582,10 +648,12 @@ class _Round:
         return False
 
     def _bounded_estimate(
-        self, route: _Route, position: int, servers: int, channel: str
+        self, route: _Route, position: int, servers: int, channel: str, delay: float
     ) -> int | None:
+        """Rule 6's estimate; ``delay``: seconds until the contact's first later step."""
         best = self._estimate(position, servers, channel)
-        for delay, providers in route.later:
+        for add, providers in route.later:
+            delay += add
             if best is not None and delay >= best:
                 break  # later steps only come later still
             if self._has_free(providers, channel):
@@ -629,8 +697,16 @@ class _Round:
         free = self.free.get(c.channel)
         if not free:
             return None
+        if not declined and route in self._idle_failed:
+            return None
         plan = self._plan(c)
         end, _reachable, _opens = plan.from_index(route.step_index)
+        offered = self.offered_now
+        if offered and self._idle[0].id in offered:
+            # Those offered one this round are out of the idle list for good.
+            self._idle[:] = [s for s in self._idle if s.id not in offered]
+            if not self._idle:
+                return None
         for index in range(route.step_index + 1, end + 1):
             providers = plan.per_step[index].open_ids
             if not providers:
@@ -656,6 +732,10 @@ class _Round:
                 break
             if chosen is not None:
                 return chosen.id
+        if not declined:
+            # The idle list only shrinks within a round: the next contact
+            # of this route would find nobody either.
+            self._idle_failed.add(route)
         return None
 
     # -- the round ------------------------------------------------------------
@@ -674,42 +754,70 @@ class _Round:
         positions: list[Position] = []
         closed: list[ClosedNotice] = []
         queue_lengths: dict[str, dict[object, int]] = {}
-        unserved: list[tuple[WaitingContact, _Route, frozenset[int]]] = []
+        # Contacts left without an offer, their routes, declines and delays
+        # (parallel lists rather than a tuple per contact: fewer objects).
+        unserved: list[WaitingContact] = []
+        unserved_routes: list[_Route] = []
+        unserved_declined: list[frozenset[int]] = []
+        unserved_delays: list[float] = []
 
+        live_pending = self.live_pending
+        extra_decline = self.extra_decline
         for c in contacts:
-            if c.id in self.live_pending:
+            if c.id in live_pending:
                 continue
-            route = self._route(c)
+            route, delay = self._route(c)
             if route.step_index > c.step_index:
                 advances.append(Advance(c.id, route.step_index))
             if route.closed:
                 closed.append(ClosedNotice(c.id, route.opens_at))
 
             declined = c.declined_by
-            extra = self.extra_decline.get(c.id)
+            extra = extra_decline.get(c.id)
             if extra is not None:
                 declined = declined | {extra}
-            sid = None if route.closed else self._find_supporter(c, route, declined)
+            if route.closed or (
+                # Nobody left for this route: only a preferred supporter might be.
+                route.failed[0] and c.preferred_supporter is None and route.only_supporter is None
+            ):
+                sid = None
+            else:
+                sid = self._find_supporter(c, route, declined)
             if sid is not None:
                 offers.append(Offer(c.id, sid))
                 self._take(sid, c.channel)
                 continue
-            unserved.append((c, route, declined))
+            unserved.append(c)
+            unserved_routes.append(route)
+            unserved_declined.append(declined)
+            unserved_delays.append(delay)
 
         self._idle = self._idle_supporters()
-        for c, route, declined in unserved:
-            sid = self._find_idle_later(c, route, declined)
-            if sid is not None:
-                offers.append(Offer(c.id, sid))
-                self._take(sid, c.channel)
-                continue
+        idle_failed = self._idle_failed
+        for c, route, declined, delay in zip(
+            unserved, unserved_routes, unserved_declined, unserved_delays, strict=True
+        ):
+            if self._idle and (declined or route not in idle_failed):
+                sid = self._find_idle_later(c, route, declined)
+                if sid is not None:
+                    offers.append(Offer(c.id, sid))
+                    self._take(sid, c.channel)
+                    continue
             # The queue is (channel, providers), or the one supporter pinned.
-            lengths = queue_lengths.setdefault(c.channel, {})
+            channel = c.channel
             queue = route.providers if route.only_supporter is None else route.only_supporter
+            lengths = queue_lengths.get(channel)
+            if lengths is None:
+                lengths = queue_lengths[channel] = {}
             position = lengths.get(queue, 0) + 1
             lengths[queue] = position
-            servers = self._servers(route, c.channel, queue)
-            estimate = self._bounded_estimate(route, position, servers, c.channel)
+            servers = route.servers
+            if servers < 0:
+                servers = route.servers = self._servers(route, channel, queue)
+            if route.later:
+                estimate = self._bounded_estimate(route, position, servers, channel, delay)
+            else:
+                estimate = self._estimate(position, servers, channel)
             positions.append(Position(c.id, position, estimate))
 
         return Decision(

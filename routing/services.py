@@ -258,8 +258,14 @@ def enqueue_contact(
     entry_provider_slug: str | None = None,
     is_callback: bool = False,
     callback_number: str = "",
+    refuse_unknown_municipality: bool = False,
 ) -> Contact:
-    """Queue a new contact on its region's workflow (national first line if unknown)."""
+    """Queue a new contact on its region's workflow (national first line if unknown).
+
+    ``refuse_unknown_municipality``: a well-formed code that names no
+    municipality is refused rather than routed nationally (the customer API,
+    where it is a typo; the lookup is the one the contact needs anyway).
+    """
     if channel not in Channel.values:
         raise InvalidInput(_("Unknown channel."))
     if language not in LANGUAGE_CODES:
@@ -275,6 +281,8 @@ def enqueue_contact(
         if not _PHONE.match(number):
             raise InvalidInput(_("Give a phone number to call back."))
     municipality = _municipality(municipality_code)
+    if municipality is None and municipality_code and refuse_unknown_municipality:
+        raise InvalidInput("Unknown municipality code.")
     topic = _topic(topic_slug)
     entry = None
     if entry_provider_slug:

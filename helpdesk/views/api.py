@@ -156,6 +156,11 @@ class SupporterAPIView(APIView):
 # --- customer endpoints ---------------------------------------------------
 
 
+def _well_formed_code(code: object) -> bool:
+    """What ``selectors.municipality_by_code`` would look up at all."""
+    return isinstance(code, str) and code.isdigit() and len(code) <= 3
+
+
 class ContactCreateView(CustomerAPIView):
     throttle_classes = [PerIPThrottle, api_limits.PerCustomerKeyThrottle]
 
@@ -169,8 +174,7 @@ class ContactCreateView(CustomerAPIView):
     def post(self, request):
         data = _validated(serializers.ContactCreateSerializer, request.data)
         code = data.get("municipality") or None
-        if code and selectors.municipality_by_code(code) is None:
-            # A typo must not silently send the customer to the national line.
+        if code and not _well_formed_code(code):
             raise InvalidInput("Unknown municipality code.")
         contact = enqueue_contact(
             channel=data["channel"],
@@ -181,6 +185,8 @@ class ContactCreateView(CustomerAPIView):
             customer_key=_hashed_key(data.get("customer_key", "")),
             consent=data["consent"],
             entry_provider_slug=data.get("provider") or None,
+            # A typo must not silently send the customer to the national line.
+            refuse_unknown_municipality=True,
         )
         body = {
             "token": make_contact_token(contact.public_id),

@@ -3,11 +3,12 @@
 A call moves through the menus (language, region, topic) to the queue, where
 it becomes a Contact with channel `phone`, created and queued by
 routing.services.enqueue_contact like a chat. Twilio's callbacks (status,
-queue, dial) repeat and arrive out of order: each takes the PhoneCall row
-lock, keeps only what moves the call forward (a status of lower rank, a
-second "completed", a queue result after the call ended change nothing) and
-closes the contact at most once. The caller's number is read from the
-webhook and kept only when the caller asks to be called back.
+queue, dial) repeat and arrive out of order: each keeps only what moves the
+call forward (a status of lower rank, a second "completed", a queue result
+after the call ended change nothing) and the contact is closed at most once,
+under the PhoneCall row lock. A status callback is one conditional UPDATE.
+The caller's number is read from the webhook and kept only when the caller
+asks to be called back.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -70,8 +70,9 @@ def _seconds(value) -> int | None:
     return number if 0 <= number < 10**7 else None
 
 
-def _call(call_sid: str, *, lock: bool = False) -> PhoneCall:
-    qs = PhoneCall.objects.select_related("contact")
+def _call(call_sid: str, *, lock: bool = False, related: bool = True) -> PhoneCall:
+    # The menus need no contact: reading none spares them half the query's cost.
+    qs = PhoneCall.objects.select_related("contact") if related else PhoneCall.objects.all()
     if lock:
         qs = qs.select_for_update(of=("self",))
     call = qs.filter(call_sid=call_sid).first()
@@ -131,13 +132,17 @@ def topic_menu() -> list[Topic]:
 
 def _representative_municipality(region_code: str) -> str:
     """A region's most populous municipality stands for a caller known only by region."""
-    code = (
-        Municipality.objects.filter(region__code=region_code)
-        .order_by("-population", "code")
-        .values_list("code", flat=True)
-        .first()
-    )
-    return code or ""
+
+    def read() -> str:
+        code = (
+            Municipality.objects.filter(region__code=region_code)
+            .order_by("-population", "code")
+            .values_list("code", flat=True)
+            .first()
+        )
+        return code or ""
+
+    return _menu(("representative", region_code), read)
 
 
 def start_call(*, call_sid: str, from_number: str) -> PhoneCall:
@@ -211,7 +216,7 @@ def answer_menu(*, call_sid: str, stage: str, digits: str) -> Outcome:
     call_sid = check_call_sid(call_sid)
     digits = (digits or "").strip()[:4]
     with transaction.atomic():
-        call = _call(call_sid, lock=True)
+        call = _call(call_sid, lock=True, related=False)
         if call.stage != stage or stage not in MENU_STAGES:
             return Outcome(call)
         repeat = False
@@ -224,36 +229,56 @@ def answer_menu(*, call_sid: str, stage: str, digits: str) -> Outcome:
             # Twice nothing (or nothing valid): go on without this answer, so
             # that a caller who presses nothing still reaches a queue.
             _advance(call)
+        if call.stage == Stage.QUEUED and call.contact_id is None:
+            return _queue(call)
         call.save()
-    if call.stage == Stage.QUEUED and call.contact_id is None:
-        return _queue(call)
     return Outcome(call, repeat=repeat)
 
 
-def _queue(call: PhoneCall) -> Outcome:
-    """Menus done: into routing if help is open, else the out-of-hours menu."""
+# Whether help is open changes a few times a day, and working it out reads
+# every provider's hours: calls from the same municipality finishing their
+# menus within a few seconds share one answer. A "closed" answer is not kept
+# past the opening it announces.
+OPENING_CACHE_S = 10.0
+_opening_cache: dict[str, tuple[float, bool, datetime | None]] = {}
+
+
+def _opening(municipality_code: str) -> tuple[bool, datetime | None]:
+    now = time.monotonic()
+    hit = _opening_cache.get(municipality_code)
+    if hit is not None and now - hit[0] < OPENING_CACHE_S:
+        is_open, opens_at = hit[1], hit[2]
+        if is_open or opens_at is None or opens_at > timezone.now():
+            return is_open, opens_at
     is_open, opens_at = routing_phone.opening_for(
-        municipality_code=call.municipality_code or None, channel="phone"
+        municipality_code=municipality_code or None, channel="phone"
     )
-    with transaction.atomic():
-        call = _call(call.call_sid, lock=True)
-        if call.contact_id is not None or call.stage != Stage.QUEUED:
-            return Outcome(call)
-        if not is_open:
-            call.stage = Stage.CLOSED
-            call.attempt = 1
-            call.save()
-            return Outcome(call, opens_at=opens_at)
-        contact = routing.enqueue_contact(
-            channel="phone",
-            language=call.language,
-            municipality_code=call.municipality_code or None,
-            topic_slug=call.topic_slug or None,
-            consent=True,
-        )
-        call.contact = contact
+    _opening_cache[municipality_code] = (now, is_open, opens_at)
+    return is_open, opens_at
+
+
+def _queue(call: PhoneCall) -> Outcome:
+    """Menus done: into routing if help is open, else the out-of-hours menu.
+
+    Runs in answer_menu's transaction, with the call's row locked: a repeated
+    menu answer waits for it and then finds the call queued.
+    """
+    is_open, opens_at = _opening(call.municipality_code or "")
+    if not is_open:
+        call.stage = Stage.CLOSED
+        call.attempt = 1
         call.save()
-        _event(call, "phone_queued", now=timezone.now(), region=call.region_code or None)
+        return Outcome(call, opens_at=opens_at)
+    contact = routing.enqueue_contact(
+        channel="phone",
+        language=call.language,
+        municipality_code=call.municipality_code or None,
+        topic_slug=call.topic_slug or None,
+        consent=True,
+    )
+    call.contact = contact
+    call.save()
+    _event(call, "phone_queued", now=timezone.now(), region=call.region_code or None)
     log.info("call %s queued as contact %s", call.call_sid[-6:], contact.public_id)
     return Outcome(call)
 
@@ -303,36 +328,54 @@ class WaitRound:
     queued: bool = False  # in the routing queue (not on hold with a supporter)
 
 
+# The wait loop's one statement: the call, its contact's state and the position
+# and estimate the last routing round left on it, and (only when an
+# announcement is due) the conditional update that only one of two racing
+# turns can win. No queue is scanned here: positions come from the round.
+_WAIT_SQL = """
+WITH cur AS (
+    SELECT pc.id, pc.language, pc.stage, pc.contact_id, ct.state,
+           ct.last_position, ct.last_estimated_wait_s,
+           (ct.state = ANY(%(queued)s)
+            AND (pc.last_announced_at IS NULL OR pc.last_announced_at <= %(due)s)) AS due
+    FROM {call} pc LEFT JOIN {contact} ct ON ct.id = pc.contact_id
+    WHERE pc.call_sid = %(sid)s
+), announced AS (
+    UPDATE {call} SET last_announced_at = %(now)s
+    WHERE id = (SELECT id FROM cur WHERE due)
+      AND (last_announced_at IS NULL OR last_announced_at <= %(due)s)
+    RETURNING id
+)
+SELECT id, language, stage, contact_id, state, last_position, last_estimated_wait_s,
+       EXISTS (SELECT 1 FROM announced)
+FROM cur
+"""
+_WAITING_STATES = [str(s) for s in (*QUEUED_STATES, ContactState.OFFERED)]
+
+
 def wait_round(*, call_sid: str) -> WaitRound:
     """One turn of the wait loop: announce position and wait when it is time.
 
     The most frequent webhook of all (every waiting caller, every turn), so it
-    takes no row lock: one read, and a conditional update that only one of
-    two racing turns can win decides whether this turn announces.
+    costs one statement and takes no row lock (_WAIT_SQL).
     """
     call_sid = check_call_sid(call_sid)
     now = timezone.now()
-    call = _call(call_sid)
-    contact = call.contact
-    if contact is None or contact.state in TERMINAL_STATES:
-        return WaitRound(call, False, None, None, over=contact is not None)
-    queued = contact.state in QUEUED_STATES or contact.state == ContactState.OFFERED
-    announce = False
-    if queued:
-        due = now - timedelta(seconds=settings.PHONE_ANNOUNCE_EVERY_S)
-        announce = bool(
-            PhoneCall.objects.filter(pk=call.pk)
-            .filter(Q(last_announced_at__isnull=True) | Q(last_announced_at__lte=due))
-            .update(last_announced_at=now)
-        )
-    return WaitRound(
-        call,
-        announce,
-        contact.last_position,
-        contact.last_estimated_wait_s,
-        over=False,
-        queued=queued,
+    due = now - timedelta(seconds=settings.PHONE_ANNOUNCE_EVERY_S)
+    sql = _WAIT_SQL.format(call=PhoneCall._meta.db_table, contact=Contact._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"sid": call_sid, "now": now, "due": due, "queued": _WAITING_STATES})
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound(_("Unknown call."))
+    pk, language, stage, contact_id, state, position, wait_s, announce = row
+    call = PhoneCall(
+        pk=pk, call_sid=call_sid, language=language, stage=stage, contact_id=contact_id
     )
+    if contact_id is None or state in TERMINAL_STATES:
+        return WaitRound(call, False, None, None, over=contact_id is not None)
+    queued = state in _WAITING_STATES
+    return WaitRound(call, bool(announce), position, wait_s, over=False, queued=queued)
 
 
 def callback_in_queue(*, call_sid: str, from_number: str) -> PhoneCall:
@@ -355,10 +398,12 @@ def queue_result(*, call_sid: str, result: str, queue_time) -> PhoneCall:
     call_sid = check_call_sid(call_sid)
     seconds = _seconds(queue_time)
     with transaction.atomic():
-        call = _call(call_sid, lock=True)
+        call = _call(call_sid, lock=True, related=False)
         if seconds is not None:
             call.queue_time_s = max(call.queue_time_s or 0, seconds)
-        call.save()
+        ends = result in ("hangup", "error", "system-error", "queue-full")
+        if not (ends and call.ended_at is None):
+            call.save()  # otherwise _caller_gone saves it, queue time and all
         if result == "hangup":
             _caller_gone(call, reason="caller_hung_up")
         elif result in ("error", "system-error", "queue-full"):
@@ -369,25 +414,61 @@ def queue_result(*, call_sid: str, result: str, queue_time) -> PhoneCall:
 # --- status callbacks -------------------------------------------------------------
 
 
-def record_status(*, call_sid: str, status: str, duration) -> PhoneCall:
-    """A status callback: idempotent, and a late one of lower rank changes nothing."""
+# A status callback in one statement: a status of lower rank than the one
+# recorded (a repeat, or one that overtook a later one) leaves the status as
+# it is, and the call's duration only grows. It says whether the call still
+# has to be closed (no callback has ended it yet).
+_STATUS_SQL = """
+UPDATE {call} SET
+    status = CASE WHEN %(rank)s > status_rank THEN %(status)s ELSE status END,
+    status_rank = GREATEST(status_rank, %(rank)s),
+    duration_s = CASE WHEN %(final)s AND %(seconds)s::integer IS NOT NULL
+                      THEN GREATEST(COALESCE(duration_s, 0), %(seconds)s::integer)
+                      ELSE duration_s END,
+    updated_at = %(now)s
+WHERE call_sid = %(sid)s
+RETURNING ended_at IS NULL
+"""
+
+
+def record_status(*, call_sid: str, status: str, duration) -> None:
+    """A status callback: idempotent, and a late one of lower rank changes nothing.
+
+    Twilio sends several per call, repeated and out of order: each is one
+    UPDATE; only the first final status of a call still open does more
+    (closing its contact, _caller_gone).
+    """
     call_sid = check_call_sid(call_sid)
     rank = STATUS_RANK.get(status)
     if rank is None:
         raise InvalidInput(_("Unknown call status."))
     seconds = _seconds(duration)
-    with transaction.atomic():
-        # A status callback may come before the voice webhook: the row starts here then.
-        PhoneCall.objects.get_or_create(call_sid=call_sid, defaults={"stage": Stage.LANGUAGE})
-        call = _call(call_sid, lock=True)
-        if rank > call.status_rank:
-            call.status, call.status_rank = status, rank
-        if rank == FINAL_RANK and seconds is not None:
-            call.duration_s = max(call.duration_s or 0, seconds)
-        call.save()
-        if rank == FINAL_RANK:
+    params = {
+        "sid": call_sid,
+        "status": status,
+        "rank": rank,
+        "final": rank == FINAL_RANK,
+        "seconds": seconds,
+        "now": timezone.now(),
+    }
+    sql = _STATUS_SQL.format(call=PhoneCall._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+        if row is None:
+            # A status callback may come before the voice webhook: the row starts here then.
+            PhoneCall.objects.bulk_create(
+                [PhoneCall(call_sid=call_sid, stage=Stage.LANGUAGE)], ignore_conflicts=True
+            )
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+    if rank == FINAL_RANK and row and row[0]:
+        with transaction.atomic():
+            call = _call(call_sid, lock=True, related=False)
             _caller_gone(call, reason="caller_hung_up", final_status=status)
-    return call
+
+
+_GONE_FIELDS = ("public_id", "state", "is_callback", "waiting_since", "created_at", "supporter")
 
 
 def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> None:
@@ -400,8 +481,13 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
         if call.stage not in (Stage.CALLBACK,):
             call.stage = Stage.DONE
         call.save()
-    contact = Contact.objects.filter(pk=call.contact_id).first() if call.contact_id else None
-    if contact is None or not first:
+    if call.contact_id is None or not first:
+        return
+    # Only what deciding needs (routing's services read the contact again
+    # under their own conditions); kept on the call for _notify_supporter.
+    contact = Contact.objects.only(*_GONE_FIELDS).filter(pk=call.contact_id).first()
+    call.contact = contact
+    if contact is None:
         return
     if call.direction == Direction.CALLBACK:
         if final_status in ("busy", "no-answer", "failed", "canceled"):

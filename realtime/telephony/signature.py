@@ -70,4 +70,6 @@ def twilio_webhook(view):
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
+    # Served by the short ASGI path too (lean_asgi.py); the mark survives csrf_exempt.
+    wrapped.voice_webhook = True
     return csrf_exempt(wrapped)

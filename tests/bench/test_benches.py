@@ -136,3 +136,15 @@ def test_twilio_webhooks_runs_beside_chat_pairs_and_prints_its_summary():
     assert int(re.search(r"sent=(\d+)", webhooks).group(1)) > 0
     chat = next(line for line in lines if line.startswith("platform:"))
     assert "lost=0" in chat and "errors=0" in chat, chat
+
+
+def test_twilio_webhook_cost_prints_cpu_and_statements_per_kind():
+    lines = _run("twilio_webhook_cost.py", "--calls", "4", "--query-calls", "2")
+    summary = re.fullmatch(
+        r"twilio_webhook_cost server_ms=([\d.]+) client_ms=([\d.]+) queries=([\d.]+)", lines[-1]
+    )
+    assert summary, lines[-1]
+    assert float(summary.group(1)) > 0 and float(summary.group(3)) > 0
+    assert any("errors=0" in line for line in lines), lines
+    wait = next(line for line in lines if line.startswith("wait "))
+    assert wait.split()[-1] == "1.0", wait  # the wait loop: one statement

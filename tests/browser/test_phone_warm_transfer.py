@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
 from tests.factories import make_provider, make_supporter
@@ -118,7 +119,10 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
         assert page.evaluate("window.__twilioStandIn.calls[0].isMuted()") is False
         assert mute.inner_text() == "Mykistä"
 
-        assert card.locator("p").first.inner_text().startswith("Puhelu: Asiakas")
+        # The card's heading names the caller by pseudonym once the call is live.
+        expect(card.locator("p").first).to_have_text(
+            re.compile(r"^Puhelu: Asiakas"), timeout=TIMEOUT_MS
+        )
         # Warm transfer: ask Aino, staying on the line.
         card.locator("details.warm-transfer summary").click()
         card.locator("select.warm-target").select_option(f"to_supporter:{target.pk}")

@@ -35,6 +35,35 @@ def test_search_page_results(client, seed_articles):
     assert "/kb/salasanan-vaihtaminen/?lang=fi" in html and "<mark>" in html
 
 
+NO_GUIDE_TEXT = {
+    "fi": "Emme löytäneet ohjetta",
+    "sv": "Vi hittade ingen guide",
+    "en": "We found no guide",
+}
+
+
+@pytest.mark.parametrize(
+    ("lang", "query"),
+    [
+        ("fi", "voiko tontille rakentaa saunan ilman lupaa"),
+        ("sv", "hur byter jag däck på bilen"),
+        ("en", "how do i renew my fishing licence"),
+    ],
+)
+def test_search_page_without_an_answer_points_to_people(client, seed_articles, lang, query):
+    client.cookies["django_language"] = lang
+    html = client.get("/kb/", {"q": query, "lang": lang}).content.decode()
+    assert NO_GUIDE_TEXT[lang] in html
+    assert 'href="/near/" data-in-person' in html and 'href="/"' in html
+    assert 'class="kb-results"' not in html
+
+
+def test_api_search_without_an_answer_is_empty(client, seed_articles, staff):
+    client.force_login(staff)
+    found = client.get("/kb/api/search", {"q": "how do i renew my fishing licence", "lang": "en"})
+    assert found.status_code == 200 and found.json() == []
+
+
 def test_unknown_and_unpublished_give_404(client, seed_articles):
     make_article("luonnos", status="draft")
     assert client.get("/kb/ei-ole/").status_code == 404

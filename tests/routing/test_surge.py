@@ -64,9 +64,15 @@ def post(client) -> tuple[int, dict]:
     return len(queries), response.json()
 
 
+# Municipality with its region, workflow, the contact, its "created" event,
+# inside one transaction (two savepoint statements in a test's transaction).
+CREATE_QUERIES = 6
+
+
 def test_creating_a_contact_does_no_routing_work(client, network, published):
     post(client)  # per-process caches filled
     alone, body = post(client)
+    assert alone == CREATE_QUERIES
     # The position comes from the routing round, not from the request.
     assert body["contact"]["position"] is None and body["contact"]["estimated_wait_s"] is None
     queue(40)

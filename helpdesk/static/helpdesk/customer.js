@@ -591,6 +591,9 @@ class CustomerChat {
       if (items.length) {
         this.$("self-help-list").replaceChildren(...items);
         this.$("self-help").hidden = false;
+      } else {
+        // Nothing fits: say so, and point to a person instead of a wrong guide.
+        this.$("self-help-none").hidden = false;
       }
     } catch (err) {
       /* guides are a bonus; the queue works without them */

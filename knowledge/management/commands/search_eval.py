@@ -1,8 +1,9 @@
 """Mean reciprocal rank of the search over an evaluation file, with and without tags.
 
 Loads nothing itself: import the articles first. The file is tab separated
-with the columns language, query, expected_article ("-" for no answer; a
-header line and # comments are allowed). The default is the held-out set,
+with the columns language, query, expected_article ("-" for no answer,
+scored 1 when nothing is found and 0 when a guide is; a header line and #
+comments are allowed). The default is the held-out set,
 tests/knowledge/search_heldout.tsv (knowledge/evaluation.py says why). The
 suggestion set (tests/knowledge/suggest_eval.tsv, knowledge/suggestion_evaluation.py)
 is reported beside it, before the closing summary line.
@@ -52,8 +53,9 @@ class Command(BaseCommand):
             for language, mrr in sorted(result.per_language.items()):
                 self.stdout.write(f"search_eval {label} language={language} mrr={mrr:.3f}")
             self.stdout.write(
-                f"search_eval {label} answerable={result.answerable} mrr={result.mrr:.3f}"
-                f" no_answer_returned_nothing={result.no_answer_empty}/{result.no_answer_total}"
+                f"search_eval {label} mrr={result.mrr:.3f} answerable={result.answerable}"
+                f" answerable_mrr={result.answerable_mrr:.3f}"
+                f" no_answer_correct={result.no_answer_empty}/{result.no_answer_total}"
             )
         if show_misses:
             for miss in report.misses:
@@ -65,7 +67,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"search_eval queries={len(cases)} mrr={report.mrr:.3f}"
             f" mrr_without_tags={bare.mrr:.3f}"
-            f" no_answer_returned_nothing={report.no_answer_empty}/{report.no_answer_total}"
+            f" no_answer_correct={report.no_answer_empty}/{report.no_answer_total}"
+            f" no_answer_correct_without_tags={bare.no_answer_empty}/{bare.no_answer_total}"
         )
 
     def _suggestions(self, path: Path, *, show_misses: bool) -> None:

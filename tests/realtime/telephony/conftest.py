@@ -45,8 +45,10 @@ def _fresh_menus():
     from realtime.telephony import services
 
     services._menu_cache.clear()
+    services._opening_cache.clear()
     yield
     services._menu_cache.clear()
+    services._opening_cache.clear()
 
 
 @pytest.fixture
