@@ -15,6 +15,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Model, Q, QuerySet
 
+from .admin_a11y import ADMIN_MEDIA_CSS, ADMIN_MEDIA_JS, LabelledFieldsMixin
 from .permissions import (
     ADMIN_TABLE,
     Actor,
@@ -228,12 +229,15 @@ class RoleScopedMixin:
 
 
 class ScopedModelAdmin(RoleScopedMixin, admin.ModelAdmin):
+    class Media:
+        # helpdesk/admin_a11y.py: what the stock admin leaves out for screen readers.
+        css = ADMIN_MEDIA_CSS
+        js = ADMIN_MEDIA_JS
+
+
+class ScopedTabularInline(RoleScopedMixin, LabelledFieldsMixin, admin.TabularInline):
     pass
 
 
-class ScopedTabularInline(RoleScopedMixin, admin.TabularInline):
-    pass
-
-
-class ScopedStackedInline(RoleScopedMixin, admin.StackedInline):
+class ScopedStackedInline(RoleScopedMixin, LabelledFieldsMixin, admin.StackedInline):
     pass

@@ -9,7 +9,7 @@ belong to.
 
 from __future__ import annotations
 
-from helpdesk.models import Contact, Provider
+from helpdesk.models import Contact, Provider, Region
 
 # Kinds of target the customer page knows how to describe.
 NATIONAL = "national"
@@ -42,4 +42,31 @@ def helper_for(contact: Contact) -> dict | None:
     if contact.region_id:
         region = contact.region
         return {"kind": REGION, "name": region.localized_name(language)}
+    return None
+
+
+def target_of_event(kind: str, data: dict, language: str) -> dict | None:
+    """Who a stored `transferred` or `escalated` event sent the contact to, as `helper_for` says it.
+
+    Read from the ids the event recorded, so a page reloaded later names the
+    same provider or region the live `contact.state` frame named.
+    """
+    data = data if isinstance(data, dict) else {}
+    if kind == "escalated":
+        provider = Provider.objects.filter(pk=data.get("to_provider")).first()
+        return _provider(provider) if provider else {"kind": NATIONAL, "name": ""}
+    if data.get("to_provider"):
+        provider = Provider.objects.filter(pk=data["to_provider"]).first()
+        return _provider(provider) if provider else None
+    if data.get("to_supporter"):
+        provider = (
+            Provider.objects.filter(supporters__pk=data["to_supporter"])
+            .order_by("is_national", "pk")
+            .first()
+        )
+        return _provider(provider) if provider else None
+    if data.get("to_region"):
+        region = Region.objects.filter(code=data["to_region"]).first()
+        if region is not None:
+            return {"kind": REGION, "name": region.localized_name(language)}
     return None

@@ -357,9 +357,16 @@ def _two_factor_only_where_tested(request, settings):
 
 @pytest.fixture(autouse=True)
 def _fresh_routing_hints():
-    """Routing's few-second hint cache must not carry ids from one test to the next."""
-    from routing import selectors
+    """Routing's per-process caches must not carry ids from one test to the next.
+
+    The hint cache lives a few seconds; the area index a minute, long enough
+    for a transactional test that reloads the reference data (new region and
+    municipality ids) to see the previous test's ids.
+    """
+    from routing import selectors, snapshot
 
     selectors._hint_cache.clear()
+    snapshot.clear_area_cache()
     yield
     selectors._hint_cache.clear()
+    snapshot.clear_area_cache()

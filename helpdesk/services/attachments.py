@@ -5,7 +5,9 @@ An upload is judged by its content alone. Pillow identifies the picture
 checks its size in bytes and pixels, and re-encodes it: what is stored is a
 new file made from the pixels, so EXIF (GPS position, camera, times), XMP,
 ICC profiles and text chunks never reach the disk. A supporter may also send
-a PDF, recognised by its header and trailer. The file and a thumbnail are
+a PDF, recognised by its header and trailer and rewritten without its
+document information and XMP metadata (helpdesk/services/pdf_clean.py); a PDF
+that cannot be parsed is refused. The file and a thumbnail are
 written under ATTACHMENT_ROOT, then the row and a `message.new` of kind
 "file" are stored in one transaction; if that fails, the files are removed.
 The retention purge (helpdesk/services/retention.py) deletes rows and files.
@@ -30,6 +32,7 @@ from helpdesk.models import Attachment, Contact, Message
 from helpdesk.models.attachments import attachment_storage
 from helpdesk.services.errors import InvalidInput
 from helpdesk.services.messages import PostResult, post_message
+from helpdesk.services.pdf_clean import UnreadablePdf, clean_pdf
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,12 @@ class Checked:
     thumbnail_type: str = ""
 
 
-_HTTP_STATUS = {"too_large": 413, "wrong_type": 415, "type_mismatch": 415}
+_HTTP_STATUS = {
+    "too_large": 413,
+    "wrong_type": 415,
+    "type_mismatch": 415,
+    "unreadable_pdf": 422,
+}
 
 
 def _refuse(detail: str, code: str) -> InvalidInput:
@@ -116,9 +124,13 @@ def _thumbnail(image: Image.Image) -> tuple[bytes, str]:
 def _check_pdf(data: bytes) -> Checked:
     # A PDF starts with its header and ends with %%EOF (possibly followed by a newline).
     if b"%%EOF" not in data[-1024:]:
-        raise _refuse("the PDF is incomplete or damaged", "wrong_type")
+        raise _refuse("the PDF is incomplete or damaged", "unreadable_pdf")
+    try:
+        cleaned = clean_pdf(data)
+    except UnreadablePdf as exc:
+        raise _refuse(str(exc), "unreadable_pdf") from None
     return Checked(
-        kind=Attachment.Kind.PDF, content_type="application/pdf", data=data, extension="pdf"
+        kind=Attachment.Kind.PDF, content_type="application/pdf", data=cleaned, extension="pdf"
     )
 
 
@@ -133,7 +145,8 @@ def check_upload(
 
     Codes: ``empty``, ``too_large``, ``wrong_type`` (not a picture we take, or
     not a picture at all), ``type_mismatch`` (the content is not what its
-    name or Content-Type says).
+    name or Content-Type says), ``unreadable_pdf`` (damaged, encrypted or
+    without pages: it cannot be cleaned of its metadata).
     """
     if not isinstance(data, bytes | bytearray) or not data:
         raise _refuse("the file is empty", "empty")

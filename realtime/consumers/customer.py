@@ -31,6 +31,7 @@ from realtime.consumers.base import (
 from realtime.consumers.welcome_gate import welcome_db
 from realtime.events import apublish, contact_group
 from realtime.protocol import CUSTOMER, Frame
+from routing.story import story_for_customer
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,14 @@ def _load_contact(public_id) -> Contact | None:
     return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
 
 
-def _welcome(contact_id: int, last_seq: int) -> tuple[dict, message_service.Replay, dict | None]:
+def _welcome(
+    contact_id: int, last_seq: int
+) -> tuple[dict, message_service.Replay, dict | None, list[dict] | None]:
     contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
     replay = message_service.replay(contact_id=contact_id, after_seq=last_seq, for_customer=True)
-    return serializers.customer_contact(contact), replay, _closed_notice(contact)
+    # Only a page that starts afresh needs the story; a resuming one told it live.
+    story = story_for_customer(contact) if last_seq == 0 else None
+    return serializers.customer_contact(contact), replay, _closed_notice(contact), story
 
 
 def _closed_notice(contact: Contact) -> dict | None:
@@ -104,13 +109,16 @@ class CustomerConsumer(BaseConsumer):
         return message.get("kind") != "note"  # internal notes never reach the customer
 
     async def on_hello(self, frame: Frame) -> None:
-        contact, replay, closed = await welcome_db(
+        contact, replay, closed, story = await welcome_db(
             _welcome, self.contact_pks[self.contact], frame["last_seq"]
         )
         self.state = contact["state"]
         self.known_supporter = contact["supporter_name"]
         self.cursors[self.contact] = replay.last_seq
-        await self.send_json({"type": "welcome", "contact": contact, "messages": replay.messages})
+        welcome = {"type": "welcome", "contact": contact, "messages": replay.messages}
+        if story is not None:
+            welcome["story"] = story
+        await self.send_json(welcome)
         if closed is not None:
             await self.send_json(closed)
 

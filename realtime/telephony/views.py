@@ -52,6 +52,22 @@ def _supporter(request: HttpRequest):
     return supporter, None
 
 
+def require_configured() -> None:
+    if not phone_configured():
+        raise InvalidInput(_("The phone channel is not configured."))
+
+
+def json_body(request: HttpRequest) -> dict:
+    """The request's JSON object; anything else is a clear 400 (InvalidInput)."""
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, RecursionError):
+        raise InvalidInput(_("The request is not valid JSON.")) from None
+    if not isinstance(body, dict):
+        raise InvalidInput(_("The request is not valid JSON."))
+    return body
+
+
 @require_GET
 def phone_status(request: HttpRequest) -> JsonResponse:
     supporter, denied = _supporter(request)
@@ -114,14 +130,8 @@ def connect(request: HttpRequest, public_id: str) -> JsonResponse:
     if denied:
         return denied
     try:
-        if not phone_configured():
-            raise InvalidInput(_("The phone channel is not configured."))
-        try:
-            body = json.loads(request.body or b"{}")
-        except (ValueError, RecursionError):
-            raise InvalidInput(_("The request is not valid JSON.")) from None
-        if not isinstance(body, dict):
-            raise InvalidInput(_("The request is not valid JSON."))
+        require_configured()
+        body = json_body(request)
         state = services.connect(
             supporter=supporter,
             public_id=public_id,
@@ -140,8 +150,7 @@ def hold(request: HttpRequest, public_id: str) -> JsonResponse:
     if denied:
         return denied
     try:
-        if not phone_configured():
-            raise InvalidInput(_("The phone channel is not configured."))
+        require_configured()
         services.hold(supporter=supporter, public_id=public_id)
     except ServiceError as exc:
         return _json_error(exc)

@@ -6,26 +6,13 @@ answer with the transfer's id and state only: never a number.
 
 from __future__ import annotations
 
-import json
-
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from helpdesk.services.errors import InvalidInput, NotFound, ServiceError
+from helpdesk.services.errors import NotFound, ServiceError
 from realtime.telephony import warm
-from realtime.telephony.signature import phone_configured
-from realtime.telephony.views import _json_error, _supporter
-
-
-def _body(request: HttpRequest) -> dict:
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, RecursionError):
-        raise InvalidInput(_("The request is not valid JSON.")) from None
-    if not isinstance(body, dict):
-        raise InvalidInput(_("The request is not valid JSON."))
-    return body
+from realtime.telephony.views import _json_error, _supporter, json_body, require_configured
 
 
 def _answer(transfer) -> JsonResponse:
@@ -39,9 +26,8 @@ def start(request: HttpRequest, public_id: str) -> JsonResponse:
     if denied:
         return denied
     try:
-        if not phone_configured():
-            raise InvalidInput(_("The phone channel is not configured."))
-        body = _body(request)
+        require_configured()
+        body = json_body(request)
         transfer = warm.start(
             supporter=supporter,
             public_id=public_id,
@@ -61,9 +47,8 @@ def act(request: HttpRequest, pk: int, action: str) -> JsonResponse:
     if denied:
         return denied
     try:
-        if not phone_configured():
-            raise InvalidInput(_("The phone channel is not configured."))
-        body = _body(request)
+        require_configured()
+        body = json_body(request)
         if action == "accept":
             transfer = warm.accept(
                 supporter=supporter,

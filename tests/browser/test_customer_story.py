@@ -316,8 +316,11 @@ def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
         timeout=TIMEOUT_MS,
     )
 
-    # The supporter sends a PDF: the customer gets a button that downloads it.
-    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    # The supporter sends a PDF: the customer gets a button that downloads it,
+    # and the stored file no longer names its author.
+    from tests.helpdesk.test_attachments import PDF_SECRETS, pdf_with_metadata
+
+    pdf = pdf_with_metadata()
     panel.locator(".attach-form input[type=file]").set_input_files(
         files=[{"name": "ohje.pdf", "mimeType": "application/pdf", "buffer": pdf}]
     )
@@ -325,8 +328,66 @@ def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
         "PDF-asiakirja", timeout=TIMEOUT_MS
     )
     assert set(Attachment.objects.values_list("kind", flat=True)) == {"image", "pdf"}
+    with Attachment.objects.get(kind="pdf").file.open("rb") as handle:
+        stored = handle.read()
+    assert not [secret for secret in PDF_SECRETS if secret in stored]
     console.screenshot(path=str(artifacts_dir / "console-pictures-desktop.png"), full_page=True)
     page.screenshot(path=str(artifacts_dir / "customer-pdf-phone.png"), full_page=True)
     axe_ok(page, artifacts_dir, "customer-pdf-phone")
     staff.close()
     customer.close()
+
+
+@pytest.mark.parametrize("size", ["desktop", "phone"])
+def test_the_story_comes_back_after_a_reload(server, chromium, artifacts_dir, size):
+    from helpdesk.models import Contact
+    from helpdesk.services.messages import post_message
+    from routing import services
+
+    context = chromium.new_context(locale="fi-FI", viewport=SIZES[size], bypass_csp=True)
+    page = context.new_page()
+    start_chat(page, server.url, artifacts_dir)
+    contact = Contact.objects.get()
+    laura = supporter("uusimaa-staff")
+    act(services.pick_contact, public_id=contact.public_id, supporter=laura)
+    expect(page.locator("#supporter-line")).to_contain_text("Laura", timeout=TIMEOUT_MS)
+    act(
+        post_message, contact_id=contact.pk, client_msg_id="s1", body="Hei! Autan.", supporter=laura
+    )
+    act(
+        services.transfer_contact, public_id=contact.public_id, supporter=laura, to_region_code="12"
+    )
+    expect(page.locator("#messages li.story").last).to_contain_text(
+        "siirrettiin alueen Pohjois-Karjala", timeout=TIMEOUT_MS
+    )
+    live = story_lines(page)
+
+    # Mid-conversation, after the transfer: the same lines, in the same place.
+    page.reload()
+    expect(page.locator("#messages li.story")).to_have_count(2, timeout=TIMEOUT_MS)
+    assert story_lines(page) == live
+    items = page.locator("#messages > li").evaluate_all(
+        "(lis) => lis.map((li) => li.classList.contains('story') ? 'story' : li.dataset.seq ?"
+        " 'message' : 'other')"
+    )
+    assert items == ["story", "message", "story"], items  # joined, "Hei! Autan.", transferred
+    assert "Laura liittyi keskusteluun" in live[0]
+    expect(page.locator("#queue-status")).to_contain_text("alueen Pohjois-Karjala")
+    page.screenshot(path=str(artifacts_dir / f"story-reloaded-{size}.png"), full_page=True)
+
+    # The next supporter joins, holds and ends: a second reload keeps all of it.
+    aino = supporter("pk-staff")
+    act(services.pick_contact, public_id=contact.public_id, supporter=aino)
+    act(services.hold_contact, public_id=contact.public_id, supporter=aino)
+    act(services.resume_contact, public_id=contact.public_id, supporter=aino)
+    act(services.end_contact, public_id=contact.public_id, supporter=aino, outcome="solved")
+    expect(page.locator("#messages li.story")).to_have_count(6, timeout=TIMEOUT_MS)
+    live = story_lines(page)
+    page.reload()
+    expect(page.locator("#messages li.story")).to_have_count(6, timeout=TIMEOUT_MS)
+    assert story_lines(page) == live
+    assert "Aino laittoi keskustelun hetkeksi pitoon" in live[3]
+    expect(page.locator("#ended")).to_be_visible()
+    page.screenshot(path=str(artifacts_dir / f"story-reloaded-ended-{size}.png"), full_page=True)
+    axe_ok(page, artifacts_dir, f"customer-reloaded-{size}")
+    context.close()

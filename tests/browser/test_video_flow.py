@@ -178,3 +178,123 @@ def test_customer_and_volunteer_video_then_screen_sharing(
     assert started.data["relay_only"] is True
     customer.close()
     supporter.close()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def in_viewport(page, selector: str) -> bool:
+    """The element is on screen in full, without the customer scrolling."""
+    return page.evaluate(
+        """(selector) => {
+            const box = document.querySelector(selector).getBoundingClientRect();
+            return box.height > 0 && box.top >= 0 && box.bottom <= window.innerHeight
+                && box.left >= 0 && box.right <= window.innerWidth;
+        }""",
+        selector,
+    )
+
+
+def no_sideways_scroll(page) -> bool:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+
+
+def test_on_a_phone_the_video_leaves_the_conversation_in_sight(
+    asgi_servers, media_chromium, coturn, artifacts_dir, open_network
+):
+    (server,) = asgi_servers(1, STUN_URL="", TURN_URL=coturn.url, TURN_SECRET=coturn.secret)
+    supporter = media_chromium.new_context(locale="fi-FI", viewport=PHONE)
+    console = supporter.new_page()
+    console.goto(f"{server.url}/console/login/")
+    console.locator("#id_username").fill("uusimaa-volunteer")
+    console.locator("#id_password").fill(demo_password())
+    console.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
+    console.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
+        timeout=TIMEOUT_MS
+    )
+    console.locator("#presence input[value=available]").check()
+
+    customer = media_chromium.new_context(locale="fi-FI", viewport=PHONE)
+    page = customer.new_page()
+    page.goto(f"{server.url}/")
+    page.locator("#municipality-input").fill("Helsin")
+    page.get_by_role("option", name=re.compile(r"^Helsinki")).wait_for(timeout=TIMEOUT_MS)
+    page.locator("#municipality-input").press("ArrowDown")
+    page.locator("#municipality-input").press("Enter")
+    page.locator("#channel-choice input[value=video]").check()
+    page.locator("#consent").check()
+    page.locator("#start-submit").click()
+    page.wait_for_url(re.compile(r"/chat/$"), timeout=TIMEOUT_MS)
+
+    console.locator("#offers .offer button.accept").first.click(timeout=TIMEOUT_MS)
+    panel = console.locator(".chat-panel:not([hidden])")
+    panel.wait_for(timeout=TIMEOUT_MS)
+    panel.locator(".composer textarea").fill("Hei! Aloitetaan video.")
+    panel.locator(".composer textarea").press("Enter")
+    page.locator("#messages li.supporter").first.wait_for(timeout=TIMEOUT_MS)
+
+    # Video on, camera on: the supporter's picture, the latest messages and
+    # the message box are all on the phone's screen at once.
+    panel.locator(".video-start").click()
+    page.locator("#video-prompt").wait_for(state="visible", timeout=TIMEOUT_MS)
+    page.locator("#video-accept").click()
+    receiving(page, "#video-remote")
+    page.locator("#video-camera").click()
+    receiving(console, ".chat-panel:not([hidden]) .video-remote")
+    page.locator("#message-input").fill("Näen sinut!")
+    page.locator("#composer button[type=submit]").click()
+    panel.locator(".messages li").filter(has_text="Näen sinut!").wait_for(timeout=TIMEOUT_MS)
+    page.wait_for_timeout(300)  # the last message scrolls into view
+    for selector in ("#message-input", "#composer button[type=submit]", "#video-remote"):
+        assert in_viewport(page, selector), selector
+    assert page.locator("#messages li.customer").last.is_visible()
+    # The part of the message list neither the video strip nor the box covers,
+    # and the text of the latest message in it.
+    room = page.evaluate(
+        """() => { const box = (s) => document.querySelector(s).getBoundingClientRect();
+            const list = box('#messages'), video = box('#video-area'), form = box('#composer');
+            const last = [...document.querySelectorAll('#messages li .body')].pop()
+              .getBoundingClientRect();
+            const top = Math.max(list.top, video.bottom, 0);
+            const bottom = Math.min(list.bottom, form.top, window.innerHeight);
+            const lastShown = last.top >= top - 1 && last.bottom <= bottom + 1;
+            return {room: bottom - top, lastShown};
+        }"""
+    )
+    page.screenshot(path=str(artifacts_dir / "video-customer-phone.png"))
+    assert room["room"] >= 150 and room["lastShown"], room
+    assert no_sideways_scroll(page)
+
+    # Scrolled up to read older messages, the video and the box stay in sight.
+    page.mouse.wheel(0, -2000)
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    page.wait_for_timeout(200)
+    assert in_viewport(page, "#message-input")
+
+    # The picture folds away and comes back; the call goes on meanwhile.
+    fold = page.locator("#video-fold")
+    assert fold.get_attribute("aria-expanded") == "true"
+    fold.click()
+    assert page.locator("#video-remote").is_hidden()
+    assert fold.get_attribute("aria-expanded") == "false"
+    assert in_viewport(page, "#message-input")
+    page.screenshot(path=str(artifacts_dir / "video-customer-phone-folded.png"))
+    fold.click()
+    receiving(page, "#video-remote")
+
+    # The console on a phone: the video sits below the messages and the message box.
+    console.locator(".chat-panel:not([hidden]) .composer textarea").scroll_into_view_if_needed()
+    boxes = console.evaluate(
+        """() => { const p = document.querySelector('.chat-panel:not([hidden])');
+            const top = (s) => p.querySelector(s).getBoundingClientRect().top;
+            return {messages: top('.messages'), composer: top('.composer'),
+                    video: top('.video-area')}; }"""
+    )
+    assert boxes["messages"] < boxes["composer"] < boxes["video"], boxes
+    assert no_sideways_scroll(console)
+    console.screenshot(path=str(artifacts_dir / "video-console-phone.png"), full_page=True)
+    customer.close()
+    supporter.close()

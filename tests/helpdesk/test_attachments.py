@@ -238,3 +238,115 @@ def test_ended_contact_takes_no_pictures(client, contact, settings):
     )
     assert response.status_code == 409
     assert stored_files(settings) == []
+
+
+# --- PDFs a supporter sends ------------------------------------------------
+
+XMP_PACKET = (
+    b'<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF'
+    b' xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    b"<dc:creator><rdf:Seq><rdf:li>Maija XmpAuthor</rdf:li></rdf:Seq></dc:creator>"
+    b'</rdf:Description></rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+)
+# Strings that must not survive: the information dictionary's and the XMP's.
+PDF_SECRETS = (b"Maija Meikalainen", b"Kunnan toimisto", b"SecretWriter", b"XmpAuthor", b"xmpmeta")
+
+
+def pdf_with_metadata(pages: int = 2) -> bytes:
+    """A PDF with Author/Creator/Producer, a document XMP stream and a page XMP stream."""
+    from pypdf import PdfWriter
+    from pypdf.generic import DecodedStreamObject, NameObject
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(200, 200)
+    writer.add_metadata(
+        {
+            "/Author": "Maija Meikalainen",
+            "/Creator": "Kunnan toimisto",
+            "/Producer": "SecretWriter 3.1",
+        }
+    )
+    xmp = DecodedStreamObject()
+    xmp.set_data(XMP_PACKET)
+    xmp[NameObject("/Type")] = NameObject("/Metadata")
+    xmp[NameObject("/Subtype")] = NameObject("/XML")
+    writer._root_object[NameObject("/Metadata")] = writer._add_object(xmp)
+    writer.pages[0][NameObject("/Metadata")] = writer._add_object(xmp)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_metadata_is_stripped():
+    from pypdf import PdfReader
+
+    original = pdf_with_metadata()
+    assert all(secret in original for secret in PDF_SECRETS)  # the input carries them
+    reader = PdfReader(io.BytesIO(original))
+    assert reader.metadata.author == "Maija Meikalainen" and reader.xmp_metadata is not None
+
+    checked = service.check_upload(
+        data=original, declared_type="application/pdf", declared_name="ohje.pdf", allow_pdf=True
+    )
+    assert checked.kind == "pdf" and checked.content_type == "application/pdf"
+    for secret in PDF_SECRETS:
+        assert secret not in checked.data, secret
+    cleaned = PdfReader(io.BytesIO(checked.data))
+    assert len(cleaned.pages) == 2  # the pages are kept
+    assert not cleaned.metadata  # no information dictionary at all (not even pypdf's Producer)
+    assert cleaned.xmp_metadata is None
+    assert "/Metadata" not in cleaned.pages[0]
+
+
+def test_a_supporters_pdf_is_stored_without_metadata(settings, reference_data):
+    from tests.realtime.helpers import make_pair
+
+    _, supporter, contact = make_pair()
+    result = service.send_attachment(
+        contact_id=contact.pk,
+        data=pdf_with_metadata(),
+        declared_type="application/pdf",
+        declared_name="ohje.pdf",
+        supporter=supporter,
+    )
+    row = Attachment.objects.get(contact=contact)
+    assert row.kind == "pdf" and row.message_seq == result.seq
+    with row.file.open("rb") as handle:
+        stored = handle.read()
+    assert stored.startswith(b"%PDF-") and row.size == len(stored)
+    for secret in PDF_SECRETS:
+        assert secret not in stored, secret
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        pytest.param(b"%PDF-1.4\n1 0 obj\n%%EOF\n", id="no-objects"),
+        pytest.param(b"%PDF-1.7\ngarbage garbage\n%%EOF\n", id="garbage"),
+        pytest.param(b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", id="no-pages"),
+        pytest.param("truncated", id="truncated"),
+    ],
+)
+def test_a_malformed_pdf_is_refused_with_a_clear_error(client, settings, reference_data, data):
+    from tests.realtime.helpers import make_pair
+
+    if data == "truncated":
+        whole = pdf_with_metadata()
+        data = whole[: len(whole) // 2] + b"\n%%EOF\n"
+    _, supporter, contact = make_pair()
+    client.force_login(supporter.user)
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = client.post(
+        f"/api/console/contacts/{contact.public_id}/attachments",
+        {"file": SimpleUploadedFile("ohje.pdf", data, content_type="application/pdf")},
+    )
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert body["error"] == "unreadable_pdf"
+    assert "PDF" in body["detail"]
+    assert not Attachment.objects.exists() and not stored_files(settings)
+    assert not Message.objects.filter(contact=contact).exists()

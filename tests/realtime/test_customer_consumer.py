@@ -68,6 +68,69 @@ async def test_ping_pong_and_welcome_replays_after_last_seq(ws_app, pair):
     await client.disconnect()
 
 
+STORY_KEYS = {"step", "at", "after_seq", "supporter_name", "target"}
+
+
+def _story_events(contact, supporter, national):
+    """joined, a message, transferred to Pohjois-Karjala, escalated, joined, on hold, ended."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from helpdesk.models import ContactEvent
+
+    start = timezone.now() - timedelta(minutes=10)
+
+    def event(minute, kind, **fields):
+        ContactEvent.objects.create(
+            contact=contact, kind=kind, at=start + timedelta(minutes=minute), **fields
+        )
+
+    event(0, "created")
+    event(1, "picked", supporter=supporter)
+    _post(contact, "a", "eka")  # now: after every event below in time, so move it back
+    Message.objects.filter(contact=contact, seq=1).update(created_at=start + timedelta(minutes=2))
+    event(3, "transferred", supporter=supporter, data={"to_region": "12"})
+    event(4, "offer_declined", supporter=supporter)  # not a step of the story
+    event(5, "escalated", supporter=supporter, data={"to_provider": national.pk})
+    event(6, "accepted", supporter=supporter)
+    event(7, "on_hold", supporter=supporter)
+    event(8, "resumed", supporter=supporter)
+    event(9, "ended", supporter=supporter)
+
+
+async def test_a_fresh_welcome_tells_the_story_from_the_events(ws_app, reference_data):
+    from tests.factories import make_provider
+
+    _, supporter, contact = await sync_to_async(make_pair)(language="sv")
+    national = await sync_to_async(make_provider)(name="Kansalaisneuvonta", is_national=True)
+    await sync_to_async(_story_events)(contact, supporter, national)
+
+    client = await customer_client(ws_app, contact, hello=0)
+    story = client.welcome["story"]
+    assert all(set(entry) == STORY_KEYS for entry in story)
+    assert [(e["step"], e["after_seq"]) for e in story] == [
+        ("joined", 0),
+        ("transferred", 1),
+        ("escalated", 1),
+        ("joined", 1),
+        ("on_hold", 1),
+        ("resumed", 1),
+        ("ended", 1),
+    ]
+    name = supporter.display_name
+    assert [e["supporter_name"] for e in story] == [name, None, None, name, name, name, name]
+    # Named as the live frames name them: the region in the contact's language.
+    assert story[1]["target"] == {"kind": "region", "name": "Norra Karelen"}
+    assert story[2]["target"] == {"kind": "national", "name": "Kansalaisneuvonta"}
+    await client.disconnect()
+
+    # A page that resumes told the story live: no story in its welcome.
+    resumed = await customer_client(ws_app, contact, hello=1)
+    assert "story" not in resumed.welcome
+    await resumed.disconnect()
+
+
 async def test_send_ack_notify_and_idempotent_resend(ws_app, pair):
     _, supporter, contact = pair
     customer = await customer_client(ws_app, contact)

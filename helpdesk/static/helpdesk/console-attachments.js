@@ -110,8 +110,9 @@ function addForm(panel, contact) {
         setTimeout(decorateAll, 0);
         return;
       }
-      status.textContent =
-        response.status === 413 ? S.tooLarge : response.status === 415 ? S.wrongType : S.failed;
+      const answer = await response.json().catch(() => ({}));
+      const byCode = { too_large: S.tooLarge, wrong_type: S.wrongType, type_mismatch: S.wrongType, unreadable_pdf: S.unreadablePdf };
+      status.textContent = byCode[answer.error] || S.failed;
     } catch (err) {
       status.textContent = S.failed || "";
     }

@@ -18,6 +18,7 @@ class CustomerVideo {
     this.proposal = null; // the supporter's open proposal {proposal, kind}
     this.mine = null; // this page's open proposal {proposal, kind}
     this.call = null;
+    this.folded = false; // the customer hid the picture (the call goes on)
     document.addEventListener("helpdesk:frame", (event) => this.onFrame(event.detail));
     $("video-start").addEventListener("click", () => this.propose("video"));
     $("video-screen").addEventListener("click", () => this.offerScreen());
@@ -26,6 +27,10 @@ class CustomerVideo {
     $("video-camera").addEventListener("click", () => this.toggleCamera());
     $("video-accept").addEventListener("click", () => this.answer(true));
     $("video-decline").addEventListener("click", () => this.answer(false));
+    $("video-fold").addEventListener("click", () => {
+      this.folded = !this.folded;
+      this.render();
+    });
   }
 
   send(frame) {
@@ -172,6 +177,16 @@ class CustomerVideo {
     $("video-hangup").hidden = !live;
     show($("video-remote"), live ? call.remoteCamera : null);
     show($("video-local"), call && call.camera ? call.camera : null);
+    // During a call a narrow screen gets a compact video strip (video.css) so the
+    // messages and the message box stay in sight; the picture can also be folded away.
+    if (!live) this.folded = false;
+    this.area.classList.toggle("in-call", live);
+    this.area.classList.toggle("folded", live && this.folded);
+    document.body.classList.toggle("video-call-on", live);
+    const fold = $("video-fold");
+    fold.hidden = !live;
+    fold.textContent = this.folded ? V.unfold : V.fold;
+    fold.setAttribute("aria-expanded", this.folded ? "false" : "true");
   }
 }
 

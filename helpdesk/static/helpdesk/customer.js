@@ -12,6 +12,8 @@ const KEY_CUSTOMER = "digituki.customerKey";
 const QUEUED = new Set(["waiting", "offered", "transferred", "escalated"]);
 const SERVED = new Set(["active", "on_hold"]);
 const TERMINAL = new Set(["ended", "abandoned"]);
+// The state class a story step's line takes (as the live lines do).
+const STEP_STATE = { joined: "active", resumed: "active", back_in_queue: "waiting" };
 
 // --- storage --------------------------------------------------------------
 
@@ -393,14 +395,23 @@ class CustomerChat {
 
   onFrame(frame) {
     switch (frame.type) {
-      case "welcome":
-        // What happened while the socket was away is told too (a reload starts afresh).
-        if (this.contact && frame.contact) this.tellStory(this.contact, frame.contact);
+      case "welcome": {
+        // A page that starts afresh (first load or reload) draws the story so
+        // far from the welcome; a page that resumes tells what changed while
+        // its socket was away.
+        const fresh = !this.contact;
+        if (!fresh && frame.contact) this.tellStory(this.contact, frame.contact);
         this.setContact(frame.contact || {});
-        (frame.messages || []).forEach((m) => this.addMessage(m));
+        const story = fresh && Array.isArray(frame.story) ? frame.story.slice() : [];
+        (frame.messages || []).forEach((m) => {
+          while (story.length && !(Number(story[0].after_seq) >= m.seq)) this.addStoryStep(story.shift());
+          this.addMessage(m);
+        });
+        story.forEach((step) => this.addStoryStep(step));
         this.flushOutbox();
         this.sendReceipt();
         break;
+      }
       case "message.new":
         this.addMessage(frame.message);
         this.sendReceipt();
@@ -480,29 +491,57 @@ class CustomerChat {
     const from = before.state;
     const to = next.state;
     if (!from || from === to) return;
-    const name = next.supporter_name || before.supporter_name || S.supporter;
-    let text = null;
-    if (to === "active" && from === "on_hold") text = fmt(S.storyResumed, { name });
-    else if (to === "active") text = fmt(S.storyJoined, { name });
-    else if (to === "on_hold") text = fmt(S.storyOnHold, { name });
-    else if (to === "escalated") text = S.storyEscalated;
-    else if (to === "transferred") {
-      const target = next.helper;
-      if (target && target.kind === "national") text = S.storyEscalated;
-      else if (target && target.kind === "region") text = fmt(S.storyTransferredRegion, { name: target.name });
-      else if (target && target.name) text = fmt(S.storyTransferredProvider, { name: target.name });
-      else text = S.storyTransferred;
-    } else if (to === "waiting" && SERVED.has(from)) text = S.storyBackInQueue;
-    else if (to === "ended") text = S.storyEnded;
-    else if (to === "abandoned") text = S.storyAbandoned;
+    let step = null;
+    if (to === "active" && from === "on_hold") step = "resumed";
+    else if (to === "active") step = "joined";
+    else if (to === "waiting" && SERVED.has(from)) step = "back_in_queue";
+    else if (["on_hold", "escalated", "transferred", "ended", "abandoned"].includes(to)) step = to;
+    if (!step) return;
+    const name = next.supporter_name || before.supporter_name;
+    const text = this.storyText(step, name, next.helper);
     if (text) this.addSystemLine(text, to);
   }
 
-  addSystemLine(text, state) {
+  /** A step of the welcome's `story` (a page that reloaded): the same line, at its time. */
+  addStoryStep(entry) {
+    if (!entry || typeof entry.step !== "string") return;
+    const text = this.storyText(entry.step, entry.supporter_name, entry.target);
+    if (text) this.addSystemLine(text, STEP_STATE[entry.step] || entry.step, entry.at);
+  }
+
+  storyText(step, supporterName, target) {
+    const name = supporterName || S.supporter;
+    switch (step) {
+      case "joined":
+        return fmt(S.storyJoined, { name });
+      case "resumed":
+        return fmt(S.storyResumed, { name });
+      case "on_hold":
+        return fmt(S.storyOnHold, { name });
+      case "escalated":
+        return S.storyEscalated;
+      case "transferred":
+        if (target && target.kind === "national") return S.storyEscalated;
+        if (target && target.kind === "region" && target.name) return fmt(S.storyTransferredRegion, { name: target.name });
+        if (target && target.name) return fmt(S.storyTransferredProvider, { name: target.name });
+        return S.storyTransferred;
+      case "back_in_queue":
+        return S.storyBackInQueue;
+      case "ended":
+        return S.storyEnded;
+      case "abandoned":
+        return S.storyAbandoned;
+      default:
+        return null;
+    }
+  }
+
+  addSystemLine(text, state, at = null) {
+    const when = at || new Date().toISOString();
     const li = el(
       "li",
       { class: `msg system kind-system story story-${state}` },
-      el("span", { class: "meta" }, el("span", { class: "who", text: S.system }), " ", el("time", { datetime: new Date().toISOString(), text: timeLabel(null, LANG) })),
+      el("span", { class: "meta" }, el("span", { class: "who", text: S.system }), " ", el("time", { datetime: when, text: timeLabel(at, LANG) })),
       el("p", { class: "body", text }),
     );
     const list = this.$("messages");
@@ -633,6 +672,8 @@ class CustomerChat {
       const fresh = node.querySelector(".receipt");
       if (receipt && fresh && receipt.textContent !== S.sending) fresh.textContent = receipt.textContent;
       pending.replaceWith(node);
+      // The stored copy is taller (its time and receipt): keep it in sight.
+      node.scrollIntoView({ block: "nearest" });
     } else this.insertInOrder(node, message.seq);
     if (message.author === "supporter") this.showTyping(false);
   }
