@@ -408,6 +408,12 @@ class CustomerChat {
           this.addMessage(m);
         });
         story.forEach((step) => this.addStoryStep(step));
+        // The welcome reads the contact before its story, so a step stored in
+        // between (a supporter joining that moment) is in the story while the
+        // contact still says the earlier state; its live frame then follows.
+        // Remember where the story ended so that frame does not tell it twice.
+        const last = fresh && Array.isArray(frame.story) ? frame.story[frame.story.length - 1] : null;
+        this.storyEndState = last ? STEP_STATE[last.step] || last.step : null;
         this.flushOutbox();
         this.sendReceipt();
         break;
@@ -491,6 +497,9 @@ class CustomerChat {
     const from = before.state;
     const to = next.state;
     if (!from || from === to) return;
+    const toldAlready = this.storyEndState === to;
+    this.storyEndState = null;
+    if (toldAlready) return;
     let step = null;
     if (to === "active" && from === "on_hold") step = "resumed";
     else if (to === "active") step = "joined";
