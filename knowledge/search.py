@@ -126,6 +126,7 @@ def retrieval_prefix(stem: str) -> str:
     return stem[: max(5, len(stem) - 3)]
 
 
+@functools.lru_cache(maxsize=131072)  # pure; see knowledge.text on the caches
 def match_strength(query_stem: str, word: str) -> float:
     """How well one stored stem answers one query stem, from 0 to 1."""
     if word == query_stem:
