@@ -437,7 +437,12 @@ CHAT_CONSOLE_DB_THREADS = int(os.environ.get("CHAT_CONSOLE_DB_THREADS", "2"))
 # Customers' welcomes in the chat pool at once (realtime/consumers/welcome_gate.py).
 CHAT_WELCOME_CONCURRENCY = int(os.environ.get("CHAT_WELCOME_CONCURRENCY", "3"))
 CHAT_SUGGEST_INTERVAL_S = float(os.environ.get("CHAT_SUGGEST_INTERVAL_S", "10"))
+# Knowledge suggestions (realtime/consumers/suggestions.py): searched by the
+# suggestion worker when one is alive; else, with the fallback on, in the ASGI
+# worker itself at most CHAT_SUGGEST_MAX_PER_S per process.
 CHAT_SUGGEST_MAX_PER_S = float(os.environ.get("CHAT_SUGGEST_MAX_PER_S", "2"))
+CHAT_SUGGEST_FALLBACK = env_bool("CHAT_SUGGEST_FALLBACK", True)
+CHAT_SUGGEST_MAX_AGE_S = float(os.environ.get("CHAT_SUGGEST_MAX_AGE_S", "30"))
 CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))
 HELP_POINTS_URL = os.environ.get("HELP_POINTS_URL", "/near/")
 CONTACT_CREATE_RATE_LIMIT = os.environ.get("CONTACT_CREATE_RATE_LIMIT", "10/minute")

@@ -1,12 +1,20 @@
 """Knowledge-base suggestions for the serving supporter, off the hot path.
 
 After a customer message is stored the customer's consumer calls `schedule`;
-at most one search per contact runs every CHAT_SUGGEST_INTERVAL_S seconds, in
-a worker thread, on the latest customer text, and its result goes to the
-contact's group as a `suggestions` event (ephemeral: nothing to store). Message
-delivery never waits for it, and a process-wide budget (CHAT_SUGGEST_MAX_PER_S)
-keeps the searches from eating the CPU that delivery needs: suggestions are a
-help, so under load some are skipped. Without the knowledge app this does nothing.
+at most one search per contact runs every CHAT_SUGGEST_INTERVAL_S seconds, on
+the latest customer text, and its result goes to the contact's group as a
+`suggestions` event (ephemeral: nothing to store). Message delivery never
+waits for it.
+
+Where the search runs: a search is CPU-bound Python that holds the GIL, and
+in an ASGI worker it delays every socket's messages (bench/chat_load.py). So
+when a suggestion worker is alive (realtime/suggest_worker.py) the request
+only goes onto its Redis queue (realtime/suggest_queue.py) and the worker
+searches and publishes. Without one (the embedded `make serve`, tests that
+start none, a worker that is down) the search runs here, in one thread, under
+a process-wide budget (CHAT_SUGGEST_MAX_PER_S) so that it cannot eat the CPU
+that delivery needs; CHAT_SUGGEST_FALLBACK=0 turns that off. Without the
+knowledge app this does nothing.
 """
 
 from __future__ import annotations
@@ -20,11 +28,13 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from realtime import suggest_queue
 from realtime.events import apublish, contact_group
+from realtime.suggest_worker import search as _search
 
 log = logging.getLogger(__name__)
 
-MAX_TEXT = 2000
+MAX_TEXT = suggest_queue.MAX_TEXT
 _FORGET_AFTER_S = 3600
 
 
@@ -83,18 +93,6 @@ def schedule(*, contact: str, language: str, text: str, topic: str | None = None
     task.add_done_callback(_tasks.discard)
 
 
-def _search(text: str, language: str, topic: str | None = None) -> list[dict]:
-    from django.db import close_old_connections
-
-    from knowledge.services import suggest_articles
-
-    close_old_connections()
-    try:
-        return list(suggest_articles(text=text, language=language, limit=3, topic=topic))
-    finally:
-        close_old_connections()
-
-
 async def _run(contact: str, delay: float) -> None:
     try:
         await asyncio.sleep(delay)
@@ -104,7 +102,16 @@ async def _run(contact: str, delay: float) -> None:
         if len(_last_run) > 10_000:
             for key in [k for k, at in _last_run.items() if now - at > _FORGET_AFTER_S]:
                 _last_run.pop(key, None)
-        if pending is None or not _take_budget():
+        if pending is None:
+            return
+        if await suggest_queue.worker_alive():
+            await suggest_queue.push(
+                suggest_queue.Request(
+                    contact, pending.language, pending.text, pending.topic, time.time()
+                )
+            )
+            return
+        if not getattr(settings, "CHAT_SUGGEST_FALLBACK", True) or not _take_budget():
             return
         articles = await sync_to_async(_search, thread_sensitive=False, executor=_search_pool)(
             pending.text, pending.language, pending.topic
