@@ -7,18 +7,27 @@ What it does, and stops and drops again at the end:
    contacts, each served by its own supporter (with a login session);
 2. starts --servers uvicorn processes (default 2, the two sides of each pair on
    different ones) with the pub/sub channel layer on a private
-   redis-server (or BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/0);
+   redis-server (or BENCH_REDIS_URL, e.g. redis://127.0.0.1:6379/0), and
+   beside them the suggestion worker (`manage.py suggestion_worker`);
 3. connects the N pairs (customer on /ws/contact/, supporter on /ws/console/)
    from client processes, and each side sends one message per 5 s on average,
    open loop (Poisson arrivals: a slow server does not slow the senders down);
-   latency runs from the *intended* send time to delivery at the other side;
+   latency runs from the *intended* send time to delivery at the other side.
+   Customers write real questions (tests/knowledge/suggest_eval.tsv) and the
+   seed articles are loaded, so the knowledge suggestions work as in
+   production; the consoles count the `suggestions` frames they get;
 4. runs the same load against the bare relay consumer (/ws/bench-echo/, same
    channel layer, no database) in the same server;
 5. prints latency percentiles, lost and duplicated messages, the server's
    memory per connection, how long each customer and console socket took
    from its handshake to its welcome while all of them connected at once,
-   and as its last line
-   `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n> ratio_vs_bare=<x>`.
+   and as its last line `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n>
+   ratio_vs_bare=<x> reconnect_console_p99_ms=<n> suggestions=<n>` (suggestions:
+   frames the consoles got during the chat phase).
+
+--suggest chooses where the searches run: `worker` (default, the production
+shape), `in-process` (no worker: the ASGI workers search themselves, capped
+by CHAT_SUGGEST_MAX_PER_S) or `off` (no searches at all), for A/B runs.
 
 Every message is acknowledged only once its commit is on disk, so the
 platform's tail also follows how long the disk under PostgreSQL takes to
@@ -60,6 +69,8 @@ PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "")
 CONNECT_CONCURRENCY = 50
 _COUNTED = ('{"type":"message.new"', '{"type":"error"')
+_SUGGESTIONS = '{"type":"suggestions"'
+QUESTIONS = ROOT / "tests" / "knowledge" / "suggest_eval.tsv"
 DRAIN_S = 5.0
 MAX_DRAIN_S = 120.0
 
@@ -304,7 +315,20 @@ def seed(pairs: int) -> list[dict]:
             }
         )
     Session.objects.bulk_create(sessions)
+    import io
+
+    import knowledge
+
+    # Without the reference data some topics are unknown: left out, said on stderr.
+    quiet = io.StringIO()
+    call_command("import_articles", str(knowledge.content_dir()), stdout=quiet, stderr=quiet)
     return out
+
+
+def questions() -> list[str]:
+    """What customers write: the suggestion evaluation set's conversation snippets."""
+    rows = [line.split("\t") for line in QUESTIONS.read_text(encoding="utf-8").splitlines()]
+    return [r[2] for r in rows if len(r) == 4 and not r[0].startswith("#") and r[0] != "language"]
 
 
 def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
@@ -330,6 +354,46 @@ def start_server(db_name: str, port: int, *, ticker: bool) -> subprocess.Popen:
         "0",
     )
     return start_uvicorn(port, env, log_name="bench-server", extra_args=extra)
+
+
+def start_suggestion_worker(db_name: str) -> tuple[subprocess.Popen, object]:
+    """`manage.py suggestion_worker` on the bench database and Redis, until stopped."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG}/{db_name}",
+        "DEBUG": "0",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(ROOT / "var" / "bench-suggestion-worker.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "suggestion_worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    return proc, log
+
+
+def wait_for_suggestion_worker(proc: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    """Until the worker has marked itself alive in Redis (the servers look for the mark)."""
+    import redis as redis_client
+    from django.conf import settings
+
+    from realtime import suggest_queue
+
+    client = redis_client.Redis.from_url(settings.REDIS_URL)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not client.exists(suggest_queue.worker_key()):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "the suggestion worker did not start: var/bench-suggestion-worker.log"
+                )
+            time.sleep(0.2)
+    finally:
+        client.close()
 
 
 def rss_kib(pid: int) -> int:
@@ -362,9 +426,12 @@ class Side:
         self.errors = 0
         self.codes: dict[str, int] = {}
         self.connect_s = 0.0  # handshake to welcome (platform) or to open (bare)
+        self.suggestions = 0
 
 
-async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, interval: float) -> None:
+async def run_client(
+    mode: str, ports: list[int], pairs: list[dict], conn, interval: float, asked: list[str]
+) -> None:
     from websockets.asyncio.client import connect
 
     origin = f"http://127.0.0.1:{ports[0]}"
@@ -461,6 +528,8 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
                 # "type" first, so acks and pongs are skipped without parsing
                 # (the load generator shares the cores with the servers).
                 if mode == "platform" and not raw.startswith(_COUNTED):
+                    if raw.startswith(_SUGGESTIONS):
+                        me.suggestions += 1
                     continue
                 frame = json.loads(raw)
                 if mode == "platform":
@@ -473,7 +542,7 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
                         continue
                     message = frame["message"]
                     me.got_seqs[message["seq"]] = me.got_seqs.get(message["seq"], 0) + 1
-                    cid, _, intended = message["body"].partition("|")
+                    cid, intended = message["body"].split("|")[:2]
                     if cid[0] == me.name:
                         continue  # our own message echoed to our socket
                 else:
@@ -494,11 +563,11 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
                 await asyncio.sleep(delay)
             cid = f"{me.name}{me.pair}-{n}"
             if mode == "platform":
-                frame = {
-                    "type": "message.send",
-                    "client_msg_id": cid,
-                    "body": f"{cid}|{intended:.6f}",
-                }
+                body = f"{cid}|{intended:.6f}"
+                if me.name == "c" and asked:
+                    # A question a supporter may want a guide for.
+                    body += "|" + asked[rng.randrange(len(asked))]
+                frame = {"type": "message.send", "client_msg_id": cid, "body": body}
                 if me.name == "s":
                     frame["contact"] = contact
                 text = json.dumps(frame)
@@ -563,11 +632,17 @@ async def run_client(mode: str, ports: list[int], pairs: list[dict], conn, inter
                 name: [me.connect_s for pair in sides for me in pair if me.name == name]
                 for name in ("c", "s")
             },
+            "suggestions": {
+                name: sum(me.suggestions for pair in sides for me in pair if me.name == name)
+                for name in ("c", "s")
+            },
         }
     )
 
 
-def client_main(mode: str, ports: list[int], pairs: list[dict], conn, interval: float) -> None:
+def client_main(
+    mode: str, ports: list[int], pairs: list[dict], conn, interval: float, asked: list[str]
+) -> None:
     try:
         import uvloop
 
@@ -575,12 +650,19 @@ def client_main(mode: str, ports: list[int], pairs: list[dict], conn, interval: 
     except ImportError:
         pass
     try:
-        asyncio.run(run_client(mode, ports, pairs, conn, interval))
+        asyncio.run(run_client(mode, ports, pairs, conn, interval, asked))
     except Exception as exc:  # tell the parent instead of leaving it waiting
         conn.send({"error": repr(exc)})
 
 
-def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[dict], args) -> dict:
+def run_phase(
+    mode: str,
+    ports: list[int],
+    server_pids: list[int],
+    pairs: list[dict],
+    args,
+    worker_pid: int | None = None,
+) -> dict:
     ctx = mp.get_context("spawn")
     chunks = [pairs[i :: args.clients] for i in range(args.clients)]
     procs, conns = [], []
@@ -588,7 +670,10 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
     started = time.monotonic()
     for chunk in chunks:
         parent, child = ctx.Pipe()
-        proc = ctx.Process(target=client_main, args=(mode, ports, chunk, child, args.interval))
+        proc = ctx.Process(
+            target=client_main,
+            args=(mode, ports, chunk, child, args.interval, questions()),
+        )
         proc.start()
         procs.append(proc)
         conns.append(parent)
@@ -602,6 +687,7 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
     time.sleep(1.0)
     rss_after = sum(rss_kib(pid) for pid in server_pids)
     cpu0 = sum(cpu_s(pid) for pid in server_pids)
+    worker_cpu0 = cpu_s(worker_pid) if worker_pid else 0.0
     t0 = time.time() + 1.0
     for conn in conns:
         conn.send((t0, args.duration))
@@ -614,6 +700,7 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
             raise RuntimeError(f"client failed: {results[-1]['error']}")
     ended = time.time()
     cpu = (sum(cpu_s(pid) for pid in server_pids) - cpu0) / (ended - t0)
+    worker_cpu = (cpu_s(worker_pid) - worker_cpu0) / (ended - t0) if worker_pid else 0.0
     for proc in procs:
         proc.join(30)
     latencies = [x for r in results for x in r["latencies"]]
@@ -645,6 +732,8 @@ def run_phase(mode: str, ports: list[int], server_pids: list[int], pairs: list[d
             for name in ("c", "s")
         },
         "server_cpu": cpu,
+        "worker_cpu": worker_cpu,
+        "suggestions": {name: sum(r["suggestions"][name] for r in results) for name in ("c", "s")},
         "window": (t0, t0 + args.duration),
     }
 
@@ -668,6 +757,13 @@ def report(r: dict, args) -> None:
             f"console p50={s50:.0f}ms p99={s99:.0f}ms",
             flush=True,
         )
+        got = r["suggestions"]
+        print(
+            f"    suggestions ({args.suggest}): consoles got {got['s']} "
+            f"({got['s'] / args.duration:.1f}/s), customers {got['c']}; "
+            f"suggestion worker cpu={r['worker_cpu'] * 100:.0f}%",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -683,6 +779,13 @@ def main() -> None:
         "--ticker",
         action="store_true",
         help="also run the routing ticker in the server (off: measure the chat path alone)",
+    )
+    parser.add_argument(
+        "--suggest",
+        choices=("worker", "in-process", "off"),
+        default="worker",
+        help="where knowledge searches run: the suggestion worker (default), the ASGI"
+        " workers themselves (no worker started), or nowhere",
     )
     parser.add_argument(
         "--pg",
@@ -702,6 +805,7 @@ def main() -> None:
         print(f"private PostgreSQL in {private_pg.dir} on port {private_pg.port}", flush=True)
     db_name = f"helpdesk_bench_{os.getpid()}"
     servers: list[subprocess.Popen] = []
+    worker = worker_log = None
     redis = None
     probe = None
     try:
@@ -716,12 +820,20 @@ def main() -> None:
 
         connections.close_all()
         print(f"seeded {args.pairs} pairs in {time.monotonic() - started:.1f}s", flush=True)
+        if args.suggest == "worker":
+            worker, worker_log = start_suggestion_worker(db_name)
+            wait_for_suggestion_worker(worker)
+            print(f"suggestion worker pid {worker.pid}", flush=True)
+        elif args.suggest == "off":
+            os.environ["CHAT_SUGGEST_MAX_PER_S"] = "0"
         ports = [free_port() for _ in range(max(1, args.servers))]
         for port in ports:
             servers.append(start_server(db_name, port, ticker=args.ticker))
             print(f"server pid {servers[-1].pid} on port {port}", flush=True)
         pids = [server.pid for server in servers]
-        platform = run_phase("platform", ports, pids, pairs, args)
+        platform = run_phase(
+            "platform", ports, pids, pairs, args, worker_pid=worker.pid if worker else None
+        )
         report(platform, args)
         print(f"    disk: {probe.summary(*platform['window'])} in {probe.directory}", flush=True)
         bare = run_phase("bare", ports, pids, pairs, args)
@@ -732,13 +844,16 @@ def main() -> None:
         print(
             f"chat_load pairs={args.pairs} p99_ms={platform['p99_ms']:.0f} "
             f"lost={platform['lost']} dup={platform['dup']} ratio_vs_bare={ratio:.2f} "
-            f"reconnect_console_p99_ms={console_p99:.0f}",
+            f"reconnect_console_p99_ms={console_p99:.0f} "
+            f"suggestions={platform['suggestions']['s']}",
             flush=True,
         )
     finally:
         for child in mp.active_children():
             child.terminate()
-        stop_servers(servers)
+        stop_servers(servers + ([worker] if worker else []))
+        if worker_log is not None:
+            worker_log.close()
         try:
             from django.db import connections
 
