@@ -134,7 +134,10 @@ def _loop_client():
     if found is None or found[0] is not loop:
         for key in [k for k, (other, _) in _clients.items() if other.is_closed()]:
             del _clients[key]
-        found = _clients[id(loop)] = (loop, client(max_connections=10))
+        # Short timeouts: a consumer waiting on an unreachable Redis would hold
+        # its contact's suggestions back; it searches itself instead.
+        options = {"max_connections": 10, "socket_connect_timeout": 2, "socket_timeout": 2}
+        found = _clients[id(loop)] = (loop, client(**options))
     return found[1]
 
 

@@ -67,7 +67,9 @@ class SuggestionWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve requests until `stop` is set; the search in progress finishes first."""
-        redis = suggest_queue.client(max_connections=4)
+        redis = suggest_queue.client(
+            max_connections=4, socket_connect_timeout=5, socket_timeout=POP_TIMEOUT_S + 5
+        )
         beat = asyncio.create_task(self._heartbeat(redis, stop))
         key = suggest_queue.requests_key()
         failures = 0
