@@ -528,8 +528,8 @@ async def run_client(
                 # "type" first, so acks and pongs are skipped without parsing
                 # (the load generator shares the cores with the servers).
                 if mode == "platform" and not raw.startswith(_COUNTED):
-                    if raw.startswith(_SUGGESTIONS):
-                        me.suggestions += 1
+                    if raw.startswith(_SUGGESTIONS) and now <= t0 + duration:
+                        me.suggestions += 1  # during the chat phase, not the drain
                     continue
                 frame = json.loads(raw)
                 if mode == "platform":

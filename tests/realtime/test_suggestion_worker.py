@@ -273,6 +273,13 @@ async def test_without_a_worker_and_without_the_fallback_nothing_is_searched(
     await customer.disconnect()
 
 
+async def test_without_redis_there_is_no_worker_to_ask(settings, queue):
+    """The embedded default (`make serve`): one process, which searches itself."""
+    queue.set(suggest_queue.worker_key(), "elsewhere:1", ex=30)
+    settings.REDIS_URL = ""
+    assert not await suggest_queue.worker_alive()
+
+
 # -- the whole path: sockets on a live server, the worker in its own process ----------
 
 
