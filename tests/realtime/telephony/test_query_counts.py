@@ -32,7 +32,7 @@ AT_MOST = {
     "menu/language": 4,
     "menu/region": 4,
     "menu/topic": 12,  # the answer that queues the call: routing's enqueue
-    "queue-done": 15,  # the hang-up: routing's abandon and the call's events
+XX
 }
 
 
