@@ -481,6 +481,11 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
         if call.stage not in (Stage.CALLBACK,):
             call.stage = Stage.DONE
         call.save()
+        if call.direction == Direction.INBOUND and call.supporter_id is not None:
+            # Only a call a supporter connected can have a warm transfer open.
+            from realtime.telephony import warm
+
+            warm.caller_gone(call)
     if call.contact_id is None or not first:
         return
     # Only what deciding needs (routing's services read the contact again

@@ -168,7 +168,10 @@ class Phone {
   // --- phone contacts ---------------------------------------------------
 
   onFrame(frame) {
-    if (frame.type === "welcome") (frame.contacts || []).forEach((c) => this.serving(c));
+    if (frame.type === "welcome") {
+      (frame.contacts || []).forEach((c) => this.serving(c));
+      this.warm.restore();
+    }
     else if (frame.type === "contact.assigned") this.serving(frame.contact || {});
     else if (frame.type === "contact.state" && ["ended", "abandoned", "transferred", "escalated"].includes(frame.state)) {
       // Handed over: leaving the call puts the caller back in the queue for the next supporter.
