@@ -98,6 +98,7 @@ class Phone {
       this.failed();
     }
     this.cards.forEach((card) => this.renderCard(card));
+    this.warm.softphone(this.ready);
   }
 
   failed() {
@@ -105,6 +106,7 @@ class Phone {
     this.section.dataset.state = "sdk-failed";
     this.say(S.sdkFailed);
     this.cards.forEach((card) => this.renderCard(card));
+    this.warm.softphone(false);
   }
 
   async token() {

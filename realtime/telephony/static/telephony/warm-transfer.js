@@ -155,10 +155,11 @@ export class WarmTransfers {
     const li = make("li", { class: "phone-request", "data-transfer": String(frame.transfer) });
     const request = { id: frame.transfer, li, note: make("p", { class: "phone-note", role: "status" }) };
     const buttons = make("p", { class: "phone-actions" });
-    if (this.phone.ready) {
-      buttons.append(make("button", { type: "button", class: "request-browser", text: S.requestBrowser, onclick: () => this.accept(request, "browser") }));
-    }
+    // A request read back after a reload may come before the softphone is ready.
+    request.browser = make("button", { type: "button", class: "request-browser", text: S.requestBrowser, onclick: () => this.accept(request, "browser") });
+    request.browser.hidden = !this.phone.ready;
     buttons.append(
+      request.browser,
       make("button", { type: "button", class: "request-phone secondary", text: S.requestPhone, onclick: () => this.accept(request, "phone") }),
       make("button", { type: "button", class: "request-decline secondary", text: S.requestDecline, onclick: () => this.decline(request) }),
     );
@@ -168,6 +169,11 @@ export class WarmTransfers {
     li.append(buttons, request.note);
     this.requests.set(frame.transfer, request);
     this.list.append(li);
+  }
+
+  // The softphone became ready (or failed): the requests' browser buttons follow it.
+  softphone(ready) {
+    for (const request of this.requests.values()) request.browser.hidden = !ready;
   }
 
   async accept(request, via) {
@@ -199,6 +205,7 @@ export class WarmTransfers {
       request.buttons.hidden = true;
       request.note.textContent = this.S.requestJoining;
     } else if (state === "joined") {
+      request.buttons.hidden = true; // read back after a reload: it never saw "connecting"
       request.note.textContent = this.S.requestJoined;
     } else if (state !== "asking") {
       // Handed over (the call's own card takes over), declined or cancelled.
