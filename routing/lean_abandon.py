@@ -99,7 +99,9 @@ def abandon_waiting(*, contact: Contact, reason: str, now: datetime) -> bool:
     # Imported here: routing.services imports this module's neighbours.
     from routing import services
 
-    if contact.state not in store.CLAIMABLE:
+    # The statement is PostgreSQL's (data-modifying CTEs, jsonb); elsewhere
+    # (the embedded SQLite of `make serve`) the ORM path does the same work.
+    if connection.vendor != "postgresql" or contact.state not in store.CLAIMABLE:
         return False
     params = {"contact": contact.pk, "state": str(contact.state), "now": now, "reason": reason}
     with connection.cursor() as cursor:

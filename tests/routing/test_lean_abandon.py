@@ -149,3 +149,13 @@ def test_what_the_lean_path_does_not_take_is_left_untouched(network, events):  #
     assert ContactEvent.objects.count() == before
     assert Contact.objects.get(pk=served.pk).state == "active"
     assert Contact.objects.get(pk=stale.pk).state == "waiting"
+
+
+def test_off_postgresql_the_orm_path_does_the_work(network, monkeypatch):  # noqa: F811
+    # The statement is PostgreSQL's; the embedded SQLite of `make serve` must not see it.
+    waiting, _ = _pair(HELSINKI_CODE)
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    with CaptureQueriesContext(connection) as queries:
+        assert not lean_abandon.abandon_waiting(contact=waiting, reason="x", now=timezone.now())
+    assert not queries.captured_queries
+    assert Contact.objects.get(pk=waiting.pk).state == "waiting"
