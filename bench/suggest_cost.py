@@ -5,8 +5,9 @@
 The search runs in the process that asks for it and holds the GIL for the
 Python part, so its CPU time is what it takes away from whatever else that
 process does (in an ASGI worker: message delivery). This creates a database
-on the local PostgreSQL, loads the reference data and the seed articles, and
-calls `suggest_articles` in this process for every snippet of
+on the local PostgreSQL (migrated, from the benches' template), loads the
+reference data and the seed articles, and calls `suggest_articles` in this
+process for every snippet of
 tests/knowledge/suggest_eval.tsv, then for whole conversations (several
 snippets joined, as when a supporter takes a contact), --rounds times after
 one warm-up round. It prints this process's CPU time per call (PostgreSQL's
@@ -26,7 +27,7 @@ import sys
 import time
 import uuid
 
-from _common import ROOT, percentile
+from _common import ROOT, create_database, percentile
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -48,7 +49,6 @@ def setup(db_name: str) -> None:
     import knowledge
     from helpdesk.reference import load_reference_data
 
-    call_command("migrate", verbosity=0, interactive=False)
     load_reference_data(postal_codes=False)
     call_command("import_articles", str(knowledge.content_dir()), verbosity=0)
 
@@ -102,7 +102,7 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     db_name = f"helpdesk_bench_suggest_{os.getpid()}"
-    _admin_sql(PG, f'CREATE DATABASE "{db_name}"')
+    create_database(PG, db_name)
     try:
         setup(db_name)
         calls = workload()
