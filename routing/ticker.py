@@ -30,6 +30,7 @@ from django.db import connection
 
 from helpdesk import metrics
 from helpdesk.db import keep_usable_connection
+from routing.incremental import IncrementalSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class RoutingTicker:
         self.min_gap_s = max(0.0, float(min_gap_s))
         self._last_round_at = 0.0
         self._dispatch = dispatch
+        # The routing state kept between this process's rounds (routing/incremental.py).
+        self.state = IncrementalSnapshot()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -198,7 +201,10 @@ class RoutingTicker:
 
         started = time.monotonic()
         try:
-            decision = (self._dispatch or dispatch)()
+            if self._dispatch is not None:
+                decision = self._dispatch()
+            else:
+                decision = dispatch(state=self.state)
         except Exception:
             self.errors += 1
             log.warning("routing round failed; retrying", exc_info=True)
