@@ -5,8 +5,10 @@ every settings.ROUTING_TICK_S, or at once when `kick()` is called after a
 commit that changes the queue (enqueue, decline, presence, end...), so the
 time from enqueue to offer is milliseconds rather than a tick. The
 PostgreSQL advisory lock inside dispatch makes the workers take turns; a
-worker that finds the lock taken after a kick retries shortly, so a kick is
-never lost to a round that began just before the change committed.
+worker that finds the lock taken after a kick retries within BUSY_RETRY_S, so
+a kick is never lost to a round that began just before the change committed.
+Each ticker keeps the routing state between its rounds
+(routing/incremental.py), so a round reads only what changed since the last.
 
 The ticker owns a thread with its own event loop; the round runs in a worker
 thread of that loop (sync_to_async), so the server's event loop never waits
@@ -36,7 +38,7 @@ log = logging.getLogger(__name__)
 
 _running: set[RoutingTicker] = set()
 _running_lock = threading.Lock()
-BUSY_RETRY_S = 0.05
+BUSY_RETRY_S = 0.02
 MIN_ROUND_GAP_S = 0.05
 ERROR_BACKOFF_MAX_S = 10.0
 
@@ -172,10 +174,14 @@ class RoutingTicker:
             self._wake.clear()
             if self._stopping:
                 break
+            previous_round_at = self._last_round_at
             self._last_round_at = time.monotonic()
             outcome = await self._round()
             if outcome == "busy":
-                # Another process is mid-round and may not see our change.
+                # Another process is mid-round and may not see our change. A
+                # try that found the lock taken read nothing: it does not
+                # count as a round for the gap, so the retry comes soon.
+                self._last_round_at = previous_round_at
                 delay = BUSY_RETRY_S
             elif outcome == "error":
                 backoff = min(ERROR_BACKOFF_MAX_S, max(self.interval_s, backoff * 2 or 0.5))
