@@ -242,13 +242,34 @@ class IncrementalSnapshot:
         self._waiting[cid] = waiting
         self._infos[cid] = info
 
+    def positions_saved(self, adopted: dict[int, str], rows: list, at: datetime) -> None:
+        """The round stored these positions on rows still as read: keep them, unread.
+
+        Without this every stored position (a frame a second per waiting
+        customer in a surge) would be read back in full the next round. If the
+        round's transaction rolls back, dispatch forgets the kept state.
+        """
+        for cid, position, wait in rows:
+            version = adopted.get(cid)
+            row = self._rows.get(cid)
+            if version is None or row is None:
+                continue
+            row["last_position"] = position
+            row["last_estimated_wait_s"] = wait
+            row["last_position_at"] = at
+            self._versions[cid] = version
+            info = self._infos[cid]
+            info.last_position = position
+            info.last_estimated_wait_s = wait
+            info.last_position_at = at
+
     def _loaded(self, now: datetime) -> snapshot.Loaded:
         rows = snapshot.read_supporter_rows()
         supporters, expired = snapshot.supporter_states(
             rows, self._memberships, snapshot.read_load([r["id"] for r in rows]), now
         )
         pending = {cid: p for cid, p in self._pending.items() if cid in self._rows}
-        return snapshot.assemble(
+        loaded = snapshot.assemble(
             now=now,
             contacts=self._waiting.values(),
             infos=dict(self._infos),
@@ -260,3 +281,6 @@ class IncrementalSnapshot:
             handle_times=self._handle_times,
             notices=snapshot.read_closed_notices(),
         )
+        loaded.row_versions = self._versions
+        loaded.positions_saved = self.positions_saved
+        return loaded
