@@ -24,7 +24,7 @@ import sys
 import time
 import uuid
 
-from _common import ROOT, percentile
+from _common import ROOT, create_database, percentile
 
 sys.path.insert(0, str(ROOT))
 
@@ -83,7 +83,7 @@ def main() -> None:
     db_name = f"helpdesk_bench_rounds_{os.getpid()}"
     secret = "bench-" + uuid.uuid4().hex * 2
     seeding.admin_sql(f"DROP DATABASE IF EXISTS {db_name}")
-    seeding.admin_sql(f"CREATE DATABASE {db_name}")
+    create_database(seeding.PG, db_name)
     try:
         seeding.setup_django(db_name, secret)
         _sessions, codes = seeding.seed(100)
