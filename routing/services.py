@@ -50,6 +50,7 @@ from realtime.events import (
 from routing import positions, selectors, snapshot, store, targets, types
 from routing.closed_notice import closed_frame
 from routing.engine import decide
+from routing.incremental import IncrementalSnapshot
 from routing.models import ClosedNotice, Workflow
 from routing.types import Decision
 from routing.workflows import ensure_default_workflows
@@ -954,16 +955,28 @@ def heartbeat_many(*, supporter_ids: list[int]) -> int:
 # --- the routing round -------------------------------------------------------
 
 
-def dispatch(*, now: datetime | None = None) -> Decision | None:
-    """Run one routing round; None if another process is running one right now."""
+def dispatch(
+    *, now: datetime | None = None, state: IncrementalSnapshot | None = None
+) -> Decision | None:
+    """Run one routing round; None if another process is running one right now.
+
+    ``state``: the routing state a ticker keeps between its rounds
+    (routing/incremental.py); without it the round reads everything.
+    """
     explicit_now = now is not None
     now = now or timezone.now()
-    with store.dispatch_lock() as got:
-        if not got:
-            return None
-        loaded = snapshot.load(now=now)
-        decision = decide(loaded.snapshot)
-        _Apply(loaded, now=now, backdate_offers=explicit_now).run(decision)
+    try:
+        with store.dispatch_lock() as got:
+            if not got:
+                return None
+            loaded = state.load(now=now) if state is not None else snapshot.load(now=now)
+            decision = decide(loaded.snapshot)
+            _Apply(loaded, now=now, backdate_offers=explicit_now).run(decision)
+    except BaseException:
+        if state is not None:
+            # What the round changed in the kept state was rolled back in the database.
+            state.invalidate()
+        raise
     return decision
 
 
