@@ -78,3 +78,20 @@ async def test_a_failed_flush_is_logged_not_raised(two, caplog):
     with mock.patch.object(presence, "sockets_alive", side_effect=ConnectionError("redis down")):
         await heartbeats.flush({a.pk: {"socket"}})
     assert "heartbeats failed" in caplog.text
+
+
+@pytest.mark.redis
+async def test_presence_keeps_apart_deployments_that_share_a_redis(two, settings):
+    a, _ = two
+    own = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    await presence.socket_alive(a.pk, "socket-1")
+    # Another deployment (another prefix) with a supporter of the same id.
+    settings.CHANNEL_LAYERS = {
+        "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own + "-other"}}
+    }
+    await presence.socket_alive(a.pk, "socket-9")
+    assert await presence.socket_closed(a.pk, "socket-9") == 0
+    settings.CHANNEL_LAYERS = {
+        "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own}}
+    }
+    assert await presence.socket_closed(a.pk, "socket-1") == 0
