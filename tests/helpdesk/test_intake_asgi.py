@@ -291,3 +291,10 @@ async def test_one_hop_and_events_sent_after_commit_from_the_loop(intake):
     public_id = json.loads(body)["contact"]["id"]
     assert threads and all(name.startswith("contact-intake") for name in threads)
     assert sent == [(f"contact.{uuid.UUID(public_id).hex}", "contact.state", "waiting", True)]
+
+
+def test_the_server_application_takes_contact_creation_the_short_way():
+    from helpdesk.asgi import application
+
+    http = application.app.application_mapping["http"]
+    assert isinstance(http, ContactIntakeRouter)
