@@ -16,6 +16,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from helpdesk.intake_asgi import ContactIntakeRouter  # noqa: E402
 from helpdesk.lifespan import LifespanMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.telephony.lean_asgi import VoiceWebhookRouter  # noqa: E402
@@ -23,8 +24,9 @@ from realtime.telephony.lean_asgi import VoiceWebhookRouter  # noqa: E402
 application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
-            # Twilio's voice webhooks take a short path of their own (lean_asgi.py).
-            "http": VoiceWebhookRouter(django_asgi_app),
+            # Twilio's voice webhooks and contact creation take short paths of
+            # their own (lean_asgi.py, intake_asgi.py).
+            "http": ContactIntakeRouter(VoiceWebhookRouter(django_asgi_app)),
             "websocket": AllowedHostsOriginValidator(
                 AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
             ),
