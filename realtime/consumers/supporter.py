@@ -127,13 +127,18 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     back at once. The queue itself is not read here but shared by the
     worker's consoles (`SupporterConsumer.queue_for`).
     """
-    supporter.refresh_from_db(fields=["presence"])
-    actor = Actor.for_user(supporter.user)
+    # The supporter's row afresh (its presence) and its roles, in one go.
+    actor, fresh = Actor.for_user_and_supporter(supporter.user)
+    if fresh is not None:
+        supporter.presence = fresh.presence
     contacts, replays, read = [], {}, []
     serving_now = serving_contacts(supporter, among=serving.values())
-    # Every contact's messages in two queries, however many the console serves.
+    # Every contact's messages in one query, however many the console serves:
+    # the rows just read give their last seqs.
     replayed = replay_many(
-        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now}, for_customer=False
+        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now},
+        for_customer=False,
+        next_seqs={c.pk: c.next_seq for c in serving_now},
     )
     for contact in serving_now:
         public_id = str(contact.public_id)
