@@ -258,12 +258,13 @@ class SupporterConsumer(BaseConsumer):
             heartbeats.beat(self.supporter.pk, self.channel_name)
             return
         try:
-            # The socket counts for presence at once (a second tab closing
-            # now must not sign the supporter out); routing's row is written
-            # with the worker's other heartbeats within a second, one UPDATE
-            # for a whole storm of reconnecting consoles.
             await presence.socket_alive(self.supporter.pk, self.channel_name)
-            heartbeats.beat(self.supporter.pk, self.channel_name)
+        except Exception:
+            log.warning("presence failed for supporter %s", self.supporter.pk, exc_info=True)
+        try:
+            # Written before the connect completes, so routing may offer work
+            # at once; a storm of reconnecting consoles shares the UPDATEs.
+            await heartbeats.alive_now(self.supporter.pk)
         except Exception:
             log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
 
