@@ -50,7 +50,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import ROOT, free_port, percentile, start_uvicorn, stop_servers
+from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -705,7 +705,7 @@ def main() -> None:
     redis = None
     probe = None
     try:
-        admin_sql(f'CREATE DATABASE "{db_name}"')
+        create_database(PG, db_name)
         probe = DiskProbe(private_pg.dir if private_pg else probe_directory())
         probe.start()
         redis, redis_url = start_redis()

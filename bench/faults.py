@@ -49,7 +49,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import chat_load  # noqa: E402  (bench/ is on the path, as for chat_load itself)
-from _common import free_port, stop_servers  # noqa: E402
+from _common import create_database, free_port, stop_servers  # noqa: E402
 
 LIVE_WITHIN_S = 5.0
 
@@ -480,7 +480,7 @@ def main() -> None:
         chat_load.PG = pg.start()
         redis.start()
         db_name = f"helpdesk_bench_faults_{uuid.uuid4().hex[:8]}"
-        chat_load.admin_sql(f"CREATE DATABASE {db_name}")
+        create_database(chat_load.PG, db_name)
         chat_load.setup_django(db_name, redis.url)
         os.environ.setdefault("CHANNEL_LAYER_PREFIX", "helpdesk-faults")
         pairs = chat_load.seed(args.pairs)

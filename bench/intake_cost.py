@@ -31,7 +31,7 @@ import subprocess
 import sys
 import uuid
 
-from _common import ROOT, free_port, start_uvicorn, stop_servers
+from _common import ROOT, create_database, free_port, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -85,7 +85,7 @@ def main() -> None:
     db_name = f"helpdesk_bench_intake_{os.getpid()}"
     secret = "bench-" + uuid.uuid4().hex * 2
     bench.admin_sql(f"DROP DATABASE IF EXISTS {db_name}")
-    bench.admin_sql(f"CREATE DATABASE {db_name}")
+    create_database(PG, db_name)
     servers: list[subprocess.Popen] = []
     try:
         bench.setup_django(db_name, secret)

@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from _common import ROOT, free_port, percentile, start_uvicorn, stop_servers
+from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
 
 sys.path.insert(0, str(ROOT))
@@ -436,7 +436,7 @@ def main() -> None:
     db_name = f"helpdesk_bench_routing_{os.getpid()}"
     secret = "bench-" + uuid.uuid4().hex * 2
     admin_sql(f"DROP DATABASE IF EXISTS {db_name}")
-    admin_sql(f"CREATE DATABASE {db_name}")
+    create_database(PG, db_name)
     servers: list[subprocess.Popen] = []
     try:
         setup_django(db_name, secret)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-from bench._common import admin_sql  # noqa: E402
+from bench._common import admin_sql, create_database  # noqa: E402
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 
@@ -82,7 +82,7 @@ def main() -> None:
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     db_name = f"helpdesk_bench_stats_{os.getpid()}"
-    admin_sql(PG, f'CREATE DATABASE "{db_name}"')
+    create_database(PG, db_name)
     try:
         setup_django(db_name)
         regions = seed_network()

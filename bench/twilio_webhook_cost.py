@@ -31,7 +31,7 @@ from collections import defaultdict
 
 import chat_load
 import twilio_webhooks
-from _common import free_port, percentile, stop_servers
+from _common import create_database, free_port, percentile, stop_servers
 
 KINDS_ORDER = [
     "status:ringing",
@@ -66,7 +66,7 @@ def main() -> None:
     redis = None
     spy = None
     try:
-        chat_load.admin_sql(f'CREATE DATABASE "{db_name}"')
+        create_database(chat_load.PG, db_name)
         redis, redis_url = chat_load.start_redis()
         os.environ.update(twilio_webhooks.PHONE_ENV)
         chat_load.setup_django(db_name, redis_url)

@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import chat_load
-from _common import free_port, percentile, stop_servers
+from _common import create_database, free_port, percentile, stop_servers
 
 PUBLIC = "https://tuki.example.fi"
 PHONE_ENV = {
@@ -157,7 +157,7 @@ def main() -> None:
     servers = []
     redis = None
     try:
-        chat_load.admin_sql(f'CREATE DATABASE "{db_name}"')
+        create_database(chat_load.PG, db_name)
         redis, redis_url = chat_load.start_redis()
         os.environ.update(PHONE_ENV)
         chat_load.setup_django(db_name, redis_url)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import models
 from django.db.models import Model, Q, QuerySet
 
 from .admin_a11y import ADMIN_MEDIA_CSS, ADMIN_MEDIA_JS, LabelledFieldsMixin
+from .admin_widgets import MinuteTimeWidget
 from .permissions import (
     ADMIN_TABLE,
     Actor,
@@ -119,6 +121,8 @@ class RoleScopedMixin:
     """has_*_permission, querysets, choices and read-only fields from ADMIN_TABLE."""
 
     model: type[Model]
+    # Times to the minute ("09.00"), see helpdesk/admin_widgets.py.
+    formfield_overrides = {models.TimeField: {"widget": MinuteTimeWidget}}
 
     def _label(self) -> str:
         return self.model._meta.label_lower

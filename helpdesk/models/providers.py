@@ -95,7 +95,8 @@ class OpeningHours(models.Model):
     closes = models.TimeField(_("closes"))
 
     class Meta:
-        verbose_name = _("opening hours")
+        # One weekly rule: "Add opening time", listed under "Opening hours".
+        verbose_name = _("opening time")
         verbose_name_plural = _("opening hours")
         ordering = ["provider", "weekday", "opens"]
         constraints = [

@@ -18,7 +18,14 @@ from django.conf import settings
 # A socket silent for longer than this no longer counts: the consumer closes
 # it after CHAT_IDLE_TIMEOUT_S anyway, so this only ages out crashed processes.
 STALE_S = 180
-_KEY = "helpdesk:presence:sockets:{}"
+
+
+def _key(supporter_id: int) -> str:
+    # Under the channel layer's prefix: deployments (and test runs) that share
+    # one Redis keep apart, as their pub/sub channels do.
+    config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    return f"{config.get('prefix', 'helpdesk')}:presence:sockets:{supporter_id}"
+
 
 _local: dict[int, set[str]] = defaultdict(set)
 _clients: dict[int, object] = {}
@@ -45,7 +52,7 @@ async def socket_alive(supporter_id: int, socket: str) -> None:
     if client is None:
         _local[supporter_id].add(socket)
         return
-    key = _KEY.format(supporter_id)
+    key = _key(supporter_id)
     async with client.pipeline(transaction=False) as pipe:
         pipe.zadd(key, {socket: time.time()})
         pipe.expire(key, STALE_S)
@@ -64,7 +71,7 @@ async def sockets_alive(beats: dict[int, set[str]]) -> None:
     now = time.time()
     async with client.pipeline(transaction=False) as pipe:
         for supporter_id, sockets in beats.items():
-            key = _KEY.format(supporter_id)
+            key = _key(supporter_id)
             pipe.zadd(key, dict.fromkeys(sockets, now), xx=True)
             pipe.expire(key, STALE_S)
         await pipe.execute()
@@ -79,7 +86,7 @@ async def socket_closed(supporter_id: int, socket: str) -> int:
         if not sockets:
             _local.pop(supporter_id, None)
         return len(sockets)
-    key = _KEY.format(supporter_id)
+    key = _key(supporter_id)
     async with client.pipeline(transaction=True) as pipe:
         pipe.zrem(key, socket)
         pipe.zremrangebyscore(key, "-inf", time.time() - STALE_S)

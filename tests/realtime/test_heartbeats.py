@@ -108,3 +108,20 @@ async def test_connecting_consoles_share_their_first_heartbeat_writes(two, monke
     assert all(beat is not None for beat in await sync_to_async(beats, thread_sensitive=False)())
     await heartbeats.alive_now(b.pk)
     assert writes[-1] == [b.pk]
+
+
+@pytest.mark.redis
+async def test_presence_keeps_apart_deployments_that_share_a_redis(two, settings):
+    a, _ = two
+    own = settings.CHANNEL_LAYERS["default"]["CONFIG"]["prefix"]
+    await presence.socket_alive(a.pk, "socket-1")
+    # Another deployment (another prefix) with a supporter of the same id.
+    settings.CHANNEL_LAYERS = {
+        "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own + "-other"}}
+    }
+    await presence.socket_alive(a.pk, "socket-9")
+    assert await presence.socket_closed(a.pk, "socket-9") == 0
+    settings.CHANNEL_LAYERS = {
+        "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own}}
+    }
+    assert await presence.socket_closed(a.pk, "socket-1") == 0
