@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import chat_load
 from _common import create_database, free_port, percentile, stop_servers
@@ -69,6 +70,73 @@ class Pacer:
 
 class Stop(Exception):
     pass
+
+
+def _postgres_pids(db_name: str) -> list[int]:
+    """The PostgreSQL backends serving this bench's database (their titles name it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres:") and f" {db_name} " in title:
+            found.append(int(entry.name))
+    return found
+
+
+def _machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (every core, every user)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class Budget:
+    """Where the CPU goes over a window, per process group, in cores (1.0 = one core).
+
+    The servers serve both the chat pairs and the webhooks; a window with the
+    chat alone before the webhooks start tells the two apart. "bench" is this
+    process (the webhook sender's threads); "machine" is every process on
+    the machine, including other people's.
+    """
+
+    def __init__(self, servers: list[int], db_name: str, redis_pid: int | None):
+        self.servers, self.db_name, self.redis_pid = servers, db_name, redis_pid
+
+    def _read(self) -> dict[str, float]:
+        def total(pids) -> float:
+            seconds = 0.0
+            for pid in pids:
+                try:
+                    seconds += chat_load.cpu_s(pid)
+                except (OSError, IndexError, ValueError):
+                    pass  # a backend that just ended
+            return seconds
+
+        return {
+            "servers": total(self.servers),
+            "chat_clients": total(p.pid for p in mp.active_children()),
+            "postgres": total(_postgres_pids(self.db_name)),
+            "redis": total([self.redis_pid] if self.redis_pid else []),
+            "bench": time.process_time(),
+            "machine": _machine_busy_s(),
+            "at": time.monotonic(),
+        }
+
+    def start(self) -> None:
+        self._start = self._read()
+
+    def stop(self) -> dict[str, float]:
+        end = self._read()
+        span = max(1e-6, end["at"] - self._start["at"])
+        return {k: (end[k] - self._start[k]) / span for k in end if k != "at"}
+
+
+def budget_line(name: str, cores: dict[str, float]) -> str:
+    return f"cpu {name}: " + " ".join(f"{k}={v:.2f}" for k, v in cores.items()) + " (cores)"
 
 
 def make_transport(ports: list[int], pacer: Pacer, results: dict):
@@ -150,6 +218,9 @@ def main() -> None:
     parser.add_argument("--wait-rounds", type=int, default=3, help="wait-loop turns per call")
     parser.add_argument("--interval", type=float, default=5.0, help="chat: seconds between sends")
     parser.add_argument("--clients", type=int, default=2, help="chat client processes")
+    parser.add_argument(
+        "--chat-alone", type=float, default=5.0, help="seconds of chat alone, for the CPU budget"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -174,7 +245,9 @@ def main() -> None:
 
         # The chat pairs run through the whole webhook window (plus their connect time).
         chat_args = argparse.Namespace(
-            clients=args.clients, interval=args.interval, duration=args.duration + 2.0
+            clients=args.clients,
+            interval=args.interval,
+            duration=args.duration + 2.0 + args.chat_alone,
         )
         chat: dict = {}
         chat_thread = threading.Thread(
@@ -185,6 +258,10 @@ def main() -> None:
         )
         chat_thread.start()
         time.sleep(min(60.0, 2.0 + args.pairs * 0.03))  # let the chat sockets connect
+        budget = Budget(pids, db_name, redis.pid if redis is not None else None)
+        budget.start()
+        time.sleep(args.chat_alone)
+        chat_alone = budget.stop()
 
         from realtime.telephony.driver import CallDriver
 
@@ -203,6 +280,7 @@ def main() -> None:
                 )
             )
         started = time.monotonic()
+        budget.start()
         with ThreadPoolExecutor(args.workers) as pool:
             for future in [
                 pool.submit(place_calls, d, args.wait_rounds, results) for d in driver_of
@@ -211,6 +289,7 @@ def main() -> None:
         # Requests were scheduled over --duration; when the server fell behind,
         # the last ones left later, and the rate counts the time they took.
         elapsed = max(args.duration, time.monotonic() - started - 0.5)
+        with_webhooks = budget.stop()
         chat_thread.join(args.duration + 300)
 
         lat = results["latencies"]
@@ -223,6 +302,8 @@ def main() -> None:
             f"{results['codes'] or ''}",
             flush=True,
         )
+        print(budget_line(f"chat alone ({args.chat_alone:.0f} s)", chat_alone), flush=True)
+        print(budget_line("chat and webhooks", with_webhooks), flush=True)
         if chat:
             chat_load.report(chat, chat_args)
         else:

@@ -15,6 +15,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from helpdesk.intake_asgi import ContactIntakeRouter  # noqa: E402
 from helpdesk.lifespan import LifespanMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.socket_auth import socket_auth_stack  # noqa: E402
@@ -23,8 +24,9 @@ from realtime.telephony.lean_asgi import VoiceWebhookRouter  # noqa: E402
 application = LifespanMiddleware(
     ProtocolTypeRouter(
         {
-            # Twilio's voice webhooks take a short path of their own (lean_asgi.py).
-            "http": VoiceWebhookRouter(django_asgi_app),
+            # Twilio's voice webhooks and contact creation take short paths of
+            # their own (lean_asgi.py, intake_asgi.py).
+            "http": ContactIntakeRouter(VoiceWebhookRouter(django_asgi_app)),
             "websocket": AllowedHostsOriginValidator(
                 socket_auth_stack(URLRouter(websocket_urlpatterns))
             ),

@@ -401,6 +401,9 @@ ROUTING_TICK_S = float(os.environ.get("ROUTING_TICK_S", "1.0"))
 ROUTING_POSITION_FRAME_S = float(os.environ.get("ROUTING_POSITION_FRAME_S", "1.0"))
 # Kicked routing rounds start at most this often per process (routing/ticker.py).
 ROUTING_MIN_ROUND_GAP_S = float(os.environ.get("ROUTING_MIN_ROUND_GAP_S", "0.05"))
+# A ticker reads what changed between its rounds, and everything this often
+# (routing/incremental.py).
+ROUTING_FULL_RELOAD_S = float(os.environ.get("ROUTING_FULL_RELOAD_S", "15"))
 # Threads per worker that create contacts (POST /api/contacts/) in parallel; 0: the usual way.
 CONTACT_INTAKE_THREADS = int(os.environ.get("CONTACT_INTAKE_THREADS", "4"))
 ROUTING_TICKER_ENABLED = env_bool("ROUTING_TICKER_ENABLED", True)

@@ -7,11 +7,14 @@ and 0 when it returns a guide, and counts in the MRR like any other;
 `no_answer_empty` of `no_answer_total` were answered right, and
 `answerable_mrr` is the MRR over the answerable cases alone.
 
-Two sets live in tests/knowledge/: `search_eval.tsv`, written beside the
+The sets live in tests/knowledge/: `search_eval.tsv`, written beside the
 articles (many of its queries reuse title and tag words, so it says little
-about real customers), and `search_heldout.tsv`, the gate: customer phrasings
-that `copied_words` checks share no word pair and no long run of letters with
-any title or tag. `without_tags` measures how much the ranking leans on tags.
+about real customers); `search_tuning.tsv`, on which ranking choices are
+made; and two held-out sets, `search_heldout.tsv` (the gate) and
+`search_heldout2.tsv` (written later and used to choose nothing, so that a
+change fitted to the first shows): customer phrasings that `copied_words`
+checks share no word pair and no long run of letters with any title or tag.
+`without_tags` measures how much the ranking leans on tags.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> 
     for p in positions:
         info = loaded.contacts[p.contact_id]
         last = info.last_position
+        if last == p.position and info.last_estimated_wait_s == p.estimated_wait_s:
+            continue  # unchanged (cadence.due says so too): most of a long queue, most rounds
         sent = cadence.Sent(
             None if last is None else (last, info.last_estimated_wait_s), info.last_position_at
         )
@@ -50,5 +52,7 @@ def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> 
                 "estimated_wait_s": p.estimated_wait_s,
             },
         )
-    store.save_positions(rows, at=now)
+    adopted = store.save_positions(rows, at=now, versions=loaded.row_versions)
+    if adopted and loaded.positions_saved is not None:
+        loaded.positions_saved(adopted, rows, now)
     return first

@@ -29,7 +29,6 @@ from helpdesk.models import (
     Channel,
     Contact,
     ContactState,
-    Municipality,
     Offer,
     Presence,
     Provider,
@@ -47,9 +46,10 @@ from realtime.events import (
     publish_on_commit,
     supporter_group,
 )
-from routing import positions, selectors, snapshot, store, targets, types
+from routing import intake, positions, selectors, snapshot, store, targets, types
 from routing.closed_notice import closed_frame
 from routing.engine import decide
+from routing.incremental import IncrementalSnapshot
 from routing.models import ClosedNotice, Workflow
 from routing.types import Decision
 from routing.workflows import ensure_default_workflows
@@ -112,15 +112,16 @@ def _contact(public_id, *, relations: Iterable[str] = _CONTACT_RELATIONS) -> Con
     return contact
 
 
-def _municipality(code) -> Municipality | None:
+def _municipality_code(code) -> str | None:
+    """The three-digit code to look up, None for "not given"."""
     if code is None or code == "":
         return None
     if not isinstance(code, str) or not _MUNICIPALITY_CODE.match(code.strip()):
         raise InvalidInput(_("A municipality code is three digits."))
-    code = code.strip().zfill(3)  # "91" is Helsinki's "091" with its zero dropped
-    # A well-formed code we do not know is treated as "municipality unknown":
-    # the customer still gets help, from the national first line.
-    return Municipality.objects.select_related("region__development_area").filter(code=code).first()
+    # "91" is Helsinki's "091" with its zero dropped. A well-formed code we do
+    # not know is treated as "municipality unknown": the customer still gets
+    # help, from the national first line.
+    return code.strip().zfill(3)
 
 
 def _topic(slug) -> Topic | None:
@@ -280,40 +281,33 @@ def enqueue_contact(
         number = _text(callback_number, name=_("Phone number"), limit=40)
         if not _PHONE.match(number):
             raise InvalidInput(_("Give a phone number to call back."))
-    municipality = _municipality(municipality_code)
-    if municipality is None and municipality_code and refuse_unknown_municipality:
-        raise InvalidInput("Unknown municipality code.")
-    topic = _topic(topic_slug)
-    entry = None
-    if entry_provider_slug:
-        if not isinstance(entry_provider_slug, str):
-            raise InvalidInput(_("Unknown provider."))
-        entry = Provider.objects.filter(slug=entry_provider_slug, active=True).first()
-        if entry is None:
-            raise InvalidInput(_("Unknown provider."))
-    region = municipality.region if municipality else None
-
+    code = _municipality_code(municipality_code)
     now = timezone.now()
     with transaction.atomic():
-        workflow = _workflow_for(region)
-        preferred = None
-        if customer_key:
-            preferred = (
-                Contact.objects.filter(
-                    customer_key=customer_key,
-                    created_at__gte=now - RETURNING_WINDOW,
-                    supporter__isnull=False,
-                )
-                .order_by("-created_at")
-                .values_list("supporter_id", flat=True)
-                .first()
-            )
-        contact = Contact.objects.create(
+        # The lookups and rows as statements built once (routing/intake.py): in
+        # a surge, building them with the ORM cost more than running them.
+        found = intake.lookup(
+            municipality_code=code,
+            topic_slug=topic_slug.strip() if isinstance(topic_slug, str) else None,
+            entry_provider_slug=entry_provider_slug if isinstance(entry_provider_slug, str) else "",
+            customer_key=customer_key,
+            returning_since=now - RETURNING_WINDOW,
+        )
+        municipality, region, entry = found.municipality, found.region, found.entry_provider
+        if municipality is None and code and refuse_unknown_municipality:
+            raise InvalidInput("Unknown municipality code.")
+        if topic_slug not in (None, "") and found.topic is None:
+            raise InvalidInput(_("Unknown topic."))
+        if entry_provider_slug and entry is None:
+            raise InvalidInput(_("Unknown provider."))
+        workflow_id = found.workflow_id or _workflow_for(region).pk
+        preferred = found.preferred_supporter_id
+        contact = Contact(
             channel=channel,
             language=language,
             municipality=municipality,
             region=region,
-            topic=topic,
+            topic=found.topic,
             description=description,
             state=ContactState.WAITING,
             priority=CALLBACK_PRIORITY if is_callback else 0,
@@ -322,31 +316,26 @@ def enqueue_contact(
             customer_key=customer_key,
             pseudonym=_pseudonym(),
             entry_provider=entry,
-            workflow=workflow,
+            workflow_id=workflow_id,
             step_index=0,
             step_started_at=now,
             waiting_since=now,
             preferred_supporter_id=preferred,
             consent_at=now,
         )
-        store.save_events(
+        created = {
+            "channel": channel,
+            "language": language,
+            "callback": bool(is_callback),
+            "returning": preferred is not None,
+        }
+        entry_id = entry.pk if entry else None
+        intake.create(
+            contact,
             [
-                store.event(
-                    contact.pk,
-                    "created",
-                    at=now,
-                    provider_id=entry.pk if entry else None,
-                    data={
-                        "channel": channel,
-                        "language": language,
-                        "callback": bool(is_callback),
-                        "returning": preferred is not None,
-                    },
-                ),
-                store.event(
-                    contact.pk, "queued", at=now, step_index=0, data={"workflow": workflow.pk}
-                ),
-            ]
+                store.event(None, "created", at=now, provider_id=entry_id, data=created),
+                store.event(None, "queued", at=now, step_index=0, data={"workflow": workflow_id}),
+            ],
         )
         _publish_state(contact, ContactState.WAITING)
         # No routing work here: the next round (kicked after commit) offers the
@@ -954,16 +943,28 @@ def heartbeat_many(*, supporter_ids: list[int]) -> int:
 # --- the routing round -------------------------------------------------------
 
 
-def dispatch(*, now: datetime | None = None) -> Decision | None:
-    """Run one routing round; None if another process is running one right now."""
+def dispatch(
+    *, now: datetime | None = None, state: IncrementalSnapshot | None = None
+) -> Decision | None:
+    """Run one routing round; None if another process is running one right now.
+
+    ``state``: the routing state a ticker keeps between its rounds
+    (routing/incremental.py); without it the round reads everything.
+    """
     explicit_now = now is not None
     now = now or timezone.now()
-    with store.dispatch_lock() as got:
-        if not got:
-            return None
-        loaded = snapshot.load(now=now)
-        decision = decide(loaded.snapshot)
-        _Apply(loaded, now=now, backdate_offers=explicit_now).run(decision)
+    try:
+        with store.dispatch_lock() as got:
+            if not got:
+                return None
+            loaded = state.load(now=now) if state is not None else snapshot.load(now=now)
+            decision = decide(loaded.snapshot)
+            _Apply(loaded, now=now, backdate_offers=explicit_now).run(decision)
+    except BaseException:
+        if state is not None:
+            # What the round changed in the kept state was rolled back in the database.
+            state.invalidate()
+        raise
     return decision
 
 

@@ -5,8 +5,10 @@ every settings.ROUTING_TICK_S, or at once when `kick()` is called after a
 commit that changes the queue (enqueue, decline, presence, end...), so the
 time from enqueue to offer is milliseconds rather than a tick. The
 PostgreSQL advisory lock inside dispatch makes the workers take turns; a
-worker that finds the lock taken after a kick retries shortly, so a kick is
-never lost to a round that began just before the change committed.
+worker that finds the lock taken after a kick retries within BUSY_RETRY_S, so
+a kick is never lost to a round that began just before the change committed.
+Each ticker keeps the routing state between its rounds
+(routing/incremental.py), so a round reads only what changed since the last.
 
 The ticker owns a thread with its own event loop; the round runs in a worker
 thread of that loop (sync_to_async), so the server's event loop never waits
@@ -30,12 +32,13 @@ from django.db import connection
 
 from helpdesk import metrics
 from helpdesk.db import keep_usable_connection
+from routing.incremental import IncrementalSnapshot
 
 log = logging.getLogger(__name__)
 
 _running: set[RoutingTicker] = set()
 _running_lock = threading.Lock()
-BUSY_RETRY_S = 0.05
+BUSY_RETRY_S = 0.02
 MIN_ROUND_GAP_S = 0.05
 ERROR_BACKOFF_MAX_S = 10.0
 
@@ -69,6 +72,8 @@ class RoutingTicker:
         self.min_gap_s = max(0.0, float(min_gap_s))
         self._last_round_at = 0.0
         self._dispatch = dispatch
+        # The routing state kept between this process's rounds (routing/incremental.py).
+        self.state = IncrementalSnapshot()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
         self._thread: threading.Thread | None = None
@@ -169,10 +174,14 @@ class RoutingTicker:
             self._wake.clear()
             if self._stopping:
                 break
+            previous_round_at = self._last_round_at
             self._last_round_at = time.monotonic()
             outcome = await self._round()
             if outcome == "busy":
-                # Another process is mid-round and may not see our change.
+                # Another process is mid-round and may not see our change. A
+                # try that found the lock taken read nothing: it does not
+                # count as a round for the gap, so the retry comes soon.
+                self._last_round_at = previous_round_at
                 delay = BUSY_RETRY_S
             elif outcome == "error":
                 backoff = min(ERROR_BACKOFF_MAX_S, max(self.interval_s, backoff * 2 or 0.5))
@@ -198,7 +207,10 @@ class RoutingTicker:
 
         started = time.monotonic()
         try:
-            decision = (self._dispatch or dispatch)()
+            if self._dispatch is not None:
+                decision = self._dispatch()
+            else:
+                decision = dispatch(state=self.state)
         except Exception:
             self.errors += 1
             log.warning("routing round failed; retrying", exc_info=True)

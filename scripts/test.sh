@@ -82,8 +82,14 @@ export TEST_FAST_PASSWORD_HASHER=1
 # Our own pub/sub namespace: nothing else on this Redis hears the tests.
 export CHANNEL_LAYER_PREFIX="helpdesk-test-$$"
 # --- Tests ---------------------------------------------------------------------
-echo "==> pytest (database: $DATABASE_URL, channel layer: Redis pub/sub at $REDIS_URL)"
-.venv/bin/python -m pytest "$@"
+# Two test processes by default, one per core (pytest-xdist, whole files per
+# process, each with its own test database and channel-layer prefix);
+# TEST_WORKERS=1 runs everything in one process.
+workers="${TEST_WORKERS:-2}"
+parallel=()
+if [ "$workers" -gt 1 ] 2>/dev/null; then parallel=(-n "$workers" --dist loadfile); fi
+echo "==> pytest (database: $DATABASE_URL, channel layer: Redis pub/sub at $REDIS_URL, processes: ${workers})"
+.venv/bin/python -m pytest "${parallel[@]}" "$@"
 status=$?
 echo "tests used: PostgreSQL at ${DATABASE_URL%%\?*} and the Redis pub/sub channel layer (realtime/layers.py) at $REDIS_URL"
 exit $status

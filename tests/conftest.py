@@ -84,8 +84,31 @@ def pytest_configure(config):
         )
 
 
+# The longest files, started first when the suite runs in parallel processes
+# (scripts/test.sh: pytest -n 2 --dist loadfile hands out whole files in this
+# order), so that no worker is left with a long file at the end.
+LONG_FILES_FIRST = (
+    "tests/bench/",
+    "tests/browser/",
+    "tests/stats/test_dashboard_browser.py",
+    "tests/knowledge/test_browser.py",
+    "tests/helpdesk/test_api_schemathesis.py",
+    "tests/routing/test_concurrency.py",
+)
+
+
+def _long_first(item) -> int:
+    path = item.nodeid.split("::", 1)[0]
+    for rank, prefix in enumerate(LONG_FILES_FIRST):
+        if path.startswith(prefix):
+            return rank
+    return len(LONG_FILES_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
     """Mark what needs the real services; under the opt-out, leave it out with the reason."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        items.sort(key=_long_first)  # stable: within a rank, the collection order stays
     for item in items:
         if {"asgi_servers", "asgi_server"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.postgres)  # live servers share the test database

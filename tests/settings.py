@@ -16,5 +16,12 @@ os.environ.setdefault("DEBUG", "1")
 # generous here and tested on their own (tests/helpdesk/test_api_limits.py).
 os.environ.setdefault("CONTACT_CREATE_PER_KEY_RATE_LIMIT", "1000/minute")
 os.environ.setdefault("CALLBACK_PER_TOKEN_RATE_LIMIT", "1000/minute")
+# Parallel test processes (pytest -n): each has its own pub/sub namespace and
+# presence keys, as it has its own test database. Servers a test starts inherit
+# the environment, the worker's name included, and must land on the same prefix.
+_worker = os.environ.get("PYTEST_XDIST_WORKER")
+_prefix = os.environ.get("CHANNEL_LAYER_PREFIX", "helpdesk")
+if _worker and not _prefix.endswith(f"-{_worker}"):
+    os.environ["CHANNEL_LAYER_PREFIX"] = f"{_prefix}-{_worker}"
 
 from helpdesk.settings import *  # noqa: E402, F403

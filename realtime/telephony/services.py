@@ -39,9 +39,9 @@ from realtime.telephony import client
 from realtime.telephony.areas import region_for_number
 from realtime.telephony.models import FINAL_RANK, STATUS_RANK, Direction, PhoneCall, Stage
 from realtime.telephony.twiml import LANGUAGE_DIGITS
+from routing import lean_abandon, store
 from routing import phone as routing_phone
 from routing import services as routing
-from routing import store
 
 log = logging.getLogger(__name__)
 
@@ -481,6 +481,11 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
         if call.stage not in (Stage.CALLBACK,):
             call.stage = Stage.DONE
         call.save()
+        if call.direction == Direction.INBOUND and call.supporter_id is not None:
+            # Only a call a supporter connected can have a warm transfer open.
+            from realtime.telephony import warm
+
+            warm.caller_gone(call)
     if call.contact_id is None or not first:
         return
     # Only what deciding needs (routing's services read the contact again
@@ -504,7 +509,9 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
         return
     if contact.state in QUEUED_STATES or contact.state == "offered":
         waited = int((now - (contact.waiting_since or contact.created_at)).total_seconds())
-        routing.abandon_contact(public_id=contact.public_id, reason=reason)
+        # Most calls that end in the queue: one statement (routing/lean_abandon.py).
+        if not lean_abandon.abandon_waiting(contact=contact, reason=reason, now=now):
+            routing.abandon_contact(public_id=contact.public_id, reason=reason)
         _event(call, "call_abandoned", now=now, waited_s=max(0, waited))
     else:
         # In service: the supporter ends the contact with its outcome.

@@ -37,5 +37,6 @@ urlpatterns += [
         warm_views.start,
         name="phone-warm-transfer",
     ),
+    path("transfers", warm_views.open_transfers, name="phone-transfers"),
     path("transfers/<int:pk>/<str:action>", warm_views.act, name="phone-transfer-action"),
 ]

@@ -26,7 +26,7 @@ import logging
 import secrets
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -259,6 +259,15 @@ def _transfer(transfer_id, *, lock: bool = True) -> WarmTransfer:
     return transfer
 
 
+def _still_open(transfer: WarmTransfer) -> None:
+    """An asked supporter may answer only a transfer that still asks."""
+    if transfer.state == TransferState.ASKING:
+        return
+    if transfer.reason == "caller_gone":
+        raise Conflict(_("The caller hung up: this transfer request was withdrawn."))
+    raise Conflict(_("This transfer is no longer open."))
+
+
 def _may_answer(transfer: WarmTransfer, supporter: Supporter) -> None:
     if supporter.pk == transfer.from_supporter_id:
         raise NotAllowed(_("This transfer was not asked of you."))
@@ -279,8 +288,7 @@ def accept(*, supporter: Supporter, transfer_id, via, number="") -> WarmTransfer
     with transaction.atomic():
         transfer = _transfer(transfer_id)
         _may_answer(transfer, supporter)
-        if transfer.state != TransferState.ASKING:
-            raise Conflict(_("This transfer is no longer open."))
+        _still_open(transfer)
         call = PhoneCall.objects.select_for_update().get(pk=transfer.call_id)
         asked = _asked_ids(transfer)
         gone = call.ended_at is not None or call.stage != Stage.BRIDGED
@@ -326,6 +334,31 @@ def accept(*, supporter: Supporter, transfer_id, via, number="") -> WarmTransfer
     return transfer
 
 
+def caller_gone(call: PhoneCall) -> None:
+    """The caller hung up: a transfer still open is withdrawn and everyone asked is told.
+
+    Runs inside the status callback's transaction, under the call's row lock,
+    so an accept that comes later finds the transfer over. The caller's leg
+    ends the conference too, so no supporter's leg needs hanging up here.
+    """
+    transfer = (
+        WarmTransfer.objects.select_for_update(of=("self",))
+        .select_related("contact", "call", "from_supporter")
+        .filter(call=call, state__in=OPEN_TRANSFER_STATES)
+        .order_by("-pk")
+        .first()
+    )
+    if transfer is None:
+        return
+    asked = _asked_ids(transfer) if transfer.state == TransferState.ASKING else []
+    was = str(transfer.state)
+    transfer.state, transfer.reason = TransferState.CANCELLED, "caller_gone"
+    transfer.save()
+    _event(transfer, "warm_transfer_withdrawn", reason="caller_gone", was=was)
+    _publish(transfer, [transfer.from_supporter_id, transfer.to_supporter_id, *asked])
+    log.info("call %s: warm transfer %s withdrawn, caller gone", call.call_sid[-6:], transfer.pk)
+
+
 def _called_off(transfer_id: int, *, reason: str, restore_bridge: bool) -> None:
     """The platform could not reach Twilio: the transfer is off, the call as it was."""
     with transaction.atomic():
@@ -344,8 +377,7 @@ def decline(*, supporter: Supporter, transfer_id) -> WarmTransfer:
     with transaction.atomic():
         transfer = _transfer(transfer_id)
         _may_answer(transfer, supporter)
-        if transfer.state != TransferState.ASKING:
-            raise Conflict(_("This transfer is no longer open."))
+        _still_open(transfer)
         asked = _asked_ids(transfer)
         transfer.state, transfer.reason = TransferState.DECLINED, "declined"
         transfer.save()
@@ -519,3 +551,42 @@ def after_conference(*, transfer_id, call_sid: str) -> PhoneCall:
     if transfer.call.call_sid != call_sid:
         raise NotFound(_("Unknown call."))
     return services.current_call(call_sid=call_sid)
+
+
+# --- the console, reloaded ------------------------------------------------------------
+
+
+def open_for(supporter: Supporter) -> list[dict]:
+    """The warm transfers still open that this supporter's console shows.
+
+    Frames tell a console each change while it is open; a reloaded console
+    reads its cards from here: the transfers it asked ("from", with hand over
+    and cancel) and the requests asked of it ("asked", as the request frame
+    carried them; an asked provider's request shows to whoever it would be
+    sent to now).
+    """
+    mine = set(supporter.providers.values_list("pk", flat=True))
+    rows = (
+        WarmTransfer.objects.select_related("contact", "call", "from_supporter")
+        .filter(state__in=OPEN_TRANSFER_STATES)
+        .filter(
+            models.Q(from_supporter=supporter)
+            | models.Q(to_supporter=supporter)
+            | models.Q(state=TransferState.ASKING, to_supporter__isnull=True, to_provider__in=mine)
+        )
+        .order_by("pk")[: MAX_ASKED * 2]
+    )
+    result = []
+    for transfer in rows:
+        frame = {
+            "type": "phone.transfer",
+            "transfer": transfer.pk,
+            "contact": str(transfer.contact.public_id),
+            "state": str(transfer.state),
+            "reason": transfer.reason,
+        }
+        if transfer.from_supporter_id == supporter.pk:
+            result.append({**frame, "role": "from"})
+        elif transfer.state != TransferState.ASKING or supporter.pk in _asked_ids(transfer):
+            result.append({**frame, "role": "asked", **_request_details(transfer)})
+    return result

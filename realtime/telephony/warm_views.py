@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, JsonResponse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from helpdesk.services.errors import NotFound, ServiceError
 from realtime.telephony import warm
@@ -67,3 +67,12 @@ def act(request: HttpRequest, pk: int, action: str) -> JsonResponse:
     except ServiceError as exc:
         return _json_error(exc)
     return _answer(transfer)
+
+
+@require_GET
+def open_transfers(request: HttpRequest) -> JsonResponse:
+    """The open warm transfers this supporter's console shows (read after a reload)."""
+    supporter, denied = _supporter(request)
+    if denied:
+        return denied
+    return JsonResponse({"transfers": warm.open_for(supporter)})

@@ -136,6 +136,11 @@ def test_twilio_webhooks_runs_beside_chat_pairs_and_prints_its_summary():
     assert int(re.search(r"sent=(\d+)", webhooks).group(1)) > 0
     chat = next(line for line in lines if line.startswith("platform:"))
     assert "lost=0" in chat and "errors=0" in chat, chat
+    # The CPU budget: every group measured, and the servers did some work.
+    budget = next(line for line in lines if line.startswith("cpu chat and webhooks:"))
+    cores = dict(re.findall(r"(\w+)=([\d.]+)", budget))
+    assert set(cores) == {"servers", "chat_clients", "postgres", "redis", "bench", "machine"}
+    assert float(cores["servers"]) > 0, budget
 
 
 def test_twilio_webhook_cost_prints_cpu_and_statements_per_kind():

@@ -24,6 +24,16 @@ def locale_dirs() -> list[Path]:
     return [d for d in dirs if d.is_dir()]
 
 
+def compile_catalog(po_path: Path) -> None:
+    """po_path's .mo beside it; raises on an invalid entry."""
+    with open(po_path, "rb") as handle:
+        # Strict: an entry that lost its msgstr (a merge gone wrong) stops the
+        # build instead of being dropped with a warning.
+        catalog = read_po(handle, locale=po_path.parts[-3], abort_invalid=True)
+    with open(po_path.with_suffix(".mo"), "wb") as handle:
+        write_mo(handle, catalog, use_fuzzy=False)
+
+
 class Command(BaseCommand):
     help = "Compile translation catalogs with Babel."
 
@@ -31,12 +41,8 @@ class Command(BaseCommand):
         count = 0
         for directory in locale_dirs():
             for po_path in sorted(directory.glob("*/LC_MESSAGES/*.po")):
-                mo_path = po_path.with_suffix(".mo")
                 try:
-                    with open(po_path, "rb") as handle:
-                        catalog = read_po(handle, locale=po_path.parts[-3])
-                    with open(mo_path, "wb") as handle:
-                        write_mo(handle, catalog, use_fuzzy=False)
+                    compile_catalog(po_path)
                 except Exception as exc:
                     raise CommandError(f"{po_path}: {exc}") from exc
                 count += 1

@@ -3,10 +3,13 @@
 Loads nothing itself: import the articles first. The file is tab separated
 with the columns language, query, expected_article ("-" for no answer,
 scored 1 when nothing is found and 0 when a guide is; a header line and #
-comments are allowed). The default is the held-out set,
-tests/knowledge/search_heldout.tsv (knowledge/evaluation.py says why). The
-suggestion set (tests/knowledge/suggest_eval.tsv, knowledge/suggestion_evaluation.py)
-is reported beside it, before the closing summary line.
+comments are allowed). The defaults are the two held-out sets,
+tests/knowledge/search_heldout.tsv and search_heldout2.tsv (knowledge/evaluation.py
+says why); `--file` may be given several times. The first file is the gate and
+its figures open the closing summary line; each further file adds its own
+`<name>_mrr=` and `<name>_mrr_without_tags=` there. The suggestion set
+(tests/knowledge/suggest_eval.tsv, knowledge/suggestion_evaluation.py) is
+reported beside them, before the closing summary line.
 """
 
 import csv
@@ -18,6 +21,12 @@ from django.core.management.base import BaseCommand, CommandError
 from knowledge import evaluation, suggestion_evaluation
 
 EVAL_DIR = Path(settings.BASE_DIR) / "tests" / "knowledge"
+DEFAULT_FILES = ("search_heldout.tsv", "search_heldout2.tsv")
+
+
+def _short_name(path: Path) -> str:
+    """search_heldout2.tsv -> heldout2, the name its figures carry on the closing line."""
+    return path.stem.removeprefix("search_")
 
 
 class Command(BaseCommand):
@@ -26,7 +35,13 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--file", type=Path, default=EVAL_DIR / "search_heldout.tsv")
+        parser.add_argument(
+            "--file",
+            type=Path,
+            action="append",
+            dest="files",
+            help="An evaluation file; repeat for several (default: both held-out sets).",
+        )
         parser.add_argument("--show-misses", action="store_true")
         parser.add_argument(
             "--suggestions",
@@ -36,24 +51,50 @@ class Command(BaseCommand):
             " the search set.",
         )
 
-    def handle(self, *args, file: Path, show_misses: bool, suggestions: Path, **options):
+    def handle(
+        self, *args, files: list[Path] | None, show_misses: bool, suggestions: Path, **options
+    ):
+        files = files or [EVAL_DIR / name for name in DEFAULT_FILES]
+        results = [
+            self._search_file(path, first=i == 0, show_misses=show_misses)
+            for i, path in enumerate(files)
+        ]
+        self._suggestions(suggestions, show_misses=show_misses)
+        (count, report, bare), *others = results
+        closing = (
+            f"search_eval queries={count} mrr={report.mrr:.3f}"
+            f" mrr_without_tags={bare.mrr:.3f}"
+            f" no_answer_correct={report.no_answer_empty}/{report.no_answer_total}"
+            f" no_answer_correct_without_tags={bare.no_answer_empty}/{bare.no_answer_total}"
+        )
+        for path, (count, report, bare) in zip(files[1:], others, strict=True):
+            name = _short_name(path)
+            closing += (
+                f" {name}_queries={count} {name}_mrr={report.mrr:.3f}"
+                f" {name}_mrr_without_tags={bare.mrr:.3f}"
+            )
+        self.stdout.write(closing)
+
+    def _search_file(self, path: Path, *, first: bool, show_misses: bool):
         try:
-            cases = evaluation.read_cases(file)
+            cases = evaluation.read_cases(path)
         except (OSError, csv.Error, ValueError) as exc:
-            raise CommandError(f"cannot read {file}: {exc}") from exc
+            raise CommandError(f"cannot read {path}: {exc}") from exc
         copies = evaluation.copied_words(cases, evaluation.titles_and_tags())
         self.stdout.write(
-            f"search_eval file={file.name} queries={len(cases)}"
+            f"search_eval file={path.name} queries={len(cases)}"
             f" copying_titles_or_tags={len(copies)}"
         )
         report = evaluation.evaluate(cases)
         with evaluation.without_tags():
             bare = evaluation.evaluate(cases)
+        # The gate file keeps the labels it always had; the others are named.
+        prefix = "" if first else f"{_short_name(path)} "
         for label, result in (("tags", report), ("no_tags", bare)):
             for language, mrr in sorted(result.per_language.items()):
-                self.stdout.write(f"search_eval {label} language={language} mrr={mrr:.3f}")
+                self.stdout.write(f"search_eval {prefix}{label} language={language} mrr={mrr:.3f}")
             self.stdout.write(
-                f"search_eval {label} mrr={result.mrr:.3f} answerable={result.answerable}"
+                f"search_eval {prefix}{label} mrr={result.mrr:.3f} answerable={result.answerable}"
                 f" answerable_mrr={result.answerable_mrr:.3f}"
                 f" no_answer_correct={result.no_answer_empty}/{result.no_answer_total}"
             )
@@ -63,13 +104,7 @@ class Command(BaseCommand):
                     f"miss [{miss.case.language}] {miss.case.query!r} "
                     f"expected={miss.case.expected} rank={miss.rank or '-'} top={miss.top}"
                 )
-        self._suggestions(suggestions, show_misses=show_misses)
-        self.stdout.write(
-            f"search_eval queries={len(cases)} mrr={report.mrr:.3f}"
-            f" mrr_without_tags={bare.mrr:.3f}"
-            f" no_answer_correct={report.no_answer_empty}/{report.no_answer_total}"
-            f" no_answer_correct_without_tags={bare.no_answer_empty}/{bare.no_answer_total}"
-        )
+        return len(cases), report, bare
 
     def _suggestions(self, path: Path, *, show_misses: bool) -> None:
         try:

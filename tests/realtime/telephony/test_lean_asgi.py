@@ -167,4 +167,7 @@ async def test_other_paths_take_the_full_stack(phone_settings):
 
 def test_the_server_application_routes_voice_webhooks_the_short_way():
     http = application.app.application_mapping["http"]
+    # Other short paths may stand in front of it (helpdesk/intake_asgi.py).
+    while not isinstance(http, VoiceWebhookRouter) and hasattr(http, "fallback"):
+        http = http.fallback
     assert isinstance(http, VoiceWebhookRouter)

@@ -98,6 +98,7 @@ class Phone {
       this.failed();
     }
     this.cards.forEach((card) => this.renderCard(card));
+    this.warm.softphone(this.ready);
   }
 
   failed() {
@@ -105,6 +106,7 @@ class Phone {
     this.section.dataset.state = "sdk-failed";
     this.say(S.sdkFailed);
     this.cards.forEach((card) => this.renderCard(card));
+    this.warm.softphone(false);
   }
 
   async token() {
@@ -168,7 +170,10 @@ class Phone {
   // --- phone contacts ---------------------------------------------------
 
   onFrame(frame) {
-    if (frame.type === "welcome") (frame.contacts || []).forEach((c) => this.serving(c));
+    if (frame.type === "welcome") {
+      (frame.contacts || []).forEach((c) => this.serving(c));
+      this.warm.restore();
+    }
     else if (frame.type === "contact.assigned") this.serving(frame.contact || {});
     else if (frame.type === "contact.state" && ["ended", "abandoned", "transferred", "escalated"].includes(frame.state)) {
       // Handed over: leaving the call puts the caller back in the queue for the next supporter.

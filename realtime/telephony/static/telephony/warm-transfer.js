@@ -24,7 +24,37 @@ export class WarmTransfers {
     this.groups = consoleData().transfer_groups || [];
     this.me = (consoleData().supporter || {}).id;
     this.list = make("ul", { id: "phone-requests", class: "phone-requests" });
-    phone.section.append(this.list);
+    this.notice = make("p", { id: "phone-requests-notice", class: "phone-note", role: "status" });
+    phone.section.append(this.notice, this.list);
+  }
+
+  // A reloaded (or reconnected) console reads the open transfers again: the
+  // frames that told the earlier page are gone with it.
+  async restore() {
+    let data;
+    try {
+      const response = await fetch("/telephony/transfers", { credentials: "same-origin" });
+      if (!response.ok) return;
+      data = await response.json();
+    } catch (_e) {
+      return;
+    }
+    const open = new Set();
+    for (const frame of data.transfers || []) {
+      if (frame.role === "from") {
+        const card = this.phone.cards.get(frame.contact);
+        if (!card) continue;
+        card.transfer = frame.transfer;
+        this.show(card, frame.state, frame.reason || "");
+      } else {
+        open.add(frame.transfer);
+        this.request(frame);
+        this.requestState(this.requests.get(frame.transfer), frame.state, "");
+      }
+    }
+    for (const request of [...this.requests.values()]) {
+      if (!open.has(request.id)) this.requestState(request, "cancelled", "");
+    }
   }
 
   // --- the serving supporter's side ------------------------------------------
@@ -90,7 +120,7 @@ export class WarmTransfers {
       connecting: S.warmConnecting,
       joined: S.warmJoined,
       handed_over: S.warmHandedOver,
-      cancelled: S.warmCancelled,
+      cancelled: reason === "caller_gone" ? S.warmCallerGone : S.warmCancelled,
       declined: reason === "not_answered" ? S.warmNotAnswered : S.warmDeclined,
     };
     if (!card.warmState) return;
@@ -116,7 +146,7 @@ export class WarmTransfers {
       return;
     }
     const request = this.requests.get(frame.transfer);
-    if (request) this.requestState(request, frame.state);
+    if (request) this.requestState(request, frame.state, frame.reason || "");
   }
 
   request(frame) {
@@ -125,10 +155,11 @@ export class WarmTransfers {
     const li = make("li", { class: "phone-request", "data-transfer": String(frame.transfer) });
     const request = { id: frame.transfer, li, note: make("p", { class: "phone-note", role: "status" }) };
     const buttons = make("p", { class: "phone-actions" });
-    if (this.phone.ready) {
-      buttons.append(make("button", { type: "button", class: "request-browser", text: S.requestBrowser, onclick: () => this.accept(request, "browser") }));
-    }
+    // A request read back after a reload may come before the softphone is ready.
+    request.browser = make("button", { type: "button", class: "request-browser", text: S.requestBrowser, onclick: () => this.accept(request, "browser") });
+    request.browser.hidden = !this.phone.ready;
     buttons.append(
+      request.browser,
       make("button", { type: "button", class: "request-phone secondary", text: S.requestPhone, onclick: () => this.accept(request, "phone") }),
       make("button", { type: "button", class: "request-decline secondary", text: S.requestDecline, onclick: () => this.decline(request) }),
     );
@@ -138,6 +169,11 @@ export class WarmTransfers {
     li.append(buttons, request.note);
     this.requests.set(frame.transfer, request);
     this.list.append(li);
+  }
+
+  // The softphone became ready (or failed): the requests' browser buttons follow it.
+  softphone(ready) {
+    for (const request of this.requests.values()) request.browser.hidden = !ready;
   }
 
   async accept(request, via) {
@@ -161,12 +197,15 @@ export class WarmTransfers {
     else this.requestState(request, data.state);
   }
 
-  requestState(request, state) {
+  requestState(request, state, reason) {
+    if (!request) return;
     request.li.dataset.state = state;
+    if (reason === "caller_gone") this.notice.textContent = this.S.requestCallerGone;
     if (state === "connecting") {
       request.buttons.hidden = true;
       request.note.textContent = this.S.requestJoining;
     } else if (state === "joined") {
+      request.buttons.hidden = true; // read back after a reload: it never saw "connecting"
       request.note.textContent = this.S.requestJoined;
     } else if (state !== "asking") {
       // Handed over (the call's own card takes over), declined or cancelled.

@@ -1,0 +1,167 @@
+"""In real Chromium: both consoles of a warm transfer are reloaded while it is open
+(asking, then joined) and show the same cards again (state text, take the call or
+hand over and cancel); then the transfer is handed over from the reloaded page.
+Screenshots at desktop and phone size, and axe on the restored pages."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.utils import timezone
+
+from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
+from tests.browser.test_customer_story import axe_ok
+from tests.browser.test_phone_warm_transfer import DESKTOP, PHONE, TIMEOUT_MS, _console
+from tests.factories import make_provider, make_supporter
+from tests.realtime.telephony.conftest import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    JOENSUU_LANDLINE,
+    PHONE_ENV,
+    PLATFORM_NUMBER,
+    PUBLIC,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def sync_orm_beside_playwright(monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def _reload(page) -> None:
+    page.reload()
+    page.wait_for_function(
+        "() => document.getElementById('phone-panel')?.dataset.state === 'ready'",
+        timeout=TIMEOUT_MS,
+    )
+
+
+def test_a_reloaded_console_shows_the_warm_transfer_again(
+    asgi_servers, chromium, artifacts_dir, reference_data
+):
+    from helpdesk.models import Contact
+    from realtime.telephony.models import PhoneCall
+
+    provider = make_provider(regions=["12"], name="Joensuun kirjasto")
+    make_provider(is_national=True)
+    make_supporter(
+        providers=[provider], kind="volunteer", last_heartbeat=timezone.now(), username="eero"
+    )
+    target = make_supporter(
+        providers=[provider], kind="volunteer", username="aino", display_name="Aino"
+    )
+    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
+    rest, rest_url = serve_stand_in(stand_in)
+    try:
+        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
+        driver = CallDriver(
+            public_base_url=PUBLIC,
+            auth_token=AUTH_TOKEN,
+            account_sid=ACCOUNT_SID,
+            platform_number=PLATFORM_NUMBER,
+            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
+        )
+        stand_in.driver = driver
+        stand_in.on_placed = lambda placed: placed.answer_in_thread()
+        first_context, page = _console(chromium, server, "eero", DESKTOP)
+        target_context, other = _console(chromium, server, "aino", PHONE)
+        page.locator("input[name=presence][value=available]").check()
+
+        call = driver.call(JOENSUU_LANDLINE, digits=["1"])
+        call.on_dial = call.talking(120)
+        assert call.start() == "queued"
+        offer = page.locator("#offers li").first
+        offer.wait_for(timeout=TIMEOUT_MS)
+        offer.locator("button.accept").click()
+        card = page.locator("#phone-calls li")
+        answer = card.locator("button.answer-browser")
+        answer.wait_for(timeout=TIMEOUT_MS)
+        talking = threading.Thread(target=call.wait_until_redirected, args=(150.0,), daemon=True)
+        talking.start()
+        answer.click()
+        page.wait_for_function(
+            "() => document.querySelector('#phone-calls .phone-note')?.textContent.trim()",
+            timeout=TIMEOUT_MS,
+        )
+        assert page.evaluate("window.__twilioStandIn.ring()") == 1
+        # A warm transfer starts from a live call: wait until the caller is bridged.
+        deadline = time.monotonic() + 30
+        while not PhoneCall.objects.filter(stage="bridged").exists():
+            assert time.monotonic() < deadline, "the call was never bridged"
+            time.sleep(0.1)
+
+        card.locator("details.warm-transfer summary").click()
+        card.locator("select.warm-target").select_option(f"to_supporter:{target.pk}")
+        card.locator("input.warm-note").fill("Pankkitunnukset eivät toimi")
+        card.locator("button.warm-start").click()
+        state = card.locator(".warm-state")
+        state.filter(has_text="Soitetaan").wait_for(timeout=TIMEOUT_MS)
+        other.locator("#phone-requests li").wait_for(timeout=TIMEOUT_MS)
+
+        # 1. Asking: both pages reloaded show the same cards.
+        _reload(page)
+        _reload(other)
+        card.locator("details.warm-transfer summary").click()
+        state.filter(has_text="Soitetaan").wait_for(timeout=TIMEOUT_MS)
+        assert card.locator("button.warm-cancel").is_visible()
+        assert not card.locator("button.warm-complete").is_visible()
+        assert not card.locator("button.warm-start").is_visible()
+        request = other.locator("#phone-requests li")
+        request.wait_for(timeout=TIMEOUT_MS)
+        assert "Eero pyytää sinua ottamaan puhelun: Asiakas" in request.inner_text()
+        assert "Pankkitunnukset" in request.inner_text()
+        take = request.locator("button.request-browser")
+        take.wait_for(state="visible", timeout=TIMEOUT_MS)
+        assert request.locator("button.request-decline").is_visible()
+        page.screenshot(path=str(artifacts_dir / "console-warm-reload-asking.png"), full_page=True)
+        other.screenshot(
+            path=str(artifacts_dir / "console-warm-reload-request-phone.png"), full_page=True
+        )
+        axe_ok(page, artifacts_dir, "console-warm-reload-asking")
+        axe_ok(other, artifacts_dir, "console-warm-reload-request-phone")
+
+        # 2. Joined: reloaded again, the first supporter can still hand over or cancel.
+        take.click()
+        card.locator("button.warm-complete").wait_for(timeout=TIMEOUT_MS)
+        request.filter(has_text="Olet puhelussa").wait_for(timeout=TIMEOUT_MS)
+        _reload(page)
+        _reload(other)
+        card.locator("details.warm-transfer summary").click()
+        card.locator("button.warm-complete").wait_for(timeout=TIMEOUT_MS)
+        assert "liittyi" in state.inner_text()
+        assert card.locator("button.warm-cancel").is_visible()
+        request.filter(has_text="Olet puhelussa").wait_for(timeout=TIMEOUT_MS)
+        assert not request.locator("button.request-browser").is_visible()
+        page.screenshot(path=str(artifacts_dir / "console-warm-reload-joined.png"), full_page=True)
+        other.screenshot(
+            path=str(artifacts_dir / "console-warm-reload-joined-target-phone.png"),
+            full_page=True,
+        )
+        axe_ok(page, artifacts_dir, "console-warm-reload-joined")
+        page.set_viewport_size(PHONE)
+        page.screenshot(
+            path=str(artifacts_dir / "console-warm-reload-joined-phone.png"), full_page=True
+        )
+        axe_ok(page, artifacts_dir, "console-warm-reload-joined-phone")
+        page.set_viewport_size(DESKTOP)
+
+        # 3. Handed over from the reloaded page.
+        card.locator("button.warm-complete").click()
+        other.locator("#phone-calls li").wait_for(timeout=TIMEOUT_MS)
+        page.locator("#phone-calls li").wait_for(state="detached", timeout=TIMEOUT_MS)
+        contact = Contact.objects.get()
+        assert contact.supporter_id == target.pk and contact.state == "active"
+        for shown in ("131234567", "13 123 4567", "013 1234567"):
+            assert shown not in page.content() and shown not in other.content()
+        call.hang_up()
+        call.redirect_event.set()
+        talking.join(20)
+        first_context.close()
+        target_context.close()
+    finally:
+        rest.shutdown()
+        rest.server_close()
