@@ -12,13 +12,13 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from helpdesk.intake_asgi import ContactIntakeRouter  # noqa: E402
 from helpdesk.lifespan import LifespanMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.socket_auth import socket_auth_stack  # noqa: E402
 from realtime.telephony.lean_asgi import VoiceWebhookRouter  # noqa: E402
 
 application = LifespanMiddleware(
@@ -28,7 +28,7 @@ application = LifespanMiddleware(
             # their own (lean_asgi.py, intake_asgi.py).
             "http": ContactIntakeRouter(VoiceWebhookRouter(django_asgi_app)),
             "websocket": AllowedHostsOriginValidator(
-                AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                socket_auth_stack(URLRouter(websocket_urlpatterns))
             ),
         }
     )

@@ -81,8 +81,13 @@ class Actor:
 
     @classmethod
     def for_user(cls, user) -> Actor:
+        return cls.for_user_and_supporter(user)[0]
+
+    @classmethod
+    def for_user_and_supporter(cls, user) -> tuple[Actor, Any]:
+        """The actor, and the user's Supporter row it was read from (None if not one)."""
         if user is None or not getattr(user, "is_authenticated", False):
-            return cls()
+            return cls(), None
         from .models import Role, RoleGrant, Supporter
 
         supporter = Supporter.objects.filter(user=user).prefetch_related("providers").first()
@@ -95,7 +100,7 @@ class Actor:
         grants = list(
             RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
         )
-        return cls(
+        actor = cls(
             user_id=user.pk,
             supporter_id=supporter.pk if supporter else None,
             supporter_kind=supporter.kind if supporter else None,
@@ -108,6 +113,7 @@ class Actor:
             national_admin=any(r == Role.NATIONAL_ADMIN for r, _, _ in grants),
             superuser=bool(user.is_superuser),
         )
+        return actor, supporter
 
     @property
     def is_supporter(self) -> bool:

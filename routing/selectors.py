@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Q
@@ -174,18 +175,30 @@ def _with_relations(qs):
     )
 
 
-def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> list[dict]:
-    """Waiting contacts the supporter may pick, in service order, pseudonymous.
+@dataclass(frozen=True)
+class QueueRead:
+    """What the queue lists of one set of providers are made from: one read, many viewers.
 
-    `actor` is the supporter's, when the caller has it already.
+    The contacts any of these providers might list, before the per-viewer
+    checks (pins, permissions) of `queue_rows`. It holds no viewer's data, so
+    the consoles of one worker that share providers may share it
+    (realtime/consumers/queue_share.py). Treat it as read-only.
     """
-    actor = actor or Actor.for_user(supporter.user)
-    if not can(actor, Action.QUEUE_VIEW):
-        return []
+
+    providers: tuple[types.ProviderState, ...]
+    contacts: tuple[Contact, ...]
+    # (workflow id, municipality known) -> its steps, for every contact above.
+    steps: dict[tuple, tuple[types.Step, ...]] = field(default_factory=dict)
+    # contact pk -> the providers of the supporter it is pinned to (pinned contacts only).
+    pinned: dict[int, frozenset[int]] = field(default_factory=dict)
+
+
+def read_queue(provider_ids: Iterable[int]) -> QueueRead:
+    """The waiting contacts the supporters of these providers might see, and the providers."""
     now = timezone.now()
-    mine = provider_states(list(actor.provider_ids), now=now, opening=False)
+    mine = provider_states(sorted(provider_ids), now=now, opening=False)
     if not mine:
-        return []
+        return QueueRead(providers=(), contacts=())
     municipalities = set().union(*(p.municipalities for p in mine))
     regions = set().union(*(p.regions for p in mine))
     areas = set().union(*(p.development_areas for p in mine))
@@ -195,23 +208,58 @@ def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> 
         | Q(region__code__in=regions)
         | Q(region__development_area__code__in=areas)
     )
-    coarse = Q(pinned_supporter_id=supporter.pk) | Q(pinned_provider_id__in=actor.provider_ids)
+    ids = [p.id for p in mine]
+    # Those pinned to any supporter of these providers, so that one read
+    # serves them all; `queue_rows` keeps each viewer's own.
+    members = Supporter.providers.through.objects.filter(provider_id__in=ids)
+    coarse = Q(pinned_supporter_id__in=members.values("supporter_id")) | Q(
+        pinned_provider_id__in=ids
+    )
     if any(p.is_national for p in mine):
         coarse |= unpinned
     else:
         coarse |= unpinned & local
-    contacts = list(_with_relations(Contact.objects.filter(coarse, state__in=ROUTED_STATES)))
-    steps_cache: dict[tuple, tuple[types.Step, ...]] = {}
-    visible = []
+    contacts = tuple(_with_relations(Contact.objects.filter(coarse, state__in=ROUTED_STATES)))
+    steps = {}
     for c in contacts:
         key = (c.workflow_id, c.municipality_id is not None)
-        if key not in steps_cache:
-            steps_cache[key] = _cached(
+        if key not in steps:
+            steps[key] = _cached(
                 ("steps", *key), lambda k=key: steps_of(k[0], municipality_known=k[1])
             )
+    # The providers of each pinned contact's supporter, in one query for all.
+    pinned_to = {c.pinned_supporter_id for c in contacts if c.pinned_supporter_id}
+    of: dict[int, set[int]] = {supporter_id: set() for supporter_id in pinned_to}
+    if pinned_to:
+        rows = Supporter.providers.through.objects.filter(supporter_id__in=pinned_to)
+        for supporter_id, provider_id in rows.values_list("supporter_id", "provider_id"):
+            of[supporter_id].add(provider_id)
+    pinned = {c.pk: frozenset(of[c.pinned_supporter_id]) for c in contacts if c.pinned_supporter_id}
+    return QueueRead(providers=tuple(mine), contacts=contacts, steps=steps, pinned=pinned)
+
+
+def queue_rows(read: QueueRead, supporter: Supporter, actor: Actor) -> list[dict]:
+    """The viewer's queue list from a `read_queue` of the viewer's providers.
+
+    No queries: it may run on the event loop.
+    """
+    if not can(actor, Action.QUEUE_VIEW) or not read.providers:
+        return []
+    now = timezone.now()
+    mine = [p for p in read.providers if p.id in actor.provider_ids]
+    steps_cache = read.steps
+    visible = []
+    for c in read.contacts:
         if c.pinned_supporter_id and c.pinned_supporter_id != supporter.pk:
             continue
-        candidates = candidate_provider_ids(c, providers=mine, steps=steps_cache[key])
+        if c.pinned_provider_id and not c.pinned_supporter_id:
+            if c.pinned_provider_id not in actor.provider_ids:
+                continue
+        key = (c.workflow_id, c.municipality_id is not None)
+        if c.pinned_supporter_id:
+            candidates = read.pinned[c.pk]
+        else:
+            candidates = candidate_provider_ids(c, providers=mine, steps=steps_cache[key])
         target = target_for_contact(c, candidate_provider_ids=candidates)
         if can(actor, Action.CONTACT_PICK, target):
             ahead = not c.pinned_supporter_id and not c.pinned_provider_id
@@ -237,6 +285,17 @@ def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> 
         row["overflow"] = ahead
         rows.append(row)
     return rows
+
+
+def queue_for_supporter(supporter: Supporter, *, actor: Actor | None = None) -> list[dict]:
+    """Waiting contacts the supporter may pick, in service order, pseudonymous.
+
+    `actor` is the supporter's, when the caller has it already.
+    """
+    actor = actor or Actor.for_user(supporter.user)
+    if not can(actor, Action.QUEUE_VIEW):
+        return []
+    return queue_rows(read_queue(actor.provider_ids), supporter, actor)
 
 
 def offer_payload(offer: Offer, contact: Contact, *, timeout_s: float) -> dict:
@@ -322,7 +381,9 @@ def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None
     contacts = _serving(supporter)
     if among is not None:
         contacts = contacts.filter(pk__in=list(among))
-    return list(_with_relations(contacts))
+    # Only what `contact_summary` shows: fewer joins to build, when every
+    # console of a restarted worker asks at once.
+    return list(contacts.select_related("municipality", "topic", "supporter"))
 
 
 def serving_contact_ids(supporter: Supporter) -> dict[str, int]:

@@ -393,21 +393,31 @@ async def apost_message(
 
 
 def replay(
-    *, contact_id: int, after_seq: int, for_customer: bool, up_to: int | None = None
+    *,
+    contact_id: int,
+    after_seq: int,
+    for_customer: bool,
+    up_to: int | None = None,
+    next_seq: int | None = None,
 ) -> Replay:
     """Messages with `after_seq < seq <= up_to` in order; notes only for supporters.
 
     `last_seq` is read before the messages: every message up to it is already
     committed (its seq and its row commit together), so a socket that sends
     this replay and then drops notifications with `seq <= last_seq` loses
-    nothing and repeats nothing.
+    nothing and repeats nothing. `next_seq` is the contact's, when the caller
+    has just read its row (that read then counts as the one before).
     """
-    last_seq = Contact.objects.filter(pk=contact_id).values_list("next_seq", flat=True).first()
+    last_seq = next_seq
+    if last_seq is None:
+        last_seq = Contact.objects.filter(pk=contact_id).values_list("next_seq", flat=True).first()
     if last_seq is None:
         raise NotFound("contact not found")
     last_seq -= 1
     if up_to is not None:
         last_seq = min(last_seq, up_to)
+    if last_seq <= max(after_seq, 0):
+        return Replay(last_seq=last_seq, messages=[])  # nothing missed: no query
     rows = Message.objects.filter(
         contact_id=contact_id, seq__gt=max(after_seq, 0), seq__lte=last_seq
     )

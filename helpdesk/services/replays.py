@@ -3,7 +3,8 @@
 `messages.replay` reads one contact in two queries; a console serving ten
 contacts would pay twenty, and when every console of a restarted worker comes
 back at once that multiplies. Here the same answer for any number of contacts
-costs two queries: every contact's last number first, then their messages.
+costs two queries: every contact's last number first, then their messages
+(one, when the caller has just read the contacts' rows).
 """
 
 from __future__ import annotations
@@ -16,19 +17,24 @@ from helpdesk.services.messages import Replay, message_to_dict
 __all__ = ["replay_many"]
 
 
-def replay_many(*, after: dict[int, int], for_customer: bool) -> dict[int, Replay]:
+def replay_many(
+    *, after: dict[int, int], for_customer: bool, next_seqs: dict[int, int] | None = None
+) -> dict[int, Replay]:
     """contact pk -> seq already seen  =>  contact pk -> Replay (as `messages.replay`).
 
     Each `last_seq` is read before the messages, so, as for one contact, every
     message up to it is committed and a socket that drops notifications with
     `seq <= last_seq` loses and repeats nothing. Unknown contacts are left out.
+    `next_seqs` (contact pk -> next_seq) are the contacts' rows as the caller
+    has just read them: that read then counts as the one before, one query fewer.
     """
     if not after:
         return {}
-    last = {
-        pk: next_seq - 1
-        for pk, next_seq in Contact.objects.filter(pk__in=list(after)).values_list("pk", "next_seq")
-    }
+    if next_seqs is not None:
+        last = {pk: next_seqs[pk] - 1 for pk in after if pk in next_seqs}
+    else:
+        rows = Contact.objects.filter(pk__in=list(after)).values_list("pk", "next_seq")
+        last = {pk: next_seq - 1 for pk, next_seq in rows}
     wanted = Q()
     for pk, last_seq in last.items():
         seen = max(after.get(pk, 0), 0)

@@ -51,7 +51,10 @@ def _welcome(
     contact_id: int, last_seq: int
 ) -> tuple[dict, message_service.Replay, dict | None, list[dict] | None]:
     contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
-    replay = message_service.replay(contact_id=contact_id, after_seq=last_seq, for_customer=True)
+    # The row just read gives the replay its last seq: one query fewer per welcome.
+    replay = message_service.replay(
+        contact_id=contact_id, after_seq=last_seq, for_customer=True, next_seq=contact.next_seq
+    )
     # Only a page that starts afresh needs the story; a resuming one told it live.
     story = story_for_customer(contact) if last_seq == 0 else None
     return serializers.customer_contact(contact), replay, _closed_notice(contact), story

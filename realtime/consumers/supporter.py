@@ -27,7 +27,7 @@ from helpdesk.services import messages as message_service
 from helpdesk.services.errors import NotAllowed, NotFound
 from helpdesk.services.replays import replay_many
 from realtime import serializers
-from realtime.consumers import heartbeats, presence, suggestions
+from realtime.consumers import heartbeats, presence, queue_share, suggestions
 from realtime.consumers.base import (
     CLOSE_FORBIDDEN,
     CLOSE_UNAUTHENTICATED,
@@ -47,7 +47,7 @@ from realtime.protocol import SUPPORTER, Frame
 from realtime.video import signalling as video_signalling
 from routing.selectors import (
     pending_offers,
-    queue_for_supporter,
+    queue_rows,
     serving_contact_ids,
     serving_contacts,
 )
@@ -81,6 +81,23 @@ def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
     return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
 
 
+def _open_console(user, session) -> tuple[int, Any]:
+    """Everything a console's connect reads, in one trip to the pool.
+
+    (close code or 0, (session expiry, supporter, provider ids, national)).
+    A storm of reconnecting consoles queues for the console pool; one turn
+    each, instead of three, keeps that queue short.
+    """
+    # A session that has not passed its second sign-in step is not trusted
+    # (helpdesk/two_factor.py); it expires like any staff session.
+    if not two_factor.trusted(user, session):
+        return CLOSE_UNAUTHENTICATED, None
+    loaded = _load_supporter(user.pk)
+    if loaded is None:
+        return CLOSE_FORBIDDEN, None
+    return 0, (_session_expiry(session), *loaded)
+
+
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
     # The assigned frame carries the whole transcript: a read to log.
     audit.record_transcript_read(user_id=supporter.user_id, contact_id=contact_id, where="assigned")
@@ -88,10 +105,6 @@ def _contact_data(supporter: Supporter, contact_id: int) -> dict:
         "supporter", "topic", "municipality", "region__development_area"
     ).get(pk=contact_id)
     return serializers.supporter_contact(contact, viewer=supporter)
-
-
-def _queue(supporter: Supporter, actor: Actor | None = None) -> list[dict]:
-    return serializers.for_viewer(queue_for_supporter(supporter, actor=actor), supporter)
 
 
 def _seen(value) -> int:
@@ -111,15 +124,21 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     The contacts are read in one query and the viewer's permissions once for
     all of them and the queue: a reconnecting console costs a handful of
     queries, which matters when every console of a restarted worker comes
-    back at once.
+    back at once. The queue itself is not read here but shared by the
+    worker's consoles (`SupporterConsumer.queue_for`).
     """
-    supporter.refresh_from_db(fields=["presence"])
-    actor = Actor.for_user(supporter.user)
+    # The supporter's row afresh (its presence) and its roles, in one go.
+    actor, fresh = Actor.for_user_and_supporter(supporter.user)
+    if fresh is not None:
+        supporter.presence = fresh.presence
     contacts, replays, read = [], {}, []
     serving_now = serving_contacts(supporter, among=serving.values())
-    # Every contact's messages in two queries, however many the console serves.
+    # Every contact's messages in one query, however many the console serves:
+    # the rows just read give their last seqs.
     replayed = replay_many(
-        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now}, for_customer=False
+        after={c.pk: _seen(after.get(str(c.public_id))) for c in serving_now},
+        for_customer=False,
+        next_seqs={c.pk: c.next_seq for c in serving_now},
     )
     for contact in serving_now:
         public_id = str(contact.public_id)
@@ -140,10 +159,15 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
             "supporter": serializers.supporter_self(supporter),
             "contacts": contacts,
             "offers": serializers.for_viewer(pending_offers(supporter), supporter),
-            "queue": _queue(supporter, actor),
         },
         "cursors": replays,
+        # The queue is added by the socket from its worker's shared read (queue_share).
+        "actor": actor,
     }
+
+
+def _actor(supporter: Supporter) -> Actor:
+    return Actor.for_user(supporter.user)
 
 
 def _accept(supporter: Supporter, offer_id: int) -> int:
@@ -180,30 +204,30 @@ class SupporterConsumer(BaseConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        session = self.scope.get("session")
-        # A session that has not passed its second sign-in step is not trusted
-        # (helpdesk/two_factor.py); it expires like any staff session.
-        if not await console_db(two_factor.trusted, user, session):
-            return await self.refuse(CLOSE_UNAUTHENTICATED)
-        self._session_expires = await console_db(_session_expiry, session)
-        loaded = await console_db(_load_supporter, user.pk)
-        if loaded is None:
-            return await self.refuse(CLOSE_FORBIDDEN)
-        self.supporter, provider_ids, national = loaded
+        refused, opened = await console_db(_open_console, user, self.scope.get("session"))
+        if refused:
+            return await self.refuse(refused)
+        self._session_expires, self.supporter, provider_ids, national = opened
+        self.provider_ids = frozenset(provider_ids)
         self.hello_done = False
         # Offers this socket announced and not yet saw withdrawn: offer id -> contact id.
         self.offers_shown: dict[int, str | None] = {}
         self._last_heartbeat = 0.0
         self._snapshot_task: asyncio.Task | None = None
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
+        self._queue_changed_at = 0.0  # when the last queue.changed came (time.monotonic)
         await self.join(supporter_group(self.supporter.pk))
         for provider_id in provider_ids:
             await self.join(provider_queue_group(provider_id))
         if national:
             await self.join(national_queue_group())
-        # Join the contacts' groups before any replay is read, so nothing
-        # committed in between can be missed.
-        await self.resync_serving()
+        # Queue reads that start from now on are no older than what this
+        # socket will hear of live (realtime/consumers/queue_share.py).
+        self.subscribed_at = time.monotonic()
+        # The contacts it serves are read and joined by `hello`, before its
+        # replay is read: nothing a socket receives before its welcome is
+        # delivered anyway (no cursor yet), so joining them here only cost
+        # a second read of the same rows.
         await self.start()
         await self.heartbeat(force=True)
 
@@ -235,7 +259,12 @@ class SupporterConsumer(BaseConsumer):
             return
         try:
             await presence.socket_alive(self.supporter.pk, self.channel_name)
-            await console_db(_routing().heartbeat, supporter=self.supporter)
+        except Exception:
+            log.warning("presence failed for supporter %s", self.supporter.pk, exc_info=True)
+        try:
+            # Written before the connect completes, so routing may offer work
+            # at once; a storm of reconnecting consoles shares the UPDATEs.
+            await heartbeats.alive_now(self.supporter.pk)
         except Exception:
             log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
 
@@ -301,9 +330,30 @@ class SupporterConsumer(BaseConsumer):
         await self.send_json({"type": "pong"})
         await self.heartbeat()
 
+    async def queue_for(self, actor: Actor, *, not_before: float, read=None) -> list[dict]:
+        """This console's queue list from its worker's shared read (queue_share.py).
+
+        `read`, one already fetched for the providers the socket subscribed
+        to, is used when the actor's providers are still the same.
+        """
+        if read is None or {p.id for p in read.providers} != set(actor.provider_ids):
+            read = await queue_share.shared_read(actor.provider_ids, not_before=not_before)
+        return serializers.for_viewer(queue_rows(read, self.supporter, actor), self.supporter)
+
     async def on_hello(self, frame: Frame) -> None:
         serving = await self.resync_serving()
-        welcome = await console_db(_welcome, self.supporter, serving, frame["contacts"])
+        # No older than the socket's subscription, nor than a queue.changed
+        # it has already heard.
+        not_before = max(self.subscribed_at, self._queue_changed_at)
+        # The queue read (shared with the worker's other consoles) and the
+        # console's own reads go on at the same time.
+        welcome, read = await asyncio.gather(
+            console_db(_welcome, self.supporter, serving, frame["contacts"]),
+            queue_share.shared_read(self.provider_ids, not_before=not_before),
+        )
+        welcome["frame"]["queue"] = await self.queue_for(
+            welcome["actor"], not_before=not_before, read=read
+        )
         self.cursors.update(welcome["cursors"])
         self.hello_done = True
         self._last_queue = welcome["frame"]["queue"]
@@ -435,6 +485,8 @@ class SupporterConsumer(BaseConsumer):
                 await self.deliver_message(contact, event["message"])
             return
         if kind == "queue.changed":
+            # The snapshot it leads to must be read after this moment.
+            self._queue_changed_at = time.monotonic()
             self.schedule_snapshot()
             return
         if kind == "supporter.presence":
@@ -512,6 +564,7 @@ class SupporterConsumer(BaseConsumer):
                 await self.send_json(
                     serializers.for_viewer({"type": "offer.new", **offer}, self.supporter)
                 )
+        self._queue_changed_at = time.monotonic()
         self.schedule_snapshot()
 
     def schedule_snapshot(self) -> None:
@@ -529,7 +582,14 @@ class SupporterConsumer(BaseConsumer):
             # Another tab of this supporter may have taken a contact: routing
             # tells the provider queues, not this socket's contact groups.
             await self.resync_serving()
-            queue = await console_db(_queue, self.supporter)
+            actor = await console_db(_actor, self.supporter)
+            while True:
+                changed_at = self._queue_changed_at
+                queue = await self.queue_for(actor, not_before=changed_at)
+                if self._queue_changed_at == changed_at:
+                    break
+                # Changed again while this read was on its way (this task
+                # being busy, the event scheduled nothing): read once more.
             if _queue_key(queue) == _queue_key(self._last_queue):
                 return  # nothing this supporter sees changed
             self._last_queue = queue

@@ -145,6 +145,52 @@ async def test_console_socket_of_a_user_who_is_not_a_supporter_closes_4403(appli
     await ws.disconnect()
 
 
+async def test_console_socket_of_a_session_from_before_a_password_change_closes_4401(
+    application, pair
+):
+    """The sessions are read outside channels' own thread (realtime/socket_auth.py),
+    with its checks: a password change signs the old sessions out."""
+    _, supporter, _ = pair
+    cookie = await adb(_session_cookie)(supporter.user)
+
+    def change_password():
+        supporter.user.set_password("uusi-salasana-2026")
+        supporter.user.save()
+
+    await adb(change_password)()
+    ws, connected, _ = await _open(
+        application, "/ws/console/", origin=allowed_origin(), cookie=cookie
+    )
+    assert connected
+    assert await Client(ws).close_code() == 4401
+    await ws.disconnect()
+
+
+async def test_a_socket_without_a_session_is_anonymous_without_a_database_read(
+    application, pair, monkeypatch
+):
+    """A storm of customers' sockets does not queue for session reads they do not need."""
+    from realtime import socket_auth
+
+    def no_read(scope):
+        raise AssertionError("a socket without a session key read the session store")
+
+    monkeypatch.setattr(socket_auth, "_read_user", no_read)
+    _, _, contact = pair
+    token = make_contact_token(contact.public_id)
+    ws, connected, _ = await _open(
+        application, f"/ws/contact/?token={token}", origin=allowed_origin()
+    )
+    assert connected
+    client = Client(ws)
+    await client.send({"type": "hello", "last_seq": 0})
+    assert (await client.expect("welcome"))["contact"]["id"] == str(contact.public_id)
+    await client.disconnect()
+    ws, connected, _ = await _open(application, "/ws/console/", origin=allowed_origin())
+    assert await Client(ws).close_code() == 4401
+    await ws.disconnect()
+
+
 # --- the customer's token -----------------------------------------------------
 
 

@@ -80,6 +80,36 @@ async def test_a_failed_flush_is_logged_not_raised(two, caplog):
     assert "heartbeats failed" in caplog.text
 
 
+async def test_connecting_consoles_share_their_first_heartbeat_writes(two, monkeypatch):
+    """A storm of consoles opening: each is written before its connect completes,
+    and those asked while one UPDATE is on its way share the next."""
+    a, b = two
+    writes: list[list[int]] = []
+    real = routing.heartbeat_many
+
+    def counted(*, supporter_ids):
+        writes.append(sorted(supporter_ids))
+        return real(supporter_ids=supporter_ids)
+
+    monkeypatch.setattr(routing, "heartbeat_many", counted)
+    await asyncio.gather(*(heartbeats.alive_now(s.pk) for s in (a, b, a, b, a)))
+    assert writes == [[a.pk, b.pk]], writes  # five consoles, one UPDATE
+    # One asked while a write is on its way goes in the next.
+    first = asyncio.create_task(heartbeats.alive_now(a.pk))
+    await asyncio.sleep(0)  # the write has started
+    await asyncio.gather(first, heartbeats.alive_now(b.pk))
+    assert writes[1:] == [[a.pk], [b.pk]], writes
+
+    def beats():
+        return list(
+            Supporter.objects.filter(pk__in=[a.pk, b.pk]).values_list("last_heartbeat", flat=True)
+        )
+
+    assert all(beat is not None for beat in await sync_to_async(beats, thread_sensitive=False)())
+    await heartbeats.alive_now(b.pk)
+    assert writes[-1] == [b.pk]
+
+
 @pytest.mark.redis
 async def test_presence_keeps_apart_deployments_that_share_a_redis(two, settings):
     a, _ = two

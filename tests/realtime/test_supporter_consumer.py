@@ -390,13 +390,20 @@ async def test_supporter_bad_frames(ws_app, pair):
     await console.disconnect()
 
 
-def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db):
+# A console's welcome: its supporter row, providers and roles (3), the
+# contacts it serves (1), their messages (1), the transcripts' audit (one bulk
+# insert: BEGIN, INSERT, COMMIT), its offers (1); then the queue read its
+# worker's consoles share: providers and their areas (3), the waiting contacts (1).
+WELCOME_QUERIES = 13
+
+
+def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, transactional_db):
     """A worker restart brings every console back at once: the welcome stays cheap."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from realtime.consumers.supporter import _welcome
-    from routing.selectors import serving_contact_ids
+    from routing.selectors import queue_rows, read_queue, serving_contact_ids
 
     provider = make_provider(regions=["01"])
     supporter = make_supporter(providers=[provider], presence="available")
@@ -407,6 +414,8 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
         serving = serving_contact_ids(supporter)
         with CaptureQueriesContext(connection) as queries:
             welcome = _welcome(supporter, serving, {})
+            read = read_queue(welcome["actor"].provider_ids)
+            welcome["frame"]["queue"] = queue_rows(read, supporter, welcome["actor"])
         return len(queries), welcome
 
     def with_message(contact):
@@ -416,19 +425,40 @@ def test_welcome_reads_contacts_and_roles_once(reference_data, transactional_db)
     with_message(served[0])
     welcome_queries()  # routing's per-process caches (workflows, providers) filled
     one, welcome = welcome_queries()
+    assert len(welcome["frame"]["queue"]) == 1
     served += [
         with_message(make_contact(state="active", supporter=supporter, provider=provider))
         for _ in range(9)
     ]
+    for _ in range(5):
+        make_contact(state="waiting")
     ten, welcome = welcome_queries()
+    assert len(welcome["frame"]["queue"]) == 6
     assert all([m["body"] for m in c["messages"]] == ["hei"] for c in welcome["frame"]["contacts"])
-    # Constant whatever the number of contacts: all their messages in two queries.
-    assert ten == one, (one, ten)
-    assert one <= 15, one  # 12 reads and writes, and the transcripts' audit (one bulk insert)
+    # Constant whatever the number of contacts served or queued.
+    assert (one, ten) == (WELCOME_QUERIES, WELCOME_QUERIES)
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
     # Only what the socket has joined: a contact assigned since comes by event.
     assert _welcome(supporter, {}, {})["frame"]["contacts"] == []
+
+
+async def test_a_welcome_never_lists_a_queue_older_than_its_subscription(ws_app, waiting):
+    """Consoles share a queue read, but never one begun before they subscribed:
+    what was queued in between reaches the later console's welcome."""
+    provider, first, second, queued = waiting
+    early = await supporter_client(ws_app, first.user, hello={})
+    assert [c["id"] for c in early.welcome["queue"]] == [str(queued.public_id)]
+    # Queued without a queue.changed reaching anyone (routing's event could
+    # be on its way): only a fresh read can show it.
+    later_contact = await adb(make_contact)(state="waiting")
+    late = await supporter_client(ws_app, second.user, hello={})
+    assert {c["id"] for c in late.welcome["queue"]} == {
+        str(queued.public_id),
+        str(later_contact.public_id),
+    }
+    await early.disconnect()
+    await late.disconnect()
 
 
 async def test_taking_a_contact_suggests_guides_for_what_the_customer_wrote(
