@@ -758,8 +758,9 @@ def report(r: dict, args) -> None:
             flush=True,
         )
         got = r["suggestions"]
+        # Benches that run the chat beside something else start no suggestion worker.
         print(
-            f"    suggestions ({args.suggest}): consoles got {got['s']} "
+            f"    suggestions ({getattr(args, 'suggest', 'off')}): consoles got {got['s']} "
             f"({got['s'] / args.duration:.1f}/s), customers {got['c']}; "
             f"suggestion worker cpu={r['worker_cpu'] * 100:.0f}%",
             flush=True,

@@ -63,11 +63,12 @@ def test_chat_load_runs_both_phases_and_prints_its_summary():
     lines = _run("chat_load.py", "--pairs", "4", "--duration", "3", "--interval", "1")
     summary = re.fullmatch(
         r"chat_load pairs=4 p99_ms=(\d+) lost=(\d+) dup=(\d+) ratio_vs_bare=([\d.]+)"
-        r" reconnect_console_p99_ms=(\d+)",
+        r" reconnect_console_p99_ms=(\d+) suggestions=(\d+)",
         lines[-1],
     )
     assert summary, lines[-1]
     assert summary.group(2) == "0" and summary.group(3) == "0"
+    assert int(summary.group(6)) > 0, "the suggestion worker answered no console"
     platform = next(line for line in lines if line.startswith("platform:"))
     bare = next(line for line in lines if line.strip().startswith("bare:"))
     for phase in (platform, bare):

@@ -297,8 +297,10 @@ class ConsoleApp {
       input.addEventListener("change", () => {
         // Until the server confirms, a welcome still carrying the old
         // presence must not undo the click.
+        // While the socket is still (re)connecting the choice is kept and
+        // sent once the welcome arrives, not lost.
         this.presenceWanted = input.value;
-        if (!this.send({ type: "presence.set", presence: input.value })) this.presenceWanted = null;
+        this.send({ type: "presence.set", presence: input.value });
       }),
     );
     $("kb-search").addEventListener("submit", (e) => {
@@ -322,7 +324,12 @@ class ConsoleApp {
     const chat = frame.contact && typeof frame.contact === "string" ? this.chats.get(frame.contact) : null;
     switch (frame.type) {
       case "welcome":
-        if (frame.supporter && !this.presenceWanted) this.setPresence(frame.supporter.presence);
+        if (frame.supporter && this.presenceWanted && frame.supporter.presence !== this.presenceWanted) {
+          this.send({ type: "presence.set", presence: this.presenceWanted });
+        } else if (frame.supporter) {
+          this.presenceWanted = null;
+          this.setPresence(frame.supporter.presence);
+        }
         (frame.contacts || []).forEach((c) => this.openChat(c, c.messages || []));
         this.offers.forEach((_o, id) => this.removeOffer(id));
         (frame.offers || []).forEach((o) => this.addOffer(o, false));
