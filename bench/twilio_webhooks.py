@@ -226,6 +226,7 @@ def main() -> None:
 
     db_name = f"helpdesk_bench_{os.getpid()}"
     servers = []
+    worker = worker_log = None
     redis = None
     try:
         create_database(chat_load.PG, db_name)
@@ -237,6 +238,10 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
+        # As deployed: knowledge suggestions for the chats come from their own process.
+        worker, worker_log = chat_load.start_suggestion_worker(db_name)
+        chat_load.wait_for_suggestion_worker(worker)
+        print(f"suggestion worker pid {worker.pid}", flush=True)
         ports = [free_port() for _ in range(max(1, args.servers))]
         for port in ports:
             servers.append(chat_load.start_server(db_name, port, ticker=False))
@@ -248,6 +253,7 @@ def main() -> None:
             clients=args.clients,
             interval=args.interval,
             duration=args.duration + 2.0 + args.chat_alone,
+            suggest="worker",
         )
         chat: dict = {}
         chat_thread = threading.Thread(
@@ -317,7 +323,9 @@ def main() -> None:
     finally:
         for child in mp.active_children():
             child.terminate()
-        stop_servers(servers)
+        stop_servers(servers + ([worker] if worker else []))
+        if worker_log is not None:
+            worker_log.close()
         try:
             from django.db import connections
 
