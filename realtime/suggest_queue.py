@@ -32,6 +32,8 @@ from dataclasses import asdict, dataclass
 
 from django.conf import settings
 
+from realtime.redis_keys import redis_key
+
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 2000
@@ -102,17 +104,12 @@ def enabled() -> bool:
     return bool(settings.REDIS_URL)
 
 
-def _prefix() -> str:
-    config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
-    return config.get("prefix") or "helpdesk"
-
-
 def requests_key() -> str:
-    return f"{_prefix()}:suggest:requests"
+    return redis_key("suggest", "requests")
 
 
 def worker_key() -> str:
-    return f"{_prefix()}:suggest:worker"
+    return redis_key("suggest", "worker")
 
 
 def client(**options):

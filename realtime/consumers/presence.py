@@ -15,16 +15,15 @@ from collections import defaultdict
 
 from django.conf import settings
 
+from realtime.redis_keys import redis_key
+
 # A socket silent for longer than this no longer counts: the consumer closes
 # it after CHAT_IDLE_TIMEOUT_S anyway, so this only ages out crashed processes.
 STALE_S = 180
 
 
 def _key(supporter_id: int) -> str:
-    # Under the channel layer's prefix: deployments (and test runs) that share
-    # one Redis keep apart, as their pub/sub channels do.
-    config = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
-    return f"{config.get('prefix', 'helpdesk')}:presence:sockets:{supporter_id}"
+    return redis_key("presence", "sockets", supporter_id)
 
 
 _local: dict[int, set[str]] = defaultdict(set)

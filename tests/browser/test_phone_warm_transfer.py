@@ -61,17 +61,50 @@ def _console(chromium, server, username, viewport):
     return context, page
 
 
-def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, reference_data):
-    from helpdesk.models import Contact
-
+def two_volunteers():
+    """Eero (online) and Aino at a Joensuu library, and a national provider; Aino."""
     provider = make_provider(regions=["12"], name="Joensuun kirjasto")
     make_provider(is_national=True)
     make_supporter(
         providers=[provider], kind="volunteer", last_heartbeat=timezone.now(), username="eero"
     )
-    target = make_supporter(
+    return make_supporter(
         providers=[provider], kind="volunteer", username="aino", display_name="Aino"
     )
+
+
+def answer_in_browser(page, driver, *, talk_s: float):
+    """A Joensuu caller offered to `page`'s console, accepted and answered in the
+    browser softphone; the caller talks for talk_s. (call, its card, the thread
+    that follows the call until the platform redirects it)."""
+    page.locator("input[name=presence][value=available]").check()
+    call = driver.call(JOENSUU_LANDLINE, digits=["1"])
+    call.on_dial = call.talking(talk_s)
+    assert call.start() == "queued"
+    offer = page.locator("#offers li").first
+    offer.wait_for(timeout=TIMEOUT_MS)
+    offer.locator("button.accept").click()
+    card = page.locator("#phone-calls li")
+    answer = card.locator("button.answer-browser")
+    answer.wait_for(timeout=TIMEOUT_MS)
+    talking = threading.Thread(
+        target=call.wait_until_redirected, args=(talk_s + 30.0,), daemon=True
+    )
+    talking.start()
+    answer.click()
+    page.wait_for_function(
+        "() => document.querySelector('#phone-calls .phone-note')?.textContent.trim()",
+        timeout=TIMEOUT_MS,
+    )
+    # Twilio rings the softphone (<Dial><Client>): the SDK stand-in does it here.
+    assert page.evaluate("window.__twilioStandIn.ring()") == 1
+    return call, card, talking
+
+
+def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, reference_data):
+    from helpdesk.models import Contact
+
+    target = two_volunteers()
     stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
     rest, rest_url = serve_stand_in(stand_in)
     try:
@@ -87,26 +120,7 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
         stand_in.on_placed = lambda placed: placed.answer_in_thread()
         first_context, page = _console(chromium, server, "eero", DESKTOP)
         target_context, other = _console(chromium, server, "aino", PHONE)
-        page.locator("input[name=presence][value=available]").check()
-
-        call = driver.call(JOENSUU_LANDLINE, digits=["1"])
-        call.on_dial = call.talking(90)
-        assert call.start() == "queued"
-        offer = page.locator("#offers li").first
-        offer.wait_for(timeout=TIMEOUT_MS)
-        offer.locator("button.accept").click()
-        card = page.locator("#phone-calls li")
-        answer = card.locator("button.answer-browser")
-        answer.wait_for(timeout=TIMEOUT_MS)
-        talking = threading.Thread(target=call.wait_until_redirected, args=(120.0,), daemon=True)
-        talking.start()
-        answer.click()
-        page.wait_for_function(
-            "() => document.querySelector('#phone-calls .phone-note')?.textContent.trim()",
-            timeout=TIMEOUT_MS,
-        )
-        # Twilio rings the softphone (<Dial><Client>): the SDK stand-in does it here.
-        assert page.evaluate("window.__twilioStandIn.ring()") == 1
+        call, card, talking = answer_in_browser(page, driver, talk_s=90)
 
         # Mute is the SDK's: the console's button mutes the live call and says so.
         mute = page.locator(".phone-controls button").first

@@ -5,20 +5,23 @@ Screenshots at desktop and phone size, and axe on the restored pages."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
-from django.utils import timezone
 
 from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
 from tests.browser.test_customer_story import axe_ok
-from tests.browser.test_phone_warm_transfer import DESKTOP, PHONE, TIMEOUT_MS, _console
-from tests.factories import make_provider, make_supporter
+from tests.browser.test_phone_warm_transfer import (
+    DESKTOP,
+    PHONE,
+    TIMEOUT_MS,
+    _console,
+    answer_in_browser,
+    two_volunteers,
+)
 from tests.realtime.telephony.conftest import (
     ACCOUNT_SID,
     AUTH_TOKEN,
-    JOENSUU_LANDLINE,
     PHONE_ENV,
     PLATFORM_NUMBER,
     PUBLIC,
@@ -46,14 +49,7 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
     from helpdesk.models import Contact
     from realtime.telephony.models import PhoneCall
 
-    provider = make_provider(regions=["12"], name="Joensuun kirjasto")
-    make_provider(is_national=True)
-    make_supporter(
-        providers=[provider], kind="volunteer", last_heartbeat=timezone.now(), username="eero"
-    )
-    target = make_supporter(
-        providers=[provider], kind="volunteer", username="aino", display_name="Aino"
-    )
+    target = two_volunteers()
     stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
     rest, rest_url = serve_stand_in(stand_in)
     try:
@@ -69,25 +65,7 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
         stand_in.on_placed = lambda placed: placed.answer_in_thread()
         first_context, page = _console(chromium, server, "eero", DESKTOP)
         target_context, other = _console(chromium, server, "aino", PHONE)
-        page.locator("input[name=presence][value=available]").check()
-
-        call = driver.call(JOENSUU_LANDLINE, digits=["1"])
-        call.on_dial = call.talking(120)
-        assert call.start() == "queued"
-        offer = page.locator("#offers li").first
-        offer.wait_for(timeout=TIMEOUT_MS)
-        offer.locator("button.accept").click()
-        card = page.locator("#phone-calls li")
-        answer = card.locator("button.answer-browser")
-        answer.wait_for(timeout=TIMEOUT_MS)
-        talking = threading.Thread(target=call.wait_until_redirected, args=(150.0,), daemon=True)
-        talking.start()
-        answer.click()
-        page.wait_for_function(
-            "() => document.querySelector('#phone-calls .phone-note')?.textContent.trim()",
-            timeout=TIMEOUT_MS,
-        )
-        assert page.evaluate("window.__twilioStandIn.ring()") == 1
+        call, card, talking = answer_in_browser(page, driver, talk_s=120)
         # A warm transfer starts from a live call: wait until the caller is bridged.
         deadline = time.monotonic() + 30
         while not PhoneCall.objects.filter(stage="bridged").exists():
