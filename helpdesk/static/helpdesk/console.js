@@ -12,6 +12,8 @@ const SERVED = new Set(["active", "on_hold"]);
 const L = makeLabels(DATA, S);
 // Frames the console sends by itself; an error answering one is never shown.
 const QUIET = new Set(["typing", "receipt"]);
+// How long a status chosen in this tab outlives the page (reload, lost network).
+const PRESENCE_KEPT_MS = 5 * 60 * 1000;
 
 class Chat {
   constructor(consoleApp, contact) {
@@ -293,6 +295,11 @@ class ConsoleApp {
   }
 
   bind() {
+    // The moment of leaving counts, not of choosing: a reload after a long shift still restores.
+    window.addEventListener("pagehide", () => {
+      const checked = document.querySelector("#presence input:checked");
+      if (checked) this.keepPresence(checked.value);
+    });
     document.querySelectorAll("#presence input[name=presence]").forEach((input) =>
       input.addEventListener("change", () => {
         // Until the server confirms, a welcome still carrying the old
@@ -324,6 +331,12 @@ class ConsoleApp {
     const chat = frame.contact && typeof frame.contact === "string" ? this.chats.get(frame.contact) : null;
     switch (frame.type) {
       case "welcome":
+        if (frame.supporter) this.keptPresenceKey = `helpdesk.presence.${frame.supporter.id}`;
+        // A reload closes the tab's last socket, which the server takes for
+        // leaving (offline): the status chosen in this tab comes back.
+        if (frame.supporter && !this.presenceWanted && frame.supporter.presence === "offline") {
+          this.presenceWanted = this.keptPresence();
+        }
         if (frame.supporter && this.presenceWanted && frame.supporter.presence !== this.presenceWanted) {
           this.send({ type: "presence.set", presence: this.presenceWanted });
         } else if (frame.supporter) {
@@ -382,7 +395,24 @@ class ConsoleApp {
     }
   }
 
+  // Kept for a reload only: a console that comes back much later (a laptop
+  // opened the next morning) does not take offers until asked to.
+  keepPresence(value) {
+    if (!this.keptPresenceKey || !value || value === "offline") return;
+    sessionStorage.setItem(this.keptPresenceKey, JSON.stringify({ value, at: Date.now() }));
+  }
+
+  keptPresence() {
+    try {
+      const kept = JSON.parse(sessionStorage.getItem(this.keptPresenceKey));
+      return kept && Date.now() - kept.at < PRESENCE_KEPT_MS ? kept.value : null;
+    } catch {
+      return null;
+    }
+  }
+
   setPresence(value) {
+    this.keepPresence(value);
     const input = document.querySelector(`#presence input[value="${value}"]`);
     if (input) input.checked = true;
     else document.querySelectorAll("#presence input").forEach((i) => (i.checked = false));
