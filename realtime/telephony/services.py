@@ -35,7 +35,7 @@ from helpdesk.permissions import Action, Actor, require, target_for_contact
 from helpdesk.services.callbacks import normalise_phone_number
 from helpdesk.services.errors import Conflict, InvalidInput, NotAllowed, NotFound
 from realtime.events import publish_on_commit, supporter_group
-from realtime.telephony import client
+from realtime.telephony import client, rows
 from realtime.telephony.areas import region_for_number
 from realtime.telephony.models import FINAL_RANK, STATUS_RANK, Direction, PhoneCall, Stage
 from realtime.telephony.twiml import LANGUAGE_DIGITS
@@ -71,11 +71,15 @@ def _seconds(value) -> int | None:
 
 
 def _call(call_sid: str, *, lock: bool = False, related: bool = True) -> PhoneCall:
-    # The menus need no contact: reading none spares them half the query's cost.
-    qs = PhoneCall.objects.select_related("contact") if related else PhoneCall.objects.all()
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    call = qs.filter(call_sid=call_sid).first()
+    if related:
+        qs = PhoneCall.objects.select_related("contact")
+        if lock:
+            qs = qs.select_for_update(of=("self",))
+        call = qs.filter(call_sid=call_sid).first()
+    else:
+        # The menus, queue results and status callbacks need no contact: the
+        # row alone, in a statement built once (rows.py).
+        call = rows.load(PhoneCall, "call_sid", call_sid, lock=lock)
     if call is None:
         raise NotFound(_("Unknown call."))
     return call
@@ -88,7 +92,7 @@ def current_call(*, call_sid: str) -> PhoneCall:
 def _event(call: PhoneCall, kind: str, *, now: datetime, **data) -> None:
     if call.contact_id is None:
         return
-    store.save_events(
+    rows.insert(
         [store.event(call.contact_id, kind, at=now, data={"call": call.call_sid[-6:], **data})]
     )
 
@@ -149,19 +153,22 @@ def start_call(*, call_sid: str, from_number: str) -> PhoneCall:
     """A new incoming call (or Twilio asking again for the same one)."""
     call_sid = check_call_sid(call_sid)
     region = region_for_number(from_number or "")
-    call, created = PhoneCall.objects.get_or_create(
-        call_sid=call_sid,
-        defaults={
-            "stage": Stage.LANGUAGE,
-            "region_code": region or "",
-            "municipality_code": _representative_municipality(region) if region else "",
-        },
-    )
+    # Twilio asking again (or a status callback that came first) finds the row.
+    call, created = rows.load(PhoneCall, "call_sid", call_sid), False
+    if call is None:
+        call, created = PhoneCall.objects.get_or_create(
+            call_sid=call_sid,
+            defaults={
+                "stage": Stage.LANGUAGE,
+                "region_code": region or "",
+                "municipality_code": _representative_municipality(region) if region else "",
+            },
+        )
     if not created and region and not call.region_code and call.stage == Stage.LANGUAGE:
         # A status callback came first and started the row without the number.
         call.region_code = region
         call.municipality_code = _representative_municipality(region)
-        call.save(update_fields=["region_code", "municipality_code", "updated_at"])
+        rows.update(call, ("region_code", "municipality_code"))
     if created:
         log.info("call %s: incoming, region known=%s", call_sid[-6:], bool(region))
     return call
@@ -202,6 +209,10 @@ def _apply_choice(call: PhoneCall, digits: str) -> bool:
     return False
 
 
+# What answering a menu can change on the call (the row is locked meanwhile).
+_MENU_FIELDS = ("stage", "attempt", "language", "region_code", "municipality_code", "topic_slug")
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the caller hears next: the call and, once queued or closed, the routing result."""
@@ -231,7 +242,7 @@ def answer_menu(*, call_sid: str, stage: str, digits: str) -> Outcome:
             _advance(call)
         if call.stage == Stage.QUEUED and call.contact_id is None:
             return _queue(call)
-        call.save()
+        rows.update(call, _MENU_FIELDS)
     return Outcome(call, repeat=repeat)
 
 
@@ -267,7 +278,7 @@ def _queue(call: PhoneCall) -> Outcome:
     if not is_open:
         call.stage = Stage.CLOSED
         call.attempt = 1
-        call.save()
+        rows.update(call, _MENU_FIELDS)
         return Outcome(call, opens_at=opens_at)
     contact = routing.enqueue_contact(
         channel="phone",
@@ -277,7 +288,7 @@ def _queue(call: PhoneCall) -> Outcome:
         consent=True,
     )
     call.contact = contact
-    call.save()
+    rows.update(call, (*_MENU_FIELDS, "contact"))
     _event(call, "phone_queued", now=timezone.now(), region=call.region_code or None)
     log.info("call %s queued as contact %s", call.call_sid[-6:], contact.public_id)
     return Outcome(call)
@@ -403,11 +414,11 @@ def queue_result(*, call_sid: str, result: str, queue_time) -> PhoneCall:
             call.queue_time_s = max(call.queue_time_s or 0, seconds)
         ends = result in ("hangup", "error", "system-error", "queue-full")
         if not (ends and call.ended_at is None):
-            call.save()  # otherwise _caller_gone saves it, queue time and all
+            rows.update(call, ("queue_time_s",))  # otherwise _caller_gone writes it
         if result == "hangup":
-            _caller_gone(call, reason="caller_hung_up")
+            _caller_gone(call, reason="caller_hung_up", changed=("queue_time_s",))
         elif result in ("error", "system-error", "queue-full"):
-            _caller_gone(call, reason=f"queue_{result}")
+            _caller_gone(call, reason=f"queue_{result}", changed=("queue_time_s",))
     return call
 
 
@@ -416,18 +427,19 @@ def queue_result(*, call_sid: str, result: str, queue_time) -> PhoneCall:
 
 # A status callback in one statement: a status of lower rank than the one
 # recorded (a repeat, or one that overtook a later one) leaves the status as
-# it is, and the call's duration only grows. It says whether the call still
-# has to be closed (no callback has ended it yet).
+# it is, and the call's duration only grows. A callback that comes before the
+# voice webhook starts the call's row with what it says (the INSERT's values).
+# It says whether the call still has to be closed (no callback has ended it yet).
 _STATUS_SQL = """
-UPDATE {call} SET
-    status = CASE WHEN %(rank)s > status_rank THEN %(status)s ELSE status END,
-    status_rank = GREATEST(status_rank, %(rank)s),
+INSERT INTO {call} AS pc ({columns}) VALUES ({values})
+ON CONFLICT (call_sid) DO UPDATE SET
+    status = CASE WHEN %(rank)s > pc.status_rank THEN %(status)s ELSE pc.status END,
+    status_rank = GREATEST(pc.status_rank, %(rank)s),
     duration_s = CASE WHEN %(final)s AND %(seconds)s::integer IS NOT NULL
-                      THEN GREATEST(COALESCE(duration_s, 0), %(seconds)s::integer)
-                      ELSE duration_s END,
+                      THEN GREATEST(COALESCE(pc.duration_s, 0), %(seconds)s::integer)
+                      ELSE pc.duration_s END,
     updated_at = %(now)s
-WHERE call_sid = %(sid)s
-RETURNING ended_at IS NULL
+RETURNING pc.ended_at IS NULL
 """
 
 
@@ -443,36 +455,42 @@ def record_status(*, call_sid: str, status: str, duration) -> None:
     if rank is None:
         raise InvalidInput(_("Unknown call status."))
     seconds = _seconds(duration)
-    params = {
-        "sid": call_sid,
-        "status": status,
-        "rank": rank,
-        "final": rank == FINAL_RANK,
-        "seconds": seconds,
-        "now": timezone.now(),
-    }
-    sql = _STATUS_SQL.format(call=PhoneCall._meta.db_table)
+    final = rank == FINAL_RANK
+    now = timezone.now()
+    fresh = PhoneCall(
+        call_sid=call_sid,
+        stage=Stage.LANGUAGE,
+        status=status,
+        status_rank=rank,
+        duration_s=seconds if final else None,
+        created_at=now,
+        updated_at=now,
+    )
+    columns, values = rows.insert_values(fresh)
+    params = {f"v{i}": value for i, value in enumerate(values)}
+    params.update(status=status, rank=rank, final=final, seconds=seconds, now=now)
+    sql = _STATUS_SQL.format(
+        call=PhoneCall._meta.db_table,
+        columns=", ".join(columns),
+        values=", ".join(f"%(v{i})s" for i in range(len(values))),
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        row = cursor.fetchone()
-        if row is None:
-            # A status callback may come before the voice webhook: the row starts here then.
-            PhoneCall.objects.bulk_create(
-                [PhoneCall(call_sid=call_sid, stage=Stage.LANGUAGE)], ignore_conflicts=True
-            )
-            cursor.execute(sql, params)
-            row = cursor.fetchone()
-    if rank == FINAL_RANK and row and row[0]:
+        (open_,) = cursor.fetchone()
+    if final and open_:
         with transaction.atomic():
             call = _call(call_sid, lock=True, related=False)
             _caller_gone(call, reason="caller_hung_up", final_status=status)
 
 
-_GONE_FIELDS = ("public_id", "state", "is_callback", "waiting_since", "created_at", "supporter")
+def _caller_gone(
+    call: PhoneCall, *, reason: str, final_status: str = "", changed: tuple[str, ...] = ()
+) -> None:
+    """The call is over: close what it left open, once, whichever callback told first.
 
-
-def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> None:
-    """The call is over: close what it left open, once, whichever callback told first."""
+    `call` is locked by the caller's transaction; `changed` names fields the
+    caller changed and left for this to write with the rest.
+    """
     now = timezone.now()
     first = call.ended_at is None
     if first:
@@ -480,7 +498,7 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
         call.bridge_to = ""
         if call.stage not in (Stage.CALLBACK,):
             call.stage = Stage.DONE
-        call.save()
+        rows.update(call, ("ended_at", "bridge_to", "stage", *changed))
         if call.direction == Direction.INBOUND and call.supporter_id is not None:
             # Only a call a supporter connected can have a warm transfer open.
             from realtime.telephony import warm
@@ -488,9 +506,9 @@ def _caller_gone(call: PhoneCall, *, reason: str, final_status: str = "") -> Non
             warm.caller_gone(call)
     if call.contact_id is None or not first:
         return
-    # Only what deciding needs (routing's services read the contact again
-    # under their own conditions); kept on the call for _notify_supporter.
-    contact = Contact.objects.only(*_GONE_FIELDS).filter(pk=call.contact_id).first()
+    # The contact as it is now (routing's services read it again under their
+    # own conditions); kept on the call for _notify_supporter.
+    contact = rows.load(Contact, "id", call.contact_id)
     call.contact = contact
     if contact is None:
         return
