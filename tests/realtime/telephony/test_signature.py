@@ -129,3 +129,27 @@ def test_bad_call_sid_is_a_clear_400(driver, reference_data):
     status, body = driver.send(PUBLIC + "/telephony/voice/incoming", {"CallSid": "x' OR 1=1"})
     assert status == 400
     assert "Unknown call" in body or "Tuntematon puhelu" in body
+
+
+@pytest.mark.parametrize("signed_url", ["without port", "with port"])
+def test_url_signed_with_or_without_its_port_is_accepted(
+    phone_settings, reference_data, signed_url
+):
+    """Twilio signs the URL with its default port or without it: both pass, as validate() has it."""
+    sid = new_call_sid()
+    path = "/telephony/voice/status"
+    params = {**_params(sid), "CallStatus": "ringing"}
+    url = PUBLIC + path if signed_url == "without port" else PUBLIC + ":443" + path
+    response = Client().post(path, params, HTTP_X_TWILIO_SIGNATURE=_sign(url, params))
+    assert response.status_code == 204
+    assert PhoneCall.objects.filter(call_sid=sid, status="ringing").exists()
+
+
+def test_url_signed_with_another_port_is_refused(phone_settings):
+    sid = new_call_sid()
+    path = "/telephony/voice/status"
+    params = {**_params(sid), "CallStatus": "ringing"}
+    signature = _sign(PUBLIC + ":8443" + path, params)
+    response = Client().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+    assert response.status_code == 403
+    assert not PhoneCall.objects.filter(call_sid=sid).exists()
