@@ -3,8 +3,10 @@
 The chat hot path stores a message with one statement
 (helpdesk/services/messages.py). Run from the event loop on an async psycopg
 connection, it needs no worker thread: no hand-over to a thread and back, and
-no thread waiting for the GIL while the loop runs. Everything else keeps
-Django's connections in the consumers' thread pools.
+no thread waiting for the GIL while the loop runs. The voice webhooks that are
+one statement (wait loop, status callbacks: realtime/telephony/runner.py)
+use the same pool. Everything else keeps Django's connections in the
+consumers' thread pools.
 
 One pool per event loop (a worker has one; tests make one per test), opened
 on first use with the connection settings Django would use, in autocommit.
@@ -90,7 +92,9 @@ async def fetchone(sql: str, params: list[Any]) -> tuple | None:
     each would fail one message: a statement that fails on a broken
     connection is tried once more on another (the pool drops the broken
     one). Callers' statements are idempotent (the message store is keyed by
-    client_msg_id), so a retry after a lost reply stores nothing twice.
+    client_msg_id; a status callback only moves a call forward), so a retry
+    after a lost reply stores nothing twice; the wait loop's retry may at
+    worst leave out one position announcement.
     """
     import psycopg
 

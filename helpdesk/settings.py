@@ -366,6 +366,9 @@ PHONE_ANNOUNCE_EVERY_S = int(os.environ.get("PHONE_ANNOUNCE_EVERY_S", "60"))
 PHONE_GATHER_TIMEOUT_S = int(os.environ.get("PHONE_GATHER_TIMEOUT_S", "6"))
 PHONE_WAIT_PAUSE_S = int(os.environ.get("PHONE_WAIT_PAUSE_S", "15"))
 PHONE_WEBHOOK_THREADS = int(os.environ.get("PHONE_WEBHOOK_THREADS", "8"))
+# The one-statement voice webhooks (wait loop, status callbacks) run it from
+# the event loop on helpdesk/db_async.py's pool (realtime/telephony/runner.py).
+PHONE_WEBHOOK_ON_LOOP = env_bool("PHONE_WEBHOOK_ON_LOOP", True)
 # Regional menu: digit order of the region codes offered when the number tells none.
 PHONE_REGION_MENU = [
     c for c in os.environ.get("PHONE_REGION_MENU", "01,12,11,19,02,06,17,13").split(",") if c

@@ -10,6 +10,14 @@ per set of columns written) from the model's own fields, and values go
 through the fields' own conversion (`get_db_prep_save`), as the ORM does: a
 field added to the model is read and written here without a change.
 
+On PostgreSQL the statements bind their parameters on the server rather
+than quoting them into the SQL text in Python (Django's own cursors do the
+latter), so that psycopg prepares each once per connection (the
+connection's prepare_threshold, DB_PREPARE_THRESHOLD): no quoting on our
+side, no parsing and planning on the database's. They still go through
+Django's cursor wrapper: errors are Django's, and they are logged and counted
+like any query.
+
 Models' save() is not called: nothing here sends pre_save/post_save, so a
 model with receivers for those must not be written through this module
 (PhoneCall and ContactEvent have none; tests/realtime/telephony/test_rows.py
@@ -23,6 +31,19 @@ from functools import cache
 
 from django.db import connection, transaction
 from django.db.models import Model
+
+
+def _cursor():
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(raw)
+    return connection.make_cursor(raw)
 
 
 # The caches are keyed by the database's vendor as well: quoting and locking
@@ -48,7 +69,7 @@ def load(model: type[Model], column: str, value, *, lock: bool = False):
     """The one row whose `column` (unique) is `value`, or None; FOR UPDATE when `lock`."""
     vendor = connection.vendor
     fields, _ = _columns(model, vendor)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_select(model, vendor, column, lock), [value])
         row = cursor.fetchone()
     if row is None:
@@ -74,7 +95,7 @@ def update(obj: Model, names: Sequence[str]) -> None:
     fields, sql = _update(type(obj), db.vendor, tuple(names))
     params = [f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields]
     params.append(obj.pk)
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)
 
 
@@ -99,5 +120,5 @@ def insert(objs: Iterable[Model]) -> None:
     one = "(" + ", ".join(["%s"] * len(columns)) + ")"
     table = connection.ops.quote_name(objs[0]._meta.db_table)
     sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([one] * len(objs))}"
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, params)

@@ -6,6 +6,14 @@ are async views instead: the signature is checked on the event loop, and the
 view body (a few queries and one transaction) runs on this pool, sized by
 PHONE_WEBHOOK_THREADS (0 runs it on Django's shared thread instead). Events
 the body commits are sent from the loop, as the chat consumers do.
+
+The webhooks that are one statement (the wait loop, status callbacks) need
+no thread at all: where `on_loop()` says so they run that statement from the
+event loop on the async pool of helpdesk/db_async.py, and spare the hand-over
+to a thread and back (measured with bench/twilio_webhook_cost.py, that
+hand-over cost as much CPU as the statement). PHONE_WEBHOOK_ON_LOOP=0 turns
+this off; it is off with PHONE_WEBHOOK_THREADS=0 too (the in-process tests'
+data lives in their own transaction, which the pool's connections cannot see).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from helpdesk import db_async
 from helpdesk.db import keep_usable_connection
 from realtime import events
 
@@ -43,6 +52,15 @@ def _in_thread(fn, args, kwargs):
                 return None, exc, collected
     finally:
         keep_usable_connection()
+
+
+def on_loop() -> bool:
+    """Whether one-statement webhooks run their statement from the event loop."""
+    return (
+        bool(getattr(settings, "PHONE_WEBHOOK_THREADS", 8))
+        and bool(getattr(settings, "PHONE_WEBHOOK_ON_LOOP", True))
+        and db_async.enabled()
+    )
 
 
 async def run(fn, *args, **kwargs):

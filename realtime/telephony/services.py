@@ -368,15 +368,27 @@ def wait_round(*, call_sid: str) -> WaitRound:
     """One turn of the wait loop: announce position and wait when it is time.
 
     The most frequent webhook of all (every waiting caller, every turn), so it
-    costs one statement and takes no row lock (_WAIT_SQL).
+    costs one statement and takes no row lock (_WAIT_SQL). The statement and
+    the reading of its row are apart so that the webhook can run the
+    statement from the event loop instead (webhooks.py, helpdesk/db_async.py).
     """
+    call_sid, sql, params = wait_statement(call_sid=call_sid)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return wait_result(call_sid, cursor.fetchone())
+
+
+def wait_statement(*, call_sid: str) -> tuple[str, str, dict]:
+    """The checked CallSid, and the wait loop's one statement with its parameters."""
     call_sid = check_call_sid(call_sid)
     now = timezone.now()
     due = now - timedelta(seconds=settings.PHONE_ANNOUNCE_EVERY_S)
     sql = _WAIT_SQL.format(call=PhoneCall._meta.db_table, contact=Contact._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {"sid": call_sid, "now": now, "due": due, "queued": _WAITING_STATES})
-        row = cursor.fetchone()
+    return call_sid, sql, {"sid": call_sid, "now": now, "due": due, "queued": _WAITING_STATES}
+
+
+def wait_result(call_sid: str, row: tuple | None) -> WaitRound:
+    """The turn the wait statement's row says."""
     if row is None:
         raise NotFound(_("Unknown call."))
     pk, language, stage, contact_id, state, position, wait_s, announce = row
@@ -447,8 +459,23 @@ def record_status(*, call_sid: str, status: str, duration) -> None:
     """A status callback: idempotent, and a late one of lower rank changes nothing.
 
     Twilio sends several per call, repeated and out of order: each is one
-    UPDATE; only the first final status of a call still open does more
-    (closing its contact, _caller_gone).
+    statement (status_statement); only the first final status of a call
+    still open does more (close_ended_call). The two are apart so that the
+    webhook can run the statement from the event loop instead (webhooks.py).
+    """
+    call_sid, sql, params = status_statement(call_sid=call_sid, status=status, duration=duration)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        (open_,) = cursor.fetchone()
+    if params["final"] and open_:
+        close_ended_call(call_sid=call_sid, status=status)
+
+
+def status_statement(*, call_sid: str, status: str, duration) -> tuple[str, str, dict]:
+    """The checked CallSid, and the status callback's one statement with its parameters.
+
+    Its row says whether the call is still open; when it is and
+    params["final"] is true, close_ended_call must follow.
     """
     call_sid = check_call_sid(call_sid)
     rank = STATUS_RANK.get(status)
@@ -474,13 +501,14 @@ def record_status(*, call_sid: str, status: str, duration) -> None:
         columns=", ".join(columns),
         values=", ".join(f"%(v{i})s" for i in range(len(values))),
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        (open_,) = cursor.fetchone()
-    if final and open_:
-        with transaction.atomic():
-            call = _call(call_sid, lock=True, related=False)
-            _caller_gone(call, reason="caller_hung_up", final_status=status)
+    return call_sid, sql, params
+
+
+def close_ended_call(*, call_sid: str, status: str) -> None:
+    """After the first final status of a call still open: close what it left open."""
+    with transaction.atomic():
+        call = _call(call_sid, lock=True, related=False)
+        _caller_gone(call, reason="caller_hung_up", final_status=status)
 
 
 def _caller_gone(

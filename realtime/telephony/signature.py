@@ -52,11 +52,13 @@ def is_signed(request: HttpRequest) -> bool:
     )
 
 
-def twilio_webhook(view):
+def twilio_webhook(view, *, on_loop=None):
     """Wrap a webhook view: 503 unless configured, 405 unless POST, 403 unless signed.
 
     The result is an async view; `view` itself runs on the webhook pool
-    (runner.py) only once the request is known to come from Twilio.
+    (runner.py) only once the request is known to come from Twilio. `on_loop`,
+    an async view doing the same, answers instead where runner.on_loop() says
+    the event loop may run its statement.
     """
 
     async def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
@@ -75,6 +77,8 @@ def twilio_webhook(view):
         if not signed:
             log.warning("voice webhook %s: missing or bad signature", request.path)
             return HttpResponse("Forbidden.\n", status=403, content_type="text/plain")
+        if on_loop is not None and runner.on_loop():
+            return await on_loop(request, *args, **kwargs)
         return await runner.run(view, request, *args, **kwargs)
 
     wrapped.__name__ = view.__name__

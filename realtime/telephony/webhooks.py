@@ -26,8 +26,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from helpdesk import db_async
 from helpdesk.services.errors import ServiceError
-from realtime.telephony import services, twiml
+from realtime.telephony import runner, services, twiml
 from realtime.telephony.models import Stage
 from realtime.telephony.signature import twilio_webhook
 
@@ -67,8 +68,27 @@ def _handles_errors(view):
     return wrapped
 
 
-def webhook(view):
-    return twilio_webhook(_handles_errors(view))
+def _handles_errors_on_loop(view):
+    async def wrapped(request, *args, **kwargs):
+        try:
+            return await view(request, *args, **kwargs)
+        except ServiceError as exc:
+            log.info("voice webhook %s refused: %s", request.path, exc.code)
+            return _error(exc)
+
+    return wrapped
+
+
+def webhook(view=None, *, on_loop=None):
+    """A Twilio webhook; `on_loop`: its async twin for the event loop (runner.on_loop)."""
+
+    def decorate(view):
+        return twilio_webhook(
+            _handles_errors(view),
+            on_loop=_handles_errors_on_loop(on_loop) if on_loop is not None else None,
+        )
+
+    return decorate(view) if view is not None else decorate
 
 
 def _prompt(outcome: services.Outcome) -> str:
@@ -169,9 +189,17 @@ def hold(request: HttpRequest) -> HttpResponse:
     )
 
 
-@webhook
+async def _wait_on_loop(request: HttpRequest) -> HttpResponse:
+    call_sid, sql, params = services.wait_statement(call_sid=_field(request, "CallSid"))
+    return _wait_answer(services.wait_result(call_sid, await db_async.fetchone(sql, params)))
+
+
+@webhook(on_loop=_wait_on_loop)
 def wait(request: HttpRequest) -> HttpResponse:
-    turn = services.wait_round(call_sid=_field(request, "CallSid"))
+    return _wait_answer(services.wait_round(call_sid=_field(request, "CallSid")))
+
+
+def _wait_answer(turn: services.WaitRound) -> HttpResponse:
     if turn.over:
         return _xml(twiml.goodbye(language=turn.call.language))
     return _xml(
@@ -261,7 +289,19 @@ def dial_done(request: HttpRequest) -> HttpResponse:
     return _xml(twiml.goodbye(language=call.language))
 
 
-@webhook
+async def _status_on_loop(request: HttpRequest) -> HttpResponse:
+    status = _field(request, "CallStatus")
+    call_sid, sql, params = services.status_statement(
+        call_sid=_field(request, "CallSid"), status=status, duration=_field(request, "CallDuration")
+    )
+    (still_open,) = await db_async.fetchone(sql, params)
+    if params["final"] and still_open:
+        # Closing the call's contact is a transaction of several statements: on the pool.
+        await runner.run(services.close_ended_call, call_sid=call_sid, status=status)
+    return HttpResponse(status=204)
+
+
+@webhook(on_loop=_status_on_loop)
 def status(request: HttpRequest) -> HttpResponse:
     services.record_status(
         call_sid=_field(request, "CallSid"),
