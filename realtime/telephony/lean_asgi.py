@@ -23,10 +23,12 @@ full stack gives a machine-to-machine request:
 
 The views are the same async views the full stack serves (webhooks.py, through
 signature.py's `twilio_webhook`, which checks the signature and runs the body
-on the webhook pool of runner.py); only a view so marked is served here.
+on the webhook pool of runner.py, or a one-statement webhook's statement from
+the event loop); only a view so marked is served here.
 Django's request_started/request_finished signals are not sent: they look
 after the database connection of the request's own thread, and this path
-uses none (the pool's threads keep theirs, runner.py).
+uses none (the pool's threads keep theirs, runner.py; the loop's statements
+use helpdesk/db_async.py's pool).
 """
 
 from __future__ import annotations
