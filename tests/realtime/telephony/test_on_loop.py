@@ -170,3 +170,20 @@ async def test_status_first_on_the_loop_path_starts_the_row(deployed):
         3,
         None,
     )
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"CallSid": "CA-not-a-sid", "CallStatus": "ringing"}, {"CallStatus": "teleported"}],
+    ids=["bad-sid", "unknown-status"],
+)
+async def test_bad_fields_are_a_clear_400_on_the_loop_path(deployed, ran_on_threads, fields):
+    assert runner.on_loop()
+    params = {"CallSid": new_call_sid(), "From": MOBILE, **fields}
+    path = "/telephony/voice/status"
+    status, _, body = await _post(
+        application, path, urlencode(params).encode(), {"X-Twilio-Signature": _signed(path, params)}
+    )
+    assert status == 400 and body.strip()
+    assert ran_on_threads == []
+    assert not await PhoneCall.objects.filter(call_sid=params["CallSid"]).aexists()
