@@ -69,6 +69,9 @@ class Actor:
     coordinator_region_ids: frozenset[int] = frozenset()
     national_admin: bool = False
     superuser: bool = False
+    # Whether the user holds any RoleGrant at all, scoped or not (the second
+    # factor is required of them: helpdesk/two_factor.py).
+    has_role_grants: bool = field(default=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -85,21 +88,40 @@ class Actor:
 
     @classmethod
     def for_user_and_supporter(cls, user) -> tuple[Actor, Any]:
-        """The actor, and the user's Supporter row it was read from (None if not one)."""
+        """The actor, and the user's Supporter row it was read from (None if not one).
+
+        Two plain queries for a supporter without role grants (most of them):
+        the row, with whether any grant exists, and its providers. Every
+        console socket builds one when it opens, so a worker's reconnecting
+        consoles build hundreds at once.
+        """
         if user is None or not getattr(user, "is_authenticated", False):
             return cls(), None
-        from .models import Role, RoleGrant, Supporter
+        from django.db.models import Exists, OuterRef
 
-        supporter = Supporter.objects.filter(user=user).prefetch_related("providers").first()
+        from .models import Provider, Role, RoleGrant, Supporter
+
+        supporter = (
+            Supporter.objects.filter(user_id=user.pk)
+            .annotate(has_grants=Exists(RoleGrant.objects.filter(user_id=OuterRef("user_id"))))
+            .first()
+        )
         provider_ids: frozenset[int] = frozenset()
         national = False
+        grants: list[tuple] = []
         if supporter is not None:
-            providers = list(supporter.providers.all())
-            provider_ids = frozenset(p.id for p in providers if p.active)
-            national = any(p.is_national and p.active for p in providers)
-        grants = list(
-            RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
-        )
+            supporter.user = user  # the caller's own object: no second read of the user
+            providers = list(
+                Provider.objects.filter(supporters=supporter, active=True).values_list(
+                    "id", "is_national"
+                )
+            )
+            provider_ids = frozenset(pk for pk, _ in providers)
+            national = any(is_national for _, is_national in providers)
+        if supporter is None or supporter.has_grants:
+            grants = list(
+                RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
+            )
         actor = cls(
             user_id=user.pk,
             supporter_id=supporter.pk if supporter else None,
@@ -112,6 +134,7 @@ class Actor:
             ),
             national_admin=any(r == Role.NATIONAL_ADMIN for r, _, _ in grants),
             superuser=bool(user.is_superuser),
+            has_role_grants=bool(grants),
         )
         return actor, supporter
 

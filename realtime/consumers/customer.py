@@ -47,6 +47,19 @@ def _load_contact(public_id) -> Contact | None:
     return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
 
 
+def _open_contact(public_id) -> dict | None:
+    """What a customer socket needs to open: a few columns, no model rows.
+
+    The welcome reads the contact in full once the socket has joined its
+    group; this read only says whether, and as what, the socket may open.
+    """
+    return (
+        Contact.objects.filter(public_id=public_id)
+        .values("pk", "public_id", "purged_at", "language", "state", "topic__slug")
+        .first()
+    )
+
+
 def _welcome(
     contact_id: int, last_seq: int
 ) -> tuple[dict, message_service.Replay, dict | None, list[dict] | None]:
@@ -91,18 +104,18 @@ class CustomerConsumer(BaseConsumer):
         public_id = read_contact_token((query.get("token") or [None])[0])
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        contact = await welcome_db(_load_contact, public_id)
+        contact = await welcome_db(_open_contact, public_id)
         # A purged contact keeps its row for statistics, but the conversation
         # the token opened is gone: the page is told so (docs/protocol.md).
-        if contact is None or contact.purged_at is not None:
+        if contact is None or contact["purged_at"] is not None:
             return await self.refuse(CLOSE_NOT_FOUND)
-        self.contact = str(contact.public_id)
-        self.contact_pks[self.contact] = contact.pk
-        self.language = contact.language
-        self.topic = contact.topic.slug if contact.topic_id else None
-        self.state = contact.state
+        self.contact = str(contact["public_id"])
+        self.contact_pks[self.contact] = contact["pk"]
+        self.language = contact["language"]
+        self.topic = contact["topic__slug"]
+        self.state = contact["state"]
         self.known_supporter: str | None = None
-        await self.join(contact_group(contact.public_id))
+        await self.join(contact_group(self.contact))
         await self.start()
 
     def log_ref(self) -> str:
