@@ -21,6 +21,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
+
+from .compiled_reads import CompiledRead
 from .services.errors import NotAllowed
 
 
@@ -53,6 +56,51 @@ class Action(enum.StrEnum):
     ARTICLE_PUBLISH = "article_publish"
     GOOD_PRACTICE_SUBMIT = "good_practice_submit"
     GOOD_PRACTICE_PUBLISH = "good_practice_publish"
+
+
+def _build_active_providers(supporter_id: int):
+    from .models import Provider
+
+    return Provider.objects.filter(supporters=supporter_id, active=True).values_list(
+        "id", "is_national"
+    )
+
+
+# (id, is_national) of a supporter's active providers; compiled once per process.
+_active_providers = CompiledRead(_build_active_providers)
+
+
+def _supporter_fields() -> list[str]:
+    from .models import Supporter
+
+    return [f.attname for f in Supporter._meta.concrete_fields]
+
+
+def _build_supporter_row(user_id: int):
+    from django.db.models import Exists, OuterRef
+
+    from .models import RoleGrant, Supporter
+
+    grants = RoleGrant.objects.filter(user_id=OuterRef("user_id"))
+    return (
+        Supporter.objects.filter(user_id=user_id)
+        .annotate(has_grants=Exists(grants))
+        .values_list(*_supporter_fields(), "has_grants")
+    )
+
+
+_supporter_row = CompiledRead(_build_supporter_row)
+
+
+def _supporter_of(user_id: int):
+    """The user's Supporter (None if not one); `has_grants`: whether they hold any RoleGrant."""
+    from .models import Supporter
+
+    for *values, has_grants in _supporter_row(user_id):
+        supporter = Supporter.from_db(DEFAULT_DB_ALIAS, _supporter_fields(), values)
+        supporter.has_grants = has_grants
+        return supporter
+    return None
 
 
 @dataclass(frozen=True)
@@ -97,25 +145,15 @@ class Actor:
         """
         if user is None or not getattr(user, "is_authenticated", False):
             return cls(), None
-        from django.db.models import Exists, OuterRef
+        from .models import Role, RoleGrant
 
-        from .models import Provider, Role, RoleGrant, Supporter
-
-        supporter = (
-            Supporter.objects.filter(user_id=user.pk)
-            .annotate(has_grants=Exists(RoleGrant.objects.filter(user_id=OuterRef("user_id"))))
-            .first()
-        )
+        supporter = _supporter_of(user.pk)
         provider_ids: frozenset[int] = frozenset()
         national = False
         grants: list[tuple] = []
         if supporter is not None:
             supporter.user = user  # the caller's own object: no second read of the user
-            providers = list(
-                Provider.objects.filter(supporters=supporter, active=True).values_list(
-                    "id", "is_national"
-                )
-            )
+            providers = _active_providers(supporter.pk)
             provider_ids = frozenset(pk for pk, _ in providers)
             national = any(is_national for _, is_national in providers)
         if supporter is None or supporter.has_grants:

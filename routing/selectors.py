@@ -15,9 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q
 from django.utils import timezone
 
+from helpdesk.compiled_reads import CompiledRead
 from helpdesk.models import Assignment, AuditLogEntry, Contact, Offer, Supporter
 from helpdesk.models.contacts import IN_SERVICE_STATES
 from helpdesk.permissions import Action, Actor, can, target_for_contact
@@ -366,7 +368,7 @@ def contact_summary(
     return summary
 
 
-def _serving(supporter: Supporter):
+def _serving(supporter: Supporter | int):
     ids = Assignment.objects.filter(supporter=supporter, ended_at__isnull=True).values("contact_id")
     return Contact.objects.filter(pk__in=ids, state__in=IN_SERVICE_STATES).order_by(
         "accepted_at", "pk"
@@ -377,23 +379,72 @@ def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None
     """Contacts the supporter serves now (an active assignment), oldest first.
 
     `among` limits them to these primary keys (the ones a socket has joined).
+    Each comes with its municipality and topic (what `contact_summary` shows)
+    and, when it is the supporter's own, the `supporter` given. The SQL is
+    built once per process (helpdesk/compiled_reads.py): every console's
+    welcome reads it, all at once when a worker restarts.
     """
-    contacts = _serving(supporter)
-    if among is not None:
-        contacts = contacts.filter(pk__in=list(among))
-    # Only what `contact_summary` shows: fewer joins to build, when every
-    # console of a restarted worker asks at once.
-    return list(contacts.select_related("municipality", "topic", "supporter"))
+    wanted = None if among is None else set(among)
+    contacts = []
+    for row in _serving_rows(supporter.pk):
+        contact = _contact_from_row(row)
+        if wanted is not None and contact.pk not in wanted:
+            continue
+        if contact.supporter_id == supporter.pk:
+            contact.supporter = supporter
+        contacts.append(contact)
+    return contacts
+
+
+def _related_fields(model) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _build_serving_rows(supporter_id: int):
+    from helpdesk.models import Municipality, Topic
+
+    return _serving(supporter_id).values_list(
+        *_related_fields(Contact),
+        *(f"municipality__{name}" for name in _related_fields(Municipality)),
+        *(f"topic__{name}" for name in _related_fields(Topic)),
+    )
+
+
+_serving_rows = CompiledRead(_build_serving_rows)
+
+
+def _contact_from_row(row: tuple) -> Contact:
+    """A Contact with its municipality and topic, as select_related would give it."""
+    from helpdesk.models import Municipality, Topic
+
+    contact_fields = _related_fields(Contact)
+    municipality_fields, topic_fields = _related_fields(Municipality), _related_fields(Topic)
+    at = len(contact_fields)
+    contact = Contact.from_db(DEFAULT_DB_ALIAS, contact_fields, row[:at])
+    for name, model, fields in (
+        ("municipality", Municipality, municipality_fields),
+        ("topic", Topic, topic_fields),
+    ):
+        values = row[at : at + len(fields)]
+        at += len(fields)
+        if getattr(contact, f"{name}_id") is not None:
+            setattr(contact, name, model.from_db(DEFAULT_DB_ALIAS, fields, values))
+    return contact
 
 
 def serving_contact_ids(supporter: Supporter) -> dict[str, int]:
     """The same as public id -> primary key: what a console socket re-reads often.
 
-    Without the related rows the query is cheap to build, which counts when
-    every console of a worker reconnects at once.
+    Its SQL is built once per process (helpdesk/compiled_reads.py): every
+    console of a worker asks when they all reconnect at once.
     """
-    rows = _serving(supporter).values_list("public_id", "pk")
+    rows = _serving_ids(supporter.pk)
     return {str(public_id): pk for public_id, pk in rows}
+
+
+_serving_ids = CompiledRead(
+    lambda supporter_id: _serving(supporter_id).values_list("public_id", "pk")
+)
 
 
 def queue_provider_ids(contact: Contact) -> frozenset[int]:

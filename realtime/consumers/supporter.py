@@ -21,6 +21,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from helpdesk import two_factor
+from helpdesk.compiled_reads import CompiledRead
 from helpdesk.models import Contact, Message, Offer, Supporter
 from helpdesk.permissions import Actor
 from helpdesk.services import audit
@@ -113,6 +114,19 @@ def _queue_key(queue: list[dict] | None) -> list[dict] | None:
     return [{**item, "waited_s": (item.get("waited_s") or 0) // 60} for item in queue]
 
 
+def _build_presence_and_offered(supporter_id: int):
+    pending = Offer.objects.filter(supporter_id=OuterRef("pk"), state=Offer.State.PENDING)
+    return (
+        Supporter.objects.filter(pk=supporter_id)
+        .annotate(offered=Exists(pending))
+        .values_list("presence", "offered")
+    )
+
+
+# The welcome's one read of the supporter's own row; compiled once per process.
+_presence_and_offered = CompiledRead(_build_presence_and_offered)
+
+
 def _welcome(
     supporter: Supporter, serving: dict[str, int], after: dict[str, int], actor: Actor | None
 ) -> dict:
@@ -132,16 +146,9 @@ def _welcome(
     """
     if actor is None:
         actor = Actor.for_user(supporter.user)
-    pending = Offer.objects.filter(supporter_id=OuterRef("pk"), state=Offer.State.PENDING)
-    row = (
-        Supporter.objects.filter(pk=supporter.pk)
-        .annotate(offered=Exists(pending))
-        .values_list("presence", "offered")
-        .first()
-    )
     offers = []
-    if row is not None:
-        supporter.presence, offered = row
+    for now, offered in _presence_and_offered(supporter.pk):
+        supporter.presence = now
         if offered:
             offers = serializers.for_viewer(pending_offers(supporter), supporter)
     contacts, replays, read = [], {}, []
