@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Q
 from django.utils import timezone
 
-from helpdesk.compiled_reads import CompiledRead
+from helpdesk.compiled_reads import CompiledInstances, CompiledRead
 from helpdesk.models import Assignment, AuditLogEntry, Contact, Offer, Supporter
 from helpdesk.models.contacts import IN_SERVICE_STATES
 from helpdesk.permissions import Action, Actor, can, target_for_contact
@@ -386,8 +385,7 @@ def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None
     """
     wanted = None if among is None else set(among)
     contacts = []
-    for row in _serving_rows(supporter.pk):
-        contact = _contact_from_row(row)
+    for contact in _serving_rows(supporter.pk):
         if wanted is not None and contact.pk not in wanted:
             continue
         if contact.supporter_id == supporter.pk:
@@ -396,40 +394,7 @@ def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None
     return contacts
 
 
-def _related_fields(model) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
-
-
-def _build_serving_rows(supporter_id: int):
-    from helpdesk.models import Municipality, Topic
-
-    return _serving(supporter_id).values_list(
-        *_related_fields(Contact),
-        *(f"municipality__{name}" for name in _related_fields(Municipality)),
-        *(f"topic__{name}" for name in _related_fields(Topic)),
-    )
-
-
-_serving_rows = CompiledRead(_build_serving_rows)
-
-
-def _contact_from_row(row: tuple) -> Contact:
-    """A Contact with its municipality and topic, as select_related would give it."""
-    from helpdesk.models import Municipality, Topic
-
-    contact_fields = _related_fields(Contact)
-    municipality_fields, topic_fields = _related_fields(Municipality), _related_fields(Topic)
-    at = len(contact_fields)
-    contact = Contact.from_db(DEFAULT_DB_ALIAS, contact_fields, row[:at])
-    for name, model, fields in (
-        ("municipality", Municipality, municipality_fields),
-        ("topic", Topic, topic_fields),
-    ):
-        values = row[at : at + len(fields)]
-        at += len(fields)
-        if getattr(contact, f"{name}_id") is not None:
-            setattr(contact, name, model.from_db(DEFAULT_DB_ALIAS, fields, values))
-    return contact
+_serving_rows = CompiledInstances(Contact, _serving, related=("municipality", "topic"))
 
 
 def serving_contact_ids(supporter: Supporter) -> dict[str, int]:

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from helpdesk.compiled_reads import CompiledInstances
 from helpdesk.models import Contact
 from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
 from helpdesk.services import feedback as feedback_service
@@ -60,10 +61,20 @@ def _open_contact(public_id) -> dict | None:
     )
 
 
+# The welcome's read of its contact, SQL built once per process: every page
+# of a restarted worker asks at once (helpdesk/compiled_reads.py).
+_contact_row = CompiledInstances(
+    Contact, lambda pk: Contact.objects.filter(pk=pk), related=("supporter", "topic")
+)
+
+
 def _welcome(
     contact_id: int, last_seq: int
 ) -> tuple[dict, message_service.Replay, dict | None, list[dict] | None]:
-    contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
+    found = _contact_row(contact_id)
+    if not found:
+        raise Contact.DoesNotExist(f"contact {contact_id}")
+    contact = found[0]
     # The row just read gives the replay its last seq: one query fewer per welcome.
     replay = message_service.replay(
         contact_id=contact_id, after_seq=last_seq, for_customer=True, next_seq=contact.next_seq

@@ -63,3 +63,38 @@ def test_what_it_cannot_run_right_is_refused_when_compiled(reference_data):
             read(1)
     with pytest.raises(TypeError):
         CompiledRead(_providers)("1")
+
+
+def test_instances_come_with_their_relations_like_select_related(
+    reference_data, django_assert_num_queries
+):
+    from helpdesk.compiled_reads import CompiledInstances
+    from helpdesk.models import Contact, Topic
+
+    supporter = make_supporter(providers=[make_provider()])
+    served = Contact.objects.create(
+        channel="chat",
+        language="sv",
+        state="active",
+        supporter=supporter,
+        topic=Topic.objects.first(),
+        pseudonym="Asiakas 1",
+    )
+    alone = Contact.objects.create(channel="chat", language="fi", state="waiting", pseudonym="A 2")
+    read = CompiledInstances(
+        Contact, lambda pk: Contact.objects.filter(pk=pk), related=("supporter", "topic")
+    )
+    for contact in (served, alone):
+        expected = Contact.objects.select_related("supporter", "topic").get(pk=contact.pk)
+        with django_assert_num_queries(1):
+            [got] = read(contact.pk)
+            assert got.supporter == expected.supporter and got.topic == expected.topic
+            if got.supporter is not None:
+                assert got.supporter.display_name == supporter.display_name
+        for field in Contact._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(expected, field.attname), field
+    assert read(10**9) == []
+    with pytest.raises(ValueError):
+        CompiledInstances(
+            Supporter, lambda pk: Supporter.objects.filter(pk=pk), related=("skills",)
+        )
