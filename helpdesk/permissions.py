@@ -21,6 +21,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
+
+from .compiled_reads import CompiledRead
 from .services.errors import NotAllowed
 
 
@@ -55,6 +58,51 @@ class Action(enum.StrEnum):
     GOOD_PRACTICE_PUBLISH = "good_practice_publish"
 
 
+def _build_active_providers(supporter_id: int):
+    from .models import Provider
+
+    return Provider.objects.filter(supporters=supporter_id, active=True).values_list(
+        "id", "is_national"
+    )
+
+
+# (id, is_national) of a supporter's active providers; compiled once per process.
+_active_providers = CompiledRead(_build_active_providers)
+
+
+def _supporter_fields() -> list[str]:
+    from .models import Supporter
+
+    return [f.attname for f in Supporter._meta.concrete_fields]
+
+
+def _build_supporter_row(user_id: int):
+    from django.db.models import Exists, OuterRef
+
+    from .models import RoleGrant, Supporter
+
+    grants = RoleGrant.objects.filter(user_id=OuterRef("user_id"))
+    return (
+        Supporter.objects.filter(user_id=user_id)
+        .annotate(has_grants=Exists(grants))
+        .values_list(*_supporter_fields(), "has_grants")
+    )
+
+
+_supporter_row = CompiledRead(_build_supporter_row)
+
+
+def _supporter_of(user_id: int):
+    """The user's Supporter (None if not one); `has_grants`: whether they hold any RoleGrant."""
+    from .models import Supporter
+
+    for *values, has_grants in _supporter_row(user_id):
+        supporter = Supporter.from_db(DEFAULT_DB_ALIAS, _supporter_fields(), values)
+        supporter.has_grants = has_grants
+        return supporter
+    return None
+
+
 @dataclass(frozen=True)
 class Actor:
     """Everything the permission table needs to know about who is acting."""
@@ -69,6 +117,9 @@ class Actor:
     coordinator_region_ids: frozenset[int] = frozenset()
     national_admin: bool = False
     superuser: bool = False
+    # Whether the user holds any RoleGrant at all, scoped or not (the second
+    # factor is required of them: helpdesk/two_factor.py).
+    has_role_grants: bool = field(default=False, compare=False)
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -85,21 +136,30 @@ class Actor:
 
     @classmethod
     def for_user_and_supporter(cls, user) -> tuple[Actor, Any]:
-        """The actor, and the user's Supporter row it was read from (None if not one)."""
+        """The actor, and the user's Supporter row it was read from (None if not one).
+
+        Two plain queries for a supporter without role grants (most of them):
+        the row, with whether any grant exists, and its providers. Every
+        console socket builds one when it opens, so a worker's reconnecting
+        consoles build hundreds at once.
+        """
         if user is None or not getattr(user, "is_authenticated", False):
             return cls(), None
-        from .models import Role, RoleGrant, Supporter
+        from .models import Role, RoleGrant
 
-        supporter = Supporter.objects.filter(user=user).prefetch_related("providers").first()
+        supporter = _supporter_of(user.pk)
         provider_ids: frozenset[int] = frozenset()
         national = False
+        grants: list[tuple] = []
         if supporter is not None:
-            providers = list(supporter.providers.all())
-            provider_ids = frozenset(p.id for p in providers if p.active)
-            national = any(p.is_national and p.active for p in providers)
-        grants = list(
-            RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
-        )
+            supporter.user = user  # the caller's own object: no second read of the user
+            providers = _active_providers(supporter.pk)
+            provider_ids = frozenset(pk for pk, _ in providers)
+            national = any(is_national for _, is_national in providers)
+        if supporter is None or supporter.has_grants:
+            grants = list(
+                RoleGrant.objects.filter(user=user).values_list("role", "provider_id", "region_id")
+            )
         actor = cls(
             user_id=user.pk,
             supporter_id=supporter.pk if supporter else None,
@@ -112,6 +172,7 @@ class Actor:
             ),
             national_admin=any(r == Role.NATIONAL_ADMIN for r, _, _ in grants),
             superuser=bool(user.is_superuser),
+            has_role_grants=bool(grants),
         )
         return actor, supporter
 

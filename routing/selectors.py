@@ -18,6 +18,7 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from helpdesk.compiled_reads import CompiledInstances, CompiledRead
 from helpdesk.models import Assignment, AuditLogEntry, Contact, Offer, Supporter
 from helpdesk.models.contacts import IN_SERVICE_STATES
 from helpdesk.permissions import Action, Actor, can, target_for_contact
@@ -366,7 +367,7 @@ def contact_summary(
     return summary
 
 
-def _serving(supporter: Supporter):
+def _serving(supporter: Supporter | int):
     ids = Assignment.objects.filter(supporter=supporter, ended_at__isnull=True).values("contact_id")
     return Contact.objects.filter(pk__in=ids, state__in=IN_SERVICE_STATES).order_by(
         "accepted_at", "pk"
@@ -377,23 +378,38 @@ def serving_contacts(supporter: Supporter, *, among: Iterable[int] | None = None
     """Contacts the supporter serves now (an active assignment), oldest first.
 
     `among` limits them to these primary keys (the ones a socket has joined).
+    Each comes with its municipality and topic (what `contact_summary` shows)
+    and, when it is the supporter's own, the `supporter` given. The SQL is
+    built once per process (helpdesk/compiled_reads.py): every console's
+    welcome reads it, all at once when a worker restarts.
     """
-    contacts = _serving(supporter)
-    if among is not None:
-        contacts = contacts.filter(pk__in=list(among))
-    # Only what `contact_summary` shows: fewer joins to build, when every
-    # console of a restarted worker asks at once.
-    return list(contacts.select_related("municipality", "topic", "supporter"))
+    wanted = None if among is None else set(among)
+    contacts = []
+    for contact in _serving_rows(supporter.pk):
+        if wanted is not None and contact.pk not in wanted:
+            continue
+        if contact.supporter_id == supporter.pk:
+            contact.supporter = supporter
+        contacts.append(contact)
+    return contacts
+
+
+_serving_rows = CompiledInstances(Contact, _serving, related=("municipality", "topic"))
 
 
 def serving_contact_ids(supporter: Supporter) -> dict[str, int]:
     """The same as public id -> primary key: what a console socket re-reads often.
 
-    Without the related rows the query is cheap to build, which counts when
-    every console of a worker reconnects at once.
+    Its SQL is built once per process (helpdesk/compiled_reads.py): every
+    console of a worker asks when they all reconnect at once.
     """
-    rows = _serving(supporter).values_list("public_id", "pk")
+    rows = _serving_ids(supporter.pk)
     return {str(public_id): pk for public_id, pk in rows}
+
+
+_serving_ids = CompiledRead(
+    lambda supporter_id: _serving(supporter_id).values_list("public_id", "pk")
+)
 
 
 def queue_provider_ids(contact: Contact) -> frozenset[int]:

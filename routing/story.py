@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 
+from helpdesk.compiled_reads import CompiledInstances
 from helpdesk.models import Contact, ContactEvent, Message
 from routing.targets import target_of_event
 
@@ -30,13 +31,20 @@ STEPS = {
 MAX_STEPS = 50
 
 
+def _build_latest_steps(contact_id: int):
+    return ContactEvent.objects.filter(contact_id=contact_id, kind__in=STEPS).order_by(
+        "-at", "-id"
+    )[:MAX_STEPS]
+
+
+# Read by every fresh page's welcome, all at once when a worker restarts: its
+# SQL is built once per process (helpdesk/compiled_reads.py).
+_latest_steps = CompiledInstances(ContactEvent, _build_latest_steps, related=("supporter",))
+
+
 def story_for_customer(contact: Contact) -> list[dict]:
     """The steps of `contact` in order: `step`, `at`, `after_seq`, `supporter_name`, `target`."""
-    events = list(
-        ContactEvent.objects.filter(contact_id=contact.pk, kind__in=STEPS)
-        .select_related("supporter")
-        .order_by("-at", "-id")[:MAX_STEPS]
-    )
+    events = _latest_steps(contact.pk)
     if not events:
         return []
     events.reverse()

@@ -13,6 +13,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from helpdesk.compiled_reads import CompiledInstances
 from helpdesk.models import Contact
 from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
 from helpdesk.services import feedback as feedback_service
@@ -47,10 +48,33 @@ def _load_contact(public_id) -> Contact | None:
     return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
 
 
+def _open_contact(public_id) -> dict | None:
+    """What a customer socket needs to open: a few columns, no model rows.
+
+    The welcome reads the contact in full once the socket has joined its
+    group; this read only says whether, and as what, the socket may open.
+    """
+    return (
+        Contact.objects.filter(public_id=public_id)
+        .values("pk", "public_id", "purged_at", "language", "state", "topic__slug")
+        .first()
+    )
+
+
+# The welcome's read of its contact, SQL built once per process: every page
+# of a restarted worker asks at once (helpdesk/compiled_reads.py).
+_contact_row = CompiledInstances(
+    Contact, lambda pk: Contact.objects.filter(pk=pk), related=("supporter", "topic")
+)
+
+
 def _welcome(
     contact_id: int, last_seq: int
 ) -> tuple[dict, message_service.Replay, dict | None, list[dict] | None]:
-    contact = Contact.objects.select_related("supporter", "topic").get(pk=contact_id)
+    found = _contact_row(contact_id)
+    if not found:
+        raise Contact.DoesNotExist(f"contact {contact_id}")
+    contact = found[0]
     # The row just read gives the replay its last seq: one query fewer per welcome.
     replay = message_service.replay(
         contact_id=contact_id, after_seq=last_seq, for_customer=True, next_seq=contact.next_seq
@@ -91,18 +115,18 @@ class CustomerConsumer(BaseConsumer):
         public_id = read_contact_token((query.get("token") or [None])[0])
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        contact = await welcome_db(_load_contact, public_id)
+        contact = await welcome_db(_open_contact, public_id)
         # A purged contact keeps its row for statistics, but the conversation
         # the token opened is gone: the page is told so (docs/protocol.md).
-        if contact is None or contact.purged_at is not None:
+        if contact is None or contact["purged_at"] is not None:
             return await self.refuse(CLOSE_NOT_FOUND)
-        self.contact = str(contact.public_id)
-        self.contact_pks[self.contact] = contact.pk
-        self.language = contact.language
-        self.topic = contact.topic.slug if contact.topic_id else None
-        self.state = contact.state
+        self.contact = str(contact["public_id"])
+        self.contact_pks[self.contact] = contact["pk"]
+        self.language = contact["language"]
+        self.topic = contact["topic__slug"]
+        self.state = contact["state"]
         self.known_supporter: str | None = None
-        await self.join(contact_group(contact.public_id))
+        await self.join(contact_group(self.contact))
         await self.start()
 
     def log_ref(self) -> str:

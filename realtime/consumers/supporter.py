@@ -17,10 +17,12 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from helpdesk import two_factor
-from helpdesk.models import Contact, Message, Supporter
+from helpdesk.compiled_reads import CompiledRead
+from helpdesk.models import Contact, Message, Offer, Supporter
 from helpdesk.permissions import Actor
 from helpdesk.services import audit
 from helpdesk.services import messages as message_service
@@ -73,29 +75,23 @@ def _routing():
     return services
 
 
-def _load_supporter(user_id: int) -> tuple[Supporter, list[int], bool] | None:
-    supporter = Supporter.objects.select_related("user").filter(user_id=user_id).first()
-    if supporter is None:
-        return None
-    providers = list(supporter.providers.values_list("id", "is_national"))
-    return supporter, [pk for pk, _ in providers], any(national for _, national in providers)
-
-
 def _open_console(user, session) -> tuple[int, Any]:
     """Everything a console's connect reads, in one trip to the pool.
 
-    (close code or 0, (session expiry, supporter, provider ids, national)).
-    A storm of reconnecting consoles queues for the console pool; one turn
-    each, instead of three, keeps that queue short.
+    (close code or 0, (session expiry, supporter, actor)). The actor (the
+    supporter's row, providers and roles) is read once here and serves the
+    second-factor check, the groups to join and the first welcome. A storm of
+    reconnecting consoles queues for the console pool; one turn each, with as
+    few statements as that, keeps the queue short.
     """
+    actor, supporter = Actor.for_user_and_supporter(user)
     # A session that has not passed its second sign-in step is not trusted
     # (helpdesk/two_factor.py); it expires like any staff session.
-    if not two_factor.trusted(user, session):
+    if not two_factor.trusted(user, session, actor=actor):
         return CLOSE_UNAUTHENTICATED, None
-    loaded = _load_supporter(user.pk)
-    if loaded is None:
+    if supporter is None:
         return CLOSE_FORBIDDEN, None
-    return 0, (_session_expiry(session), *loaded)
+    return 0, (_session_expiry(session), supporter, actor)
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
@@ -118,7 +114,22 @@ def _queue_key(queue: list[dict] | None) -> list[dict] | None:
     return [{**item, "waited_s": (item.get("waited_s") or 0) // 60} for item in queue]
 
 
-def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int]) -> dict:
+def _build_presence_and_offered(supporter_id: int):
+    pending = Offer.objects.filter(supporter_id=OuterRef("pk"), state=Offer.State.PENDING)
+    return (
+        Supporter.objects.filter(pk=supporter_id)
+        .annotate(offered=Exists(pending))
+        .values_list("presence", "offered")
+    )
+
+
+# The welcome's one read of the supporter's own row; compiled once per process.
+_presence_and_offered = CompiledRead(_build_presence_and_offered)
+
+
+def _welcome(
+    supporter: Supporter, serving: dict[str, int], after: dict[str, int], actor: Actor | None
+) -> dict:
     """The welcome frame for the contacts this socket has joined (`serving`).
 
     The contacts are read in one query and the viewer's permissions once for
@@ -126,11 +137,20 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
     queries, which matters when every console of a restarted worker comes
     back at once. The queue itself is not read here but shared by the
     worker's consoles (`SupporterConsumer.queue_for`).
+
+    `actor` is the one the socket read when it opened, for its first welcome
+    (None: read afresh). The presence is read afresh either way: it may have
+    changed before the socket had joined the supporter's group, where changes
+    are announced. With it comes whether any offer is pending: most consoles
+    have none, and the offers' own read is the dearest of a welcome.
     """
-    # The supporter's row afresh (its presence) and its roles, in one go.
-    actor, fresh = Actor.for_user_and_supporter(supporter.user)
-    if fresh is not None:
-        supporter.presence = fresh.presence
+    if actor is None:
+        actor = Actor.for_user(supporter.user)
+    offers = []
+    for now, offered in _presence_and_offered(supporter.pk):
+        supporter.presence = now
+        if offered:
+            offers = serializers.for_viewer(pending_offers(supporter), supporter)
     contacts, replays, read = [], {}, []
     serving_now = serving_contacts(supporter, among=serving.values())
     # Every contact's messages in one query, however many the console serves:
@@ -158,7 +178,7 @@ def _welcome(supporter: Supporter, serving: dict[str, int], after: dict[str, int
             "type": "welcome",
             "supporter": serializers.supporter_self(supporter),
             "contacts": contacts,
-            "offers": serializers.for_viewer(pending_offers(supporter), supporter),
+            "offers": offers,
         },
         "cursors": replays,
         # The queue is added by the socket from its worker's shared read (queue_share).
@@ -207,8 +227,10 @@ class SupporterConsumer(BaseConsumer):
         refused, opened = await console_db(_open_console, user, self.scope.get("session"))
         if refused:
             return await self.refuse(refused)
-        self._session_expires, self.supporter, provider_ids, national = opened
-        self.provider_ids = frozenset(provider_ids)
+        self._session_expires, self.supporter, actor = opened
+        # For the first welcome only: a later hello reads the roles afresh.
+        self._opening_actor: Actor | None = actor
+        self.provider_ids = actor.provider_ids
         self.hello_done = False
         # Offers this socket announced and not yet saw withdrawn: offer id -> contact id.
         self.offers_shown: dict[int, str | None] = {}
@@ -217,9 +239,9 @@ class SupporterConsumer(BaseConsumer):
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
         self._queue_changed_at = 0.0  # when the last queue.changed came (time.monotonic)
         await self.join(supporter_group(self.supporter.pk))
-        for provider_id in provider_ids:
+        for provider_id in sorted(self.provider_ids):
             await self.join(provider_queue_group(provider_id))
-        if national:
+        if actor.national_agent:
             await self.join(national_queue_group())
         # Queue reads that start from now on are no older than what this
         # socket will hear of live (realtime/consumers/queue_share.py).
@@ -347,8 +369,9 @@ class SupporterConsumer(BaseConsumer):
         not_before = max(self.subscribed_at, self._queue_changed_at)
         # The queue read (shared with the worker's other consoles) and the
         # console's own reads go on at the same time.
+        actor, self._opening_actor = self._opening_actor, None
         welcome, read = await asyncio.gather(
-            console_db(_welcome, self.supporter, serving, frame["contacts"]),
+            console_db(_welcome, self.supporter, serving, frame["contacts"], actor),
             queue_share.shared_read(self.provider_ids, not_before=not_before),
         )
         welcome["frame"]["queue"] = await self.queue_for(

@@ -153,3 +153,30 @@ def test_actor_for_user_reads_supporter_and_grants(demo_network):
     assert coordinator.coordinator_region_ids and not coordinator.is_supporter
     assert Actor.for_user(users.get(username="national-admin")).national_admin
     assert Actor.for_user(None) == Actor()
+
+
+@pytest.mark.django_db
+def test_a_supporters_actor_reads_grants_only_when_it_holds_some(
+    reference_data, django_assert_num_queries
+):
+    """Every console socket builds one: two queries for a supporter without grants."""
+    from helpdesk.models import Provider, Role, RoleGrant
+    from tests.factories import make_provider, make_supporter
+
+    provider, closed = make_provider(), make_provider()
+    Provider.objects.filter(pk=closed.pk).update(active=False)
+    supporter = make_supporter(providers=[provider, closed])
+    user = type(supporter.user).objects.get(pk=supporter.user_id)
+    with django_assert_num_queries(2):
+        actor, row = Actor.for_user_and_supporter(user)
+    # An inactive provider gives no rights; the row comes with the caller's user.
+    assert (actor.supporter_id, actor.provider_ids, actor.has_role_grants) == (
+        supporter.pk,
+        {provider.pk},
+        False,
+    )
+    assert row.user is user
+    RoleGrant.objects.create(user=user, role=Role.PROVIDER_ADMIN, provider=provider)
+    with django_assert_num_queries(3):
+        actor, _ = Actor.for_user_and_supporter(user)
+    assert (actor.admin_provider_ids, actor.has_role_grants) == ({provider.pk}, True)

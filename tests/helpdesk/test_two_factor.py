@@ -117,6 +117,37 @@ def test_who_needs_the_second_step(reference_data, settings):
 
 
 @pytest.mark.django_db
+def test_the_actor_a_console_opens_with_answers_without_a_query(
+    reference_data, django_assert_num_queries
+):
+    """A console socket decides from the actor it reads anyway, the same as the queries."""
+    from helpdesk.models import Region
+    from helpdesk.permissions import Actor
+
+    provider = make_provider()
+    volunteer = make_supporter(providers=[provider], kind="volunteer").user
+    staff = make_supporter(providers=[provider], kind="staff").user
+    # A volunteer who also coordinates a region holds a grant: the second step applies.
+    coordinating = make_supporter(providers=[provider], kind="volunteer").user
+    region = Region.objects.first()
+    RoleGrant.objects.create(user=coordinating, role=Role.COORDINATOR, region=region)
+    national = make_user()
+    RoleGrant.objects.create(user=national, role=Role.NATIONAL_ADMIN)
+    root = make_user(is_superuser=True, is_staff=True)
+    plain = make_user()
+    users = (volunteer, staff, coordinating, national, root, plain)
+    expected = [requires_two_factor(type(u).objects.get(pk=u.pk)) for u in users]
+    assert expected == [False, True, True, True, True, False]
+    for user, needed in zip(users, expected, strict=True):
+        user = type(user).objects.get(pk=user.pk)
+        actor = Actor.for_user(user)
+        with django_assert_num_queries(0):
+            assert requires_two_factor(user, actor=actor) == needed, user
+    with pytest.raises(ValueError):
+        requires_two_factor(type(staff).objects.get(pk=staff.pk), actor=Actor.for_user(root))
+
+
+@pytest.mark.django_db
 def test_demo_logins_are_exempt_only_in_development(reference_data, settings):
     user = make_user("pk-staff")
     RoleGrant.objects.create(user=user, role=Role.NATIONAL_ADMIN)

@@ -44,12 +44,12 @@ async def test_frames_are_answered_unavailable_and_the_socket_recovers(ws_app, t
 
 async def test_opening_a_socket_while_the_database_is_away_says_try_again(ws_app, transactional_db):
     provider, supporter, contact = await adb(make_pair)()
-    with mock.patch("realtime.consumers.customer._load_contact", side_effect=_gone):
+    with mock.patch("realtime.consumers.customer._open_contact", side_effect=_gone):
         customer = await customer_client(ws_app, contact, hello=None)
         frame = await customer.recv()
         assert frame["type"] == "error" and frame["code"] == "unavailable"
         assert await customer.close_code() == 1013
-    with mock.patch("realtime.consumers.supporter._load_supporter", side_effect=_gone):
+    with mock.patch("realtime.consumers.supporter._open_console", side_effect=_gone):
         console = await supporter_client(ws_app, supporter.user)
         assert (await console.recv())["code"] == "unavailable"
         assert await console.close_code() == 1013

@@ -390,11 +390,15 @@ async def test_supporter_bad_frames(ws_app, pair):
     await console.disconnect()
 
 
-# A console's welcome: its supporter row, providers and roles (3), the
-# contacts it serves (1), their messages (1), the transcripts' audit (one bulk
-# insert: BEGIN, INSERT, COMMIT), its offers (1); then the queue read its
-# worker's consoles share: providers and their areas (3), the waiting contacts (1).
-WELCOME_QUERIES = 13
+# A console's opening: the supporter's row with whether it holds any role
+# grant (1), its providers (1); the grants themselves only when it holds some.
+OPEN_QUERIES = 2
+# Its first welcome, with the actor read at opening: its presence with whether
+# any offer is pending (1), the contacts it serves (1), their messages (1), the
+# transcripts' audit (one bulk insert: BEGIN, INSERT, COMMIT); then the queue
+# read its worker's consoles share: providers and their areas (3), the waiting
+# contacts (1). The offers are read (1 more) only when one is pending.
+WELCOME_QUERIES = 10
 
 
 def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, transactional_db):
@@ -402,18 +406,22 @@ def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from realtime.consumers.supporter import _welcome
+    from realtime.consumers.supporter import _open_console, _welcome
     from routing.selectors import queue_rows, read_queue, serving_contact_ids
 
     provider = make_provider(regions=["01"])
     supporter = make_supporter(providers=[provider], presence="available")
     make_contact(state="waiting")
     served = [make_contact(state="active", supporter=supporter, provider=provider)]
+    with CaptureQueriesContext(connection) as opening:
+        refused, (_, _, actor) = _open_console(supporter.user, None)
+    assert (refused, len(opening)) == (0, OPEN_QUERIES)
+    assert actor.provider_ids == {provider.pk}
 
     def welcome_queries() -> tuple[int, dict]:
         serving = serving_contact_ids(supporter)
         with CaptureQueriesContext(connection) as queries:
-            welcome = _welcome(supporter, serving, {})
+            welcome = _welcome(supporter, serving, {}, actor)
             read = read_queue(welcome["actor"].provider_ids)
             welcome["frame"]["queue"] = queue_rows(read, supporter, welcome["actor"])
         return len(queries), welcome
@@ -440,7 +448,11 @@ def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, 
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
     # Only what the socket has joined: a contact assigned since comes by event.
-    assert _welcome(supporter, {}, {})["frame"]["contacts"] == []
+    assert _welcome(supporter, {}, {}, actor)["frame"]["contacts"] == []
+    # A pending offer costs its own read, in that welcome only.
+    Offer.objects.create(contact=make_contact(state="offered"), supporter=supporter)
+    offered, welcome = welcome_queries()
+    assert (offered, len(welcome["frame"]["offers"])) == (WELCOME_QUERIES + 1, 1)
 
 
 async def test_a_welcome_never_lists_a_queue_older_than_its_subscription(ws_app, waiting):
@@ -459,6 +471,34 @@ async def test_a_welcome_never_lists_a_queue_older_than_its_subscription(ws_app,
     }
     await early.disconnect()
     await late.disconnect()
+
+
+async def test_a_supporter_removed_from_a_provider_loses_its_queue_at_the_next_welcome(
+    ws_app, waiting
+):
+    """The actor a socket read when it opened serves its first welcome only: a
+    later hello, or the next socket, reads the supporter's providers afresh."""
+    provider, first, _, queued = waiting
+    console = await supporter_client(ws_app, first.user, hello={})
+    assert [c["id"] for c in console.welcome["queue"]] == [str(queued.public_id)]
+    await adb(first.providers.remove)(provider)
+    await console.send({"type": "hello", "contacts": {}})
+    assert (await console.expect("welcome"))["queue"] == []
+    await console.disconnect()
+    again = await supporter_client(ws_app, first.user, hello={})
+    assert again.welcome["queue"] == []
+    await again.disconnect()
+
+
+async def test_the_first_welcome_has_the_presence_set_while_the_socket_opened(ws_app, pair):
+    """The actor is read at opening, the presence again at the welcome: a change
+    in between, announced before the socket had joined, is not lost."""
+    _, supporter, _ = pair
+    console = await supporter_client(ws_app, supporter.user)
+    await adb(Supporter.objects.filter(pk=supporter.pk).update)(presence="busy")
+    await console.send({"type": "hello", "contacts": {}})
+    assert (await console.expect("welcome"))["supporter"]["presence"] == "busy"
+    await console.disconnect()
 
 
 async def test_taking_a_contact_suggests_guides_for_what_the_customer_wrote(

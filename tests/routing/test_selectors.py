@@ -152,3 +152,23 @@ def test_serving_contacts(network):
     services.end_contact(public_id=a.public_id, supporter=network.anna, outcome="solved")
     assert [x.pk for x in selectors.serving_contacts(network.anna)] == [b.pk]
     assert selectors.serving_contact_ids(network.anna) == {str(b.public_id): b.pk}
+
+
+def test_serving_contacts_come_whole_in_one_query(network, django_assert_num_queries):
+    """Built from one compiled read: the same rows as the ORM's, related rows attached."""
+    from helpdesk.models import Contact, Topic
+
+    a = enqueue(municipality=HELSINKI_CODE)
+    Contact.objects.filter(pk=a.pk).update(topic=Topic.objects.first())
+    services.pick_contact(public_id=a.public_id, supporter=network.anna)
+    expected = Contact.objects.select_related("municipality", "topic").get(pk=a.pk)
+    with django_assert_num_queries(1):
+        [contact] = selectors.serving_contacts(network.anna)
+        assert contact.supporter is network.anna
+        assert (contact.municipality.code, contact.topic.slug) == (
+            expected.municipality.code,
+            expected.topic.slug,
+        )
+        # Every field as the ORM reads it (UUIDs, JSON, times converted alike).
+        for field in Contact._meta.concrete_fields:
+            assert getattr(contact, field.attname) == getattr(expected, field.attname), field

@@ -1,0 +1,100 @@
+"""helpdesk.compiled_reads: SQL built once, data read afresh at every call."""
+
+from __future__ import annotations
+
+import pytest
+from django.db.models import Exists, OuterRef
+
+from helpdesk.compiled_reads import CompiledRead
+from helpdesk.models import Provider, RoleGrant, Supporter
+from tests.factories import make_provider, make_supporter
+
+pytestmark = pytest.mark.django_db
+
+
+def _providers(supporter_id: int):
+    return (
+        Provider.objects.filter(supporters=supporter_id)
+        .order_by("id")
+        .values_list("id", "slug", "channels")
+    )
+
+
+def test_the_same_rows_as_the_orm_and_never_stale_data(reference_data):
+    read = CompiledRead(_providers)
+    first, second = make_provider(), make_provider()
+    supporter = make_supporter(providers=[first, second])
+    assert read(supporter.pk) == list(_providers(supporter.pk))
+    assert [pk for pk, _, _ in read(supporter.pk)] == [first.pk, second.pk]
+    # Only the SQL is kept: a supporter removed from a provider is seen at once.
+    supporter.providers.remove(first)
+    assert [pk for pk, _, _ in read(supporter.pk)] == [second.pk]
+    assert read(10**9) == []
+
+
+def test_values_come_converted_like_the_orms(reference_data):
+    def row(user_id: int):
+        grants = RoleGrant.objects.filter(user_id=OuterRef("user_id"))
+        return (
+            Supporter.objects.filter(user_id=user_id)
+            .annotate(granted=Exists(grants))
+            .values_list("languages", "presence_changed_at", "granted")
+        )
+
+    supporter = make_supporter(providers=[make_provider()], languages=["fi", "sv"])
+    [(languages, changed, granted)] = CompiledRead(row)(supporter.user_id)
+    assert (languages, changed, granted) == (["fi", "sv"], supporter.presence_changed_at, False)
+    assert granted is False
+
+
+def test_what_it_cannot_run_right_is_refused_when_compiled(reference_data):
+    flat = CompiledRead(lambda pk: Provider.objects.filter(pk=pk).values_list("id", flat=True))
+    instances = CompiledRead(lambda pk: Provider.objects.filter(pk=pk))
+    keyless = CompiledRead(lambda pk: Provider.objects.filter(pk=1).values_list("id"))
+    misordered = CompiledRead(
+        lambda pk: (
+            Supporter.objects.filter(pk=pk)
+            .annotate(granted=Exists(RoleGrant.objects.filter(user_id=OuterRef("user_id"))))
+            .values_list("granted", "presence")
+        )
+    )
+    for read in (flat, instances, keyless, misordered):
+        with pytest.raises(ValueError):
+            read(1)
+    with pytest.raises(TypeError):
+        CompiledRead(_providers)("1")
+
+
+def test_instances_come_with_their_relations_like_select_related(
+    reference_data, django_assert_num_queries
+):
+    from helpdesk.compiled_reads import CompiledInstances
+    from helpdesk.models import Contact, Topic
+
+    supporter = make_supporter(providers=[make_provider()])
+    served = Contact.objects.create(
+        channel="chat",
+        language="sv",
+        state="active",
+        supporter=supporter,
+        topic=Topic.objects.first(),
+        pseudonym="Asiakas 1",
+    )
+    alone = Contact.objects.create(channel="chat", language="fi", state="waiting", pseudonym="A 2")
+    read = CompiledInstances(
+        Contact, lambda pk: Contact.objects.filter(pk=pk), related=("supporter", "topic")
+    )
+    for contact in (served, alone):
+        expected = Contact.objects.select_related("supporter", "topic").get(pk=contact.pk)
+        with django_assert_num_queries(1):
+            [got] = read(contact.pk)
+            assert got.supporter == expected.supporter and got.topic == expected.topic
+            if got.supporter is not None:
+                assert got.supporter.display_name == supporter.display_name
+        for field in Contact._meta.concrete_fields:
+            assert getattr(got, field.attname) == getattr(expected, field.attname), field
+    assert read(10**9) == []
+    with pytest.raises(ValueError):
+        CompiledInstances(
+            Supporter, lambda pk: Supporter.objects.filter(pk=pk), related=("skills",)
+        )
