@@ -1,15 +1,19 @@
 """What one contact creation (POST /api/contacts/) costs the server in CPU.
 
     .venv/bin/python bench/intake_cost.py [--requests 300] [--concurrency 20]
-                                          [--profile PATH]
+                                          [--direct] [--profile PATH]
 
 Wall-clock latency on a shared 2-core machine says little about one request;
 CPU time does. This creates a database on the local PostgreSQL (reference
 data, default workflows, one provider per region), starts one uvicorn server
 on loopback with the routing ticker off (so that rounds are not charged to
 requests), warms it up, then sends --requests creations, at most
---concurrency at a time, each from its own loopback address (the per-address
-limit stays on, at a rate the run does not reach). The server process's CPU
+--concurrency at a time, each from its own customer address (the per-address
+limit stays on, at a rate the run does not reach). The customers come as in
+production, through the reverse proxy of bench/_proxy.py: keep-alive
+connections, the address in X-Forwarded-For, TRUSTED_PROXY_COUNT=1.
+--direct connects each straight to the server instead, a new connection per
+request from that loopback address. The server process's CPU
 time (user + system, from /proc) before and after, divided by the number of
 creations, is the figure. The last line reads
 `intake_cost server_ms=<n> created=<n> refused=<n>`.
@@ -33,6 +37,7 @@ import uuid
 
 from _common import ROOT, create_database, free_port, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
+from _proxy import TRUSTED_PROXY_COUNT, UpstreamPool
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -53,8 +58,11 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def fire(bench, port: int, codes: list[str], count: int, concurrency: int, offset: int):
+async def fire(
+    bench, port: int, codes: list[str], count: int, concurrency: int, offset: int, direct: bool
+):
     gate = asyncio.Semaphore(concurrency)
+    proxy = None if direct else UpstreamPool(keepalive=concurrency)
 
     async def one(n: int) -> int:
         body = {
@@ -67,10 +75,17 @@ async def fire(bench, port: int, codes: list[str], count: int, concurrency: int,
         k = n + offset
         source = f"127.0.{1 + k // 200 % 250}.{1 + k % 200}"
         async with gate:
-            status, _ = await bench.post_contact(port, body, source)
+            if proxy is None:
+                status, _ = await bench.post_contact(port, body, source)
+            else:
+                status, _ = await proxy.post(port, "/api/contacts/", body, source)
         return status
 
-    return await asyncio.gather(*(one(n) for n in range(count)))
+    try:
+        return await asyncio.gather(*(one(n) for n in range(count)))
+    finally:
+        if proxy is not None:
+            await proxy.close()
 
 
 def main() -> None:
@@ -78,6 +93,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=60)
+    parser.add_argument(
+        "--direct", action="store_true", help="a new connection per request, no proxy"
+    )
     parser.add_argument("--profile", default="", help="py-spy output (collapsed stacks or .svg)")
     args = parser.parse_args()
 
@@ -91,13 +109,13 @@ def main() -> None:
         bench.setup_django(db_name, secret)
         _sessions, codes = bench.seed(0)
         port = free_port()
-        server = _start_quiet_server(db_name, port, secret)
+        server = _start_quiet_server(db_name, port, secret, behind_proxy=not args.direct)
         servers.append(server)
-        asyncio.run(fire(bench, port, codes, args.warmup, args.concurrency, 0))
+        asyncio.run(fire(bench, port, codes, args.warmup, args.concurrency, 0, args.direct))
         spy = _start_profile(server.pid, args.profile)
         before = cpu_seconds(server.pid)
         statuses = asyncio.run(
-            fire(bench, port, codes, args.requests, args.concurrency, args.warmup)
+            fire(bench, port, codes, args.requests, args.concurrency, args.warmup, args.direct)
         )
         after = cpu_seconds(server.pid)
         _stop_profile(spy)
@@ -111,12 +129,16 @@ def main() -> None:
     per = (after - before) * 1000 / max(1, len(statuses))
     print(
         f"server CPU {after - before:.2f} s for {len(statuses)} creations "
-        f"(concurrency {args.concurrency}): {per:.2f} ms each"
+        f"(concurrency {args.concurrency}, "
+        f"{'a connection each' if args.direct else 'keep-alive through the proxy'}): "
+        f"{per:.2f} ms each"
     )
     print(f"intake_cost server_ms={per:.2f} created={created} refused={len(statuses) - created}")
 
 
-def _start_quiet_server(db_name: str, port: int, secret: str) -> subprocess.Popen:
+def _start_quiet_server(
+    db_name: str, port: int, secret: str, *, behind_proxy: bool
+) -> subprocess.Popen:
     env = {
         "DATABASE_URL": f"{PG}/{db_name}",
         "REDIS_URL": REDIS_URL,
@@ -128,6 +150,7 @@ def _start_quiet_server(db_name: str, port: int, secret: str) -> subprocess.Pope
         "LOG_LEVEL": "WARNING",
         "ROUTING_TICKER_ENABLED": "0",
         "CONTACT_CREATE_RATE_LIMIT": "100000/minute",
+        "TRUSTED_PROXY_COUNT": TRUSTED_PROXY_COUNT if behind_proxy else "0",
     }
     return start_uvicorn(port, env, log_name="bench-intake", timeout_s=90)
 

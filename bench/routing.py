@@ -10,13 +10,23 @@ What it does, and stops and drops again at the end:
    reference data and the default workflows, and seeds one provider per region
    plus Kansalaisneuvonta and N supporters with login sessions;
 3. starts 1-2 uvicorn processes on loopback (REDIS_URL redis://127.0.0.1:6379/0,
-   the routing ticker running in each);
+   the routing ticker running in each), behind one reverse proxy as in
+   production (README "Production shape", TRUSTED_PROXY_COUNT=1);
 4. connects the supporters over /ws/console/ and marks them available;
 5. fires a burst of contacts within one second at POST /api/contacts/ and
    measures, per contact, from its enqueue (the row's created_at) to the
    `offer.new` frame reaching the supporter's socket, and each request from
    its scheduled moment to its answer (creation); supporters accept what
    they are offered;
+   The customers reach the workers as through the production proxy
+   (bench/_proxy.py): the proxy reuses keep-alive connections to each worker
+   (BENCH_PROXY_KEEPALIVE idle ones kept per worker, nginx's `keepalive`,
+   default 32) and passes each customer's own address in X-Forwarded-For,
+   which helpdesk/client_address.py trusts as the client's behind one proxy.
+   A customer's creation time still runs from the scheduled press to the
+   answer, the wait for a free connection included. BENCH_PROXY=0 connects
+   each customer straight to a worker instead, a new connection per request
+   from their own loopback address (no proxy, TRUSTED_PROXY_COUNT=0);
 6. counts the offers each contact got (once, more, never), double assignments
    and lost contacts in the database and prints, as
    its last line,
@@ -40,11 +50,14 @@ from datetime import UTC, datetime, timedelta
 
 from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
+from _proxy import DEFAULT_KEEPALIVE, TRUSTED_PROXY_COUNT, UpstreamPool
 
 sys.path.insert(0, str(ROOT))
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 IN_FLIGHT = int(os.environ.get("BENCH_IN_FLIGHT", "200"))
+BEHIND_PROXY = os.environ.get("BENCH_PROXY", "1") != "0"
+PROXY_KEEPALIVE = int(os.environ.get("BENCH_PROXY_KEEPALIVE", str(DEFAULT_KEEPALIVE)))
 
 
 # --- (a) the pure decision ----------------------------------------------------------
@@ -245,7 +258,9 @@ def seed(supporters: int) -> tuple[list[str], list[str]]:
     return keys, codes
 
 
-def start_server(db_name: str, port: int, secret: str) -> subprocess.Popen:
+def start_server(
+    db_name: str, port: int, secret: str, *, behind_proxy: bool = False
+) -> subprocess.Popen:
     env = {
         "DATABASE_URL": f"{PG}/{db_name}",
         "REDIS_URL": REDIS_URL,
@@ -260,6 +275,7 @@ def start_server(db_name: str, port: int, secret: str) -> subprocess.Popen:
         "ROUTING_TICKER_ENABLED": "1",
         "ROUTING_OFFER_TIMEOUT_S": "300",
         "CONTACT_CREATE_RATE_LIMIT": "100000/minute",
+        "TRUSTED_PROXY_COUNT": TRUSTED_PROXY_COUNT if behind_proxy else "0",
     }
     return start_uvicorn(port, env, log_name="bench-routing", timeout_s=90)
 
@@ -358,6 +374,7 @@ async def run_burst(ports: list[int], sessions: list[str], codes: list[str], bur
     # are open at once so that the servers' per-request database connections
     # stay under PostgreSQL's max_connections (production puts a pooler there).
     in_flight = asyncio.Semaphore(IN_FLIGHT)
+    proxy = UpstreamPool(keepalive=PROXY_KEEPALIVE) if BEHIND_PROXY else None
 
     create_ms: list[float] = []
 
@@ -374,11 +391,17 @@ async def run_burst(ports: list[int], sessions: list[str], codes: list[str], bur
         # (the scheduled moment) to the answer, waiting for a free slot included.
         pressed = time.perf_counter()
         async with in_flight:
-            results.append(await post_contact(ports[n % len(ports)], body, source))
+            port = ports[n % len(ports)]
+            if proxy is not None:
+                results.append(await proxy.post(port, "/api/contacts/", body, source))
+            else:
+                results.append(await post_contact(port, body, source))
         create_ms.append((time.perf_counter() - pressed) * 1000)
 
     await asyncio.gather(*(one(n) for n in range(burst)))
     burst_s = time.time() - started
+    if proxy is not None:
+        await proxy.close()
     created = [r[1]["contact"]["id"] for r in results if r[0] == 201]
     wait_until = time.monotonic() + 60
     while time.monotonic() < wait_until and len(set(created) & set(offers)) < len(created):  # noqa: ASYNC110
@@ -407,6 +430,7 @@ async def run_burst(ports: list[int], sessions: list[str], codes: list[str], bur
         "burst_s": burst_s,
         "create_ms": create_ms,
         "accepted": len(accepted),
+        "connections": proxy.opened if proxy is not None else burst,
     }
 
 
@@ -442,7 +466,7 @@ def main() -> None:
         setup_django(db_name, secret)
         sessions, codes = seed(args.supporters)
         ports = [free_port() for _ in range(args.servers)]
-        servers = [start_server(db_name, port, secret) for port in ports]
+        servers = [start_server(db_name, port, secret, behind_proxy=BEHIND_PROXY) for port in ports]
         outcome = asyncio.run(run_burst(ports, sessions, codes, args.burst))
 
         from django.db import connection
@@ -518,7 +542,12 @@ def main() -> None:
         print(
             f"create: {len(create)} requests, p50={percentile(create, 0.5):.0f} ms "
             f"p99={create_p99:.0f} ms max={max(create, default=float('nan')):.0f} ms "
-            f"({refused} refused)"
+            f"({refused} refused); "
+            + (
+                f"through the proxy, {outcome['connections']} upstream connections"
+                if BEHIND_PROXY
+                else "a connection each, no proxy"
+            )
         )
         print(
             f"routing decide_p99_ms={decide_p99:.1f} decide10k_p99_ms={surge_p99:.1f} "

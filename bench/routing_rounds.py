@@ -1,6 +1,7 @@
 """Cost of one routing round with a long queue: a full read against the kept state.
 
-    .venv/bin/python bench/routing_rounds.py [--waiting 500] [--arrivals 5] [--rounds 40]
+    .venv/bin/python bench/routing_rounds.py [--waiting 500] [--arrivals 5] [--departures 2]
+                                             [--processes 2] [--rounds 40]
 
 Creates a database on the local PostgreSQL, seeds it as bench/routing.py does
 (one provider per region, Kansalaisneuvonta, 100 supporters, all busy so that
@@ -8,7 +9,12 @@ nobody is offered anything and the queue stays long), queues ``--waiting``
 contacts, then runs ``--rounds`` rounds that read everything
 (``routing.snapshot.load``) and as many that use the kept state
 (``routing.incremental``), back to back; before each, ``--arrivals`` contacts
-arrive. It
+arrive and the ``--departures`` longest-waiting ones leave, so everyone behind
+them moves up. Each round stands for one tick (ROUTING_TICK_S, a second, the
+position frame interval), so a round stores every position that moved. The
+kept rounds take turns between ``--processes`` kept states, as the workers'
+tickers do through the dispatch lock: each then sees the positions the others
+stored. It
 prints, per kind, the database reads of the snapshot and the round's CPU time
 of this thread (p50/p99; wall-clock is noisy on a shared machine), and as its
 last line `routing_rounds waiting=<n> full_cpu_p50_ms=<n> kept_cpu_p50_ms=<n>
@@ -74,6 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--waiting", type=int, default=500)
     parser.add_argument("--arrivals", type=int, default=5)
+    parser.add_argument("--departures", type=int, default=2)
+    parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--profile", action="store_true", help="cProfile the kept rounds")
     args = parser.parse_args()
@@ -87,19 +95,23 @@ def main() -> None:
     try:
         seeding.setup_django(db_name, secret)
         _sessions, codes = seeding.seed(100)
+        from django.conf import settings
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
         from django.utils import timezone
 
-        from helpdesk.models import Supporter
+        from helpdesk.models import Contact, Supporter
         from routing import services, snapshot
         from routing.incremental import IncrementalSnapshot
 
         rng = random.Random(7)
         Supporter.objects.update(presence="busy", last_heartbeat=timezone.now())
         queue(args.waiting, codes, rng)
-        kept = IncrementalSnapshot(full_every_s=3600)
-        services.dispatch(state=kept)
+        # One round a tick of a second: every moved position is due.
+        settings.ROUTING_POSITION_FRAME_S = 0
+        states = [IncrementalSnapshot(full_every_s=3600) for _ in range(max(1, args.processes))]
+        for state in states:
+            services.dispatch(state=state)
         services.dispatch()
         cpu: dict[str, list[float]] = {"full": [], "kept": []}
         load_cpu: dict[str, list[float]] = {"full": [], "kept": []}
@@ -116,7 +128,7 @@ def main() -> None:
 
             return wrapper
 
-        kept_load = kept.load
+        loads = [state.load for state in states]
         profiler = None
         if args.profile:
             import cProfile
@@ -124,15 +136,21 @@ def main() -> None:
             profiler = cProfile.Profile()
         for i in range(args.rounds * 2):
             queue(args.arrivals, codes, rng)
+            for contact in Contact.objects.filter(state="waiting").order_by("waiting_since", "id")[
+                : args.departures
+            ]:
+                services.abandon_contact(public_id=contact.public_id, reason="bench")
             Supporter.objects.update(last_heartbeat=timezone.now())
             # Full rounds first, then kept ones: a full round rewrites every
             # position it stores, which a kept state must read back (as it
             # would after another process's round), so they are not interleaved.
             kind = "full" if i < args.rounds else "kept"
+            turn = i % len(states)
+            kept = states[turn]
             if kind == "full":
                 snapshot.load = timed("full", original)
             else:
-                kept.load = timed("kept", kept_load)
+                kept.load = timed("kept", loads[turn])
             with CaptureQueriesContext(connection) as queries:
                 started = time.thread_time()
                 if profiler is not None and kind == "kept":
@@ -142,11 +160,13 @@ def main() -> None:
                     profiler.disable()
                 cpu[kind].append((time.thread_time() - started) * 1000)
             snapshot.load = original
-            kept.load = kept_load
+            kept.load = loads[turn]
             reads[kind] = len(queries)
         print(
-            f"kept state: {kept.full_loads} full reads, {kept.partial_loads} incremental, "
-            f"{kept.rows_read} contact rows read in full"
+            f"kept state, {len(states)} processes taking turns: "
+            f"{sum(s.full_loads for s in states)} full reads, "
+            f"{sum(s.partial_loads for s in states)} incremental, "
+            f"{sum(s.rows_read for s in states)} contact rows read in full"
         )
         for kind in ("full", "kept"):
             print(

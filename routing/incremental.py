@@ -8,16 +8,22 @@ is written, and whatever another process changed is seen by the next round.
 
 How changes are seen (PostgreSQL):
 
-- Contacts. Every UPDATE in PostgreSQL writes a new row version, with the
-  writing transaction in ``xmin`` and a new place in ``ctid``, so the pair
-  changes whenever a row changes, whoever changed it and even twice within
-  one transaction. A round reads (id, version) of the routed contacts: two
-  narrow columns through the state index, no joins. Full rows, with their
-  declined offers, are read only for the new and changed ones; the ones no
-  longer listed have left the queue (offered and accepted, abandoned,
-  withdrawn...). The version is read in the same statement as the row it
-  describes, so a row can be newer than its version (read again next round)
-  but never older.
+- Contacts. A round reads (id, routing version, queue position) of the
+  routed contacts: narrow columns through the state index, no joins. The
+  routing version is a 64-bit hash of the contact's own columns behind
+  ``snapshot.CONTACT_FIELDS`` less the queue position (its last position,
+  estimated wait and when it was sent), computed by the database, so it
+  changes whenever something a decision uses changes, whoever changed it (but
+  for a 2^-64 chance of a collision, which the full reload below mends), and
+  not when a round of any process only stores the positions it sent. Every
+  round writes positions for much of a long queue; versioning the whole row
+  (xmin/ctid) made each process re-read every row the other processes'
+  rounds had touched. The positions themselves come with the scan and are
+  taken as they are. Full rows, with their declined offers, are read only for
+  the new and routing-changed ones; the ones no longer listed have left the
+  queue (offered and accepted, abandoned, withdrawn...). The version is read
+  in the same statement as the row it describes, so a row can be newer than
+  its version (read again next round) but never older.
 - Pending offers: all of them every round (at most the supporters' free
   capacity). A contact whose pending offer came or went is read again, so an
   offer withdrawn without touching its contact is not missed.
@@ -77,9 +83,33 @@ def full_reload_s() -> float:
     return float(getattr(settings, "ROUTING_FULL_RELOAD_S", DEFAULT_FULL_RELOAD_S))
 
 
-def _row_version(model) -> RawSQL:
-    table = connection.ops.quote_name(model._meta.db_table)
-    return RawSQL(f"{table}.xmin::text || '/' || {table}.ctid::text", ())
+# What each round stores for the customers (routing/positions.py): read with
+# every scan, never part of the routing version.
+POSITION_FIELDS = ("last_position", "last_estimated_wait_s", "last_position_at")
+
+
+def _routing_columns() -> list[str]:
+    """The contacts table's own columns behind snapshot.CONTACT_FIELDS, positions left out."""
+    columns: list[str] = []
+    for name in snapshot.CONTACT_FIELDS:
+        if name in POSITION_FIELDS:
+            continue
+        column = Contact._meta.get_field(name.split("__", 1)[0]).column
+        if column not in columns:
+            columns.append(column)
+    return columns
+
+
+def _routing_version(table: str) -> str:
+    """SQL for the routing version of a row of `table` (the contacts table or its alias).
+
+    A 64-bit hash of the row's routing columns as the database holds them
+    (PostgreSQL 14+): a tenth of the CPU of hashing their text (timestamps
+    and uuids printed), which a round would pay for every waiting contact.
+    """
+    q = connection.ops.quote_name
+    columns = ", ".join(f"{table}.{q(c)}" for c in _routing_columns())
+    return f"hash_record_extended(ROW({columns}), 0)"
 
 
 def _config_fingerprint() -> str:
@@ -108,7 +138,7 @@ class IncrementalSnapshot:
 
     def reset(self) -> None:
         """Forget everything: the next round reads it all."""
-        self._versions: dict[int, str] = {}
+        self._versions: dict[int, int] = {}
         self._waiting: dict[int, types.WaitingContact] = {}
         self._infos: dict[int, snapshot.ContactInfo] = {}
         self._rows: dict[int, dict] = {}
@@ -195,21 +225,42 @@ class IncrementalSnapshot:
             self._fingerprint = fingerprint
             self._read_config(now)
 
-    def _scan_versions(self) -> dict[int, str]:
-        table = connection.ops.quote_name(Contact._meta.db_table)
+    def _scan_versions(self) -> dict[int, int]:
+        """Routing versions of the routed contacts; their stored positions taken on the way."""
+        q = connection.ops.quote_name
+        table = q(Contact._meta.db_table)
+        positions = ", ".join(q(Contact._meta.get_field(name).column) for name in POSITION_FIELDS)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, xmin::text || '/' || ctid::text FROM {table} WHERE state = ANY(%s)",
+                f"SELECT id, {_routing_version(table)}, {positions}"
+                f" FROM {table} WHERE state = ANY(%s)",
                 [list(snapshot.ROUTED_STATES)],
             )
-            return dict(cursor.fetchall())
+            rows = cursor.fetchall()
+        versions = {}
+        for cid, version, *stored in rows:
+            versions[cid] = version
+            if self._versions.get(cid) == version:
+                self._take_positions(cid, stored)
+        return versions
+
+    def _take_positions(self, cid: int, stored: list) -> None:
+        """Another round's (this process's or another's) stored positions, on an unchanged row."""
+        row = self._rows[cid]
+        if all(row[name] == value for name, value in zip(POSITION_FIELDS, stored, strict=True)):
+            return
+        info = self._infos[cid]
+        for name, value in zip(POSITION_FIELDS, stored, strict=True):
+            row[name] = value
+            setattr(info, name, value)
 
     def _read_rows(self, ids: list[int] | None) -> list[dict]:
         qs = Contact.objects.filter(state__in=snapshot.ROUTED_STATES)
         if ids is not None:
             qs = qs.filter(pk__in=ids)
+        table = connection.ops.quote_name(Contact._meta.db_table)
         rows = list(
-            qs.annotate(row_version=_row_version(Contact)).values(
+            qs.annotate(row_version=RawSQL(_routing_version(table), ())).values(
                 *snapshot.CONTACT_FIELDS, "row_version"
             )
         )
@@ -242,27 +293,6 @@ class IncrementalSnapshot:
         self._waiting[cid] = waiting
         self._infos[cid] = info
 
-    def positions_saved(self, adopted: dict[int, str], rows: list, at: datetime) -> None:
-        """The round stored these positions on rows still as read: keep them, unread.
-
-        Without this every stored position (a frame a second per waiting
-        customer in a surge) would be read back in full the next round. If the
-        round's transaction rolls back, dispatch forgets the kept state.
-        """
-        for cid, position, wait in rows:
-            version = adopted.get(cid)
-            row = self._rows.get(cid)
-            if version is None or row is None:
-                continue
-            row["last_position"] = position
-            row["last_estimated_wait_s"] = wait
-            row["last_position_at"] = at
-            self._versions[cid] = version
-            info = self._infos[cid]
-            info.last_position = position
-            info.last_estimated_wait_s = wait
-            info.last_position_at = at
-
     def _loaded(self, now: datetime) -> snapshot.Loaded:
         rows = snapshot.read_supporter_rows()
         supporters, expired = snapshot.supporter_states(
@@ -281,6 +311,4 @@ class IncrementalSnapshot:
             handle_times=self._handle_times,
             notices=snapshot.read_closed_notices(),
         )
-        loaded.row_versions = self._versions
-        loaded.positions_saved = self.positions_saved
         return loaded

@@ -52,7 +52,5 @@ def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> 
                 "estimated_wait_s": p.estimated_wait_s,
             },
         )
-    adopted = store.save_positions(rows, at=now, versions=loaded.row_versions)
-    if adopted and loaded.positions_saved is not None:
-        loaded.positions_saved(adopted, rows, now)
+    store.save_positions(rows, at=now)
     return first

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,10 +67,6 @@ class Loaded:
     """Supporters stored as present whose heartbeat ran out: to be set offline."""
     providers_by_area: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     national_providers: set[int] = field(default_factory=set)
-    row_versions: dict[int, str] | None = None
-    """Contact id -> row version as read, when the state is kept between rounds."""
-    positions_saved: Callable[[dict[int, str], list, datetime], None] | None = None
-    """Told which stored positions the kept state may take as its own (routing/incremental.py)."""
 
 
 @dataclass(frozen=True, slots=True)

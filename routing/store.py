@@ -281,25 +281,16 @@ def open_contacts_filter() -> Q:
     return Q(state__in=CLAIMABLE) | Q(state__in=(ContactState.ACTIVE, ContactState.ON_HOLD))
 
 
-def save_positions(
-    rows: list[tuple[int, int, int | None]],
-    *,
-    at=None,
-    versions: dict[int, str] | None = None,
-) -> dict[int, str]:
+def save_positions(rows: list[tuple[int, int, int | None]], *, at=None) -> None:
     """(contact id, position, estimated wait) for many contacts in one statement.
 
     Positions shift for the whole queue at once; Django's bulk_update builds a
-    CASE per row, which costs seconds for a long queue on every tick.
-
-    ``versions``: the row versions (routing/incremental.py) the caller read.
-    Rows still at that version are written conditionally and their new
-    versions returned, so the caller may keep its copy instead of reading the
-    row again; a row someone else changed meanwhile is written anyway and left
-    out of the answer.
+    CASE per row, which costs seconds for a long queue on every tick. These
+    columns are outside the routing version of routing/incremental.py, so no
+    process reads a contact again because a round stored its position.
     """
     if not rows:
-        return {}
+        return
     if connection.vendor != "postgresql":
         Contact.objects.bulk_update(
             [
@@ -309,40 +300,17 @@ def save_positions(
             ["last_position", "last_estimated_wait_s", "last_position_at"],
             batch_size=200,
         )
-        return {}
+        return
     table = connection.ops.quote_name(Contact._meta.db_table)
-    update = f"""
-        UPDATE {table} AS c
-        SET last_position = v.position, last_estimated_wait_s = v.wait,
-            last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
-        FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, position, wait)
-        WHERE c.id = v.id
-    """
-    adopted: dict[int, str] = {}
-    if versions is not None:
-        known = [r for r in rows if r[0] in versions]
-        if known:
-            ids, positions, waits = (list(column) for column in zip(*known, strict=True))
-            with connection.cursor() as cursor:
-                # Re-checked on the latest row version if another transaction
-                # changed the row meanwhile, so that row is not matched here.
-                cursor.execute(
-                    f"""
-                    UPDATE {table} AS c
-                    SET last_position = v.position, last_estimated_wait_s = v.wait,
-                        last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
-                    FROM unnest(%s::bigint[], %s::integer[], %s::integer[], %s::text[])
-                        AS v(id, position, wait, version)
-                    WHERE c.id = v.id AND c.xmin::text || '/' || c.ctid::text = v.version
-                    RETURNING c.id, c.xmin::text || '/' || c.ctid::text
-                    """,
-                    [at, ids, positions, waits, [versions[i] for i in ids]],
-                )
-                adopted = dict(cursor.fetchall())
-        rows = [r for r in rows if r[0] not in adopted]
-        if not rows:
-            return adopted
     ids, positions, waits = (list(column) for column in zip(*rows, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(update, [at, ids, positions, waits])
-    return adopted
+        cursor.execute(
+            f"""
+            UPDATE {table} AS c
+            SET last_position = v.position, last_estimated_wait_s = v.wait,
+                last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
+            FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, position, wait)
+            WHERE c.id = v.id
+            """,
+            [at, ids, positions, waits],
+        )

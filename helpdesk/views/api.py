@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import time
 import uuid
 
 from django.conf import settings
@@ -18,18 +17,16 @@ from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from limits import parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 from rest_framework import status
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle
 from rest_framework.views import APIView
 
 from helpdesk import selectors, serializers
 from helpdesk.client_address import client_address
+from helpdesk.rate_limits import MovingWindowThrottle, ThrottledTogether
 from helpdesk.services import customer_data
 from helpdesk.services.callbacks import request_callback
 from helpdesk.services.errors import InvalidInput, NotAllowed, NotFound
@@ -56,43 +53,17 @@ _errors = {
 
 # --- rate limiting --------------------------------------------------------
 
-_limiter_cache: dict[str, MovingWindowRateLimiter] = {}
 
-
-def _limiter() -> MovingWindowRateLimiter:
-    # Redis when configured, so that every worker process shares the counts.
-    url = settings.REDIS_URL or "memory://"
-    if url not in _limiter_cache:
-        _limiter_cache[url] = MovingWindowRateLimiter(storage_from_string(url))
-    return _limiter_cache[url]
-
-
-class PerIPThrottle(BaseThrottle):
+class PerIPThrottle(MovingWindowThrottle):
     """Moving-window limit per client address, rate from a setting."""
 
     setting = "CONTACT_CREATE_RATE_LIMIT"
     default_rate = "10/minute"
     scope = "contact-create"
 
-    def __init__(self) -> None:
-        self._retry_after: float | None = None
-
-    def allow_request(self, request, view) -> bool:
+    def limit(self, request, view):
         item = parse(getattr(settings, self.setting, self.default_rate))
-        ident = client_address(request.META)
-        try:
-            if _limiter().hit(item, self.scope, ident):
-                return True
-            reset_at, _remaining = _limiter().get_window_stats(item, self.scope, ident)
-            self._retry_after = max(reset_at - time.time(), 1)
-            return False
-        except Exception:
-            # A Redis outage must not lock customers out of help.
-            log.warning("rate limiter unavailable; allowing request", exc_info=True)
-            return True
-
-    def wait(self) -> float | None:
-        return self._retry_after
+        return item, self.scope, client_address(request.META)
 
 
 class CallbackThrottle(PerIPThrottle):
@@ -141,7 +112,7 @@ def _supporter(request):
     return supporter
 
 
-class CustomerAPIView(APIView):
+class CustomerAPIView(ThrottledTogether, APIView):
     """Token-authenticated, cookie-free, JSON-only."""
 
     authentication_classes: list = []

@@ -5,55 +5,34 @@ page reloaded in a loop starts contacts under one key from ever-changing
 addresses. Per contact token: a callback request is made with the chat's
 token, which must not become a way to flood the phone queue. Both use the
 `limits` package's moving window in Redis when configured (shared by every
-worker), like the per-address limit.
+worker), like the per-address limit, and a start hits both in one round trip
+(helpdesk/rate_limits.py).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
-import time
 
 from django.conf import settings
 from limits import parse
-from rest_framework.throttling import BaseThrottle
 
-log = logging.getLogger(__name__)
+from helpdesk.rate_limits import MovingWindowThrottle
 
 
-class _KeyedThrottle(BaseThrottle):
+class _KeyedThrottle(MovingWindowThrottle):
     setting = ""
     scope = ""
-
-    def __init__(self) -> None:
-        self._retry_after: float | None = None
 
     def key(self, request, view) -> str | None:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def allow_request(self, request, view) -> bool:
-        from helpdesk.views.api import _limiter
-
+    def limit(self, request, view):
         raw = self.key(request, view)
         if not raw:
-            return True
+            return None
         # Only a hash of a customer's key or token goes to Redis.
         ident = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        item = parse(getattr(settings, self.setting))
-        try:
-            if _limiter().hit(item, self.scope, ident):
-                return True
-            reset_at, _remaining = _limiter().get_window_stats(item, self.scope, ident)
-            self._retry_after = max(reset_at - time.time(), 1)
-            log.info("rate limit %s reached", self.scope)
-            return False
-        except Exception:
-            # A Redis outage must not lock customers out of help.
-            log.warning("rate limiter unavailable; allowing request", exc_info=True)
-            return True
-
-    def wait(self) -> float | None:
-        return self._retry_after
+        return parse(getattr(settings, self.setting)), self.scope, ident
 
 
 class PerCustomerKeyThrottle(_KeyedThrottle):

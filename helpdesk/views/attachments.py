@@ -30,7 +30,6 @@ from helpdesk.views.api import (
     SupporterAPIView,
     _customer_contact,
     _errors,
-    _limiter,
     _parse_public_id,
     _supporter,
     _token_parameter,
@@ -66,17 +65,12 @@ class AttachmentThrottle(PerIPThrottle):
     default_rate = "6/minute"
     scope = "attachment"
 
-    def allow_request(self, request, view) -> bool:
+    def limit(self, request, view):
         item = parse(getattr(settings, self.setting, self.default_rate))
-        ident = str(view.kwargs.get("public_id", ""))[:64] or "unknown"
-        try:
-            if _limiter().hit(item, self.scope, ident):
-                return True
-            self._retry_after = float(item.get_expiry())
-            return False
-        except Exception:
-            log.warning("attachment rate limiter unavailable; allowing upload", exc_info=True)
-            return True
+        return item, self.scope, str(view.kwargs.get("public_id", ""))[:64] or "unknown"
+
+    def retry_after(self, item, scope, ident) -> float:
+        return float(item.get_expiry())
 
 
 def _read_upload(request) -> tuple[bytes, str | None, str | None, str | None]:

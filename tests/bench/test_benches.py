@@ -92,6 +92,7 @@ def test_routing_offers_every_contact_once_and_prints_its_summary():
     assert summary.group(5) == "0" and summary.group(6) == "0"
     create = next(line for line in lines if line.startswith("create:"))
     assert "(0 refused)" in create and create.startswith("create: 20 requests"), create
+    assert "through the proxy" in create, create
     # Every contact of the burst got exactly one offer (supporters accept all
     # they are offered, and 40 supporters are enough for 20 contacts), every
     # offer reached a socket and was accepted.
@@ -154,6 +155,28 @@ def test_twilio_webhook_cost_prints_cpu_and_statements_per_kind():
     assert any("errors=0" in line for line in lines), lines
     wait = next(line for line in lines if line.startswith("wait "))
     assert wait.split()[-1] == "1.0", wait  # the wait loop: one statement
+
+
+def test_routing_rounds_take_turns_and_read_each_contact_once_per_process():
+    lines = _run(
+        "routing_rounds.py",
+        *("--waiting", "20", "--arrivals", "2", "--departures", "1", "--rounds", "4"),
+    )
+    summary = re.fullmatch(
+        r"routing_rounds waiting=20 full_cpu_p50_ms=([\d.]+) kept_cpu_p50_ms=([\d.]+)"
+        r" full_load_cpu_p50_ms=([\d.]+) kept_load_cpu_p50_ms=([\d.]+)",
+        lines[-1],
+    )
+    assert summary, lines[-1]
+    kept = next(line for line in lines if line.startswith("kept state"))
+    # Each of the two processes reads once the 20 first contacts and those that
+    # arrived before its last round (two before each of the 8 rounds: 14 and
+    # 16); the positions the other process's rounds store (everyone moves up
+    # as the first ones leave) are not read again.
+    assert kept == (
+        "kept state, 2 processes taking turns: 2 full reads, 4 incremental, "
+        "70 contact rows read in full"
+    ), kept
 
 
 def test_intake_cost_prints_cpu_per_creation_and_creates_them_all():

@@ -195,6 +195,36 @@ def test_a_round_reads_only_the_changed_contacts(network, events):  # noqa: F811
     assert kept.rows_read == read + 2
 
 
+def test_positions_stored_by_another_process_are_taken_without_reading_the_rows(
+    network,  # noqa: F811
+    events,  # noqa: F811
+    settings,
+):
+    settings.ROUTING_POSITION_FRAME_S = 0  # every move is stored at once
+    online(network.anna)
+    first, *rest = [enqueue(JOENSUU_CODE) for _ in range(20)]  # nobody of Karjala online
+    ours = IncrementalSnapshot(full_every_s=3600)
+    theirs = IncrementalSnapshot(full_every_s=3600)
+    services.dispatch(state=ours)
+    read = ours.rows_read
+    # The first customer leaves; another process's round, taking its turn,
+    # moves everyone behind them up and stores their new positions.
+    services.abandon_contact(public_id=first.public_id, reason="left")
+    services.dispatch(state=theirs)
+    stored = dict(
+        Contact.objects.filter(pk__in=[c.pk for c in rest]).values_list("id", "last_position")
+    )
+    assert sorted(stored.values()) == list(range(1, 20))
+    loaded = ours.load(now=timezone.now())
+    assert ours.rows_read == read  # nothing a decision uses changed
+    assert {cid: loaded.contacts[cid].last_position for cid in stored} == stored
+    assert plain(loaded) == plain(snapshot.load(now=timezone.now()))
+    # A change that matters to routing is still read.
+    Contact.objects.filter(pk=rest[0].pk).update(priority=5)
+    ours.load(now=timezone.now())
+    assert ours.rows_read == read + 1
+
+
 def incremental_round_queries(kept) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert services.dispatch(state=kept) is not None
