@@ -126,9 +126,22 @@ def article_upsert(
             if provider is not None:
                 article.provider = provider
             article.save()
-        if {t.pk for t in topics} != set(article.topics.values_list("pk", flat=True)):
-            article.topics.set(topics)
+        _keep_topics_in_order(article, [t.pk for t in topics])
     return article
+
+
+def _keep_topics_in_order(article: Article, wanted: list[int]) -> None:
+    # The export lists an article's topics in the order the author wrote them,
+    # which is the order of the through rows' ids. `topics.set()` adds what is
+    # missing from a set, in whatever order the ids hash to, so the rows are
+    # written again one after another when the list changed at all.
+    through = Article.topics.through
+    rows = through.objects.filter(article=article).order_by("id")
+    if list(rows.values_list("topic_id", flat=True)) == wanted:
+        return
+    rows.delete()
+    for topic_id in wanted:
+        through.objects.create(article=article, topic_id=topic_id)
 
 
 def _refresh_search(translation: ArticleTranslation) -> None:

@@ -92,3 +92,23 @@ def test_dumps_quotes_free_text():
         body="Teksti",
     )
     assert markdown_io.parse(markdown_io.dumps(item)) == item
+
+
+def test_topics_keep_the_order_they_were_written_in():
+    # The export writes topics in the author's order; with ids that a set
+    # would iterate in another order, that order must still come back.
+    from helpdesk.models import Topic
+    from knowledge import selectors, services
+
+    made = [
+        Topic.objects.create(
+            slug=f"jarjestys-{i}", name_fi=f"J {i}", name_sv=f"O {i}", name_en=f"O {i}"
+        )
+        for i in range(6)
+    ]
+    written = [t.slug for t in reversed(made)]
+    article = services.article_upsert(slug="jarjestys", topic_slugs=written)
+    assert [t.slug for t in selectors._ordered_topics(article)] == written
+    # Only the order changes: that is a change too.
+    services.article_upsert(slug="jarjestys", topic_slugs=written[::-1])
+    assert [t.slug for t in selectors._ordered_topics(article)] == written[::-1]
