@@ -59,15 +59,8 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import (
-    ROOT,
-    analyze,
-    create_database,
-    free_port,
-    percentile,
-    start_uvicorn,
-    stop_servers,
-)
+import _common
+from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -330,7 +323,7 @@ def seed(pairs: int) -> list[dict]:
     # Without the reference data some topics are unknown: left out, said on stderr.
     quiet = io.StringIO()
     call_command("import_articles", str(knowledge.content_dir()), stdout=quiet, stderr=quiet)
-    analyze()
+    _common.analyze()
     return out
 
 

@@ -48,15 +48,8 @@ import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-from _common import (
-    ROOT,
-    analyze,
-    create_database,
-    free_port,
-    percentile,
-    start_uvicorn,
-    stop_servers,
-)
+import _common
+from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
 from _common import admin_sql as _admin_sql
 from _proxy import DEFAULT_KEEPALIVE, TRUSTED_PROXY_COUNT, UpstreamPool
 
@@ -263,7 +256,7 @@ def seed(supporters: int) -> tuple[list[str], list[str]]:
     Session.objects.bulk_create(sessions)
     served = Provider.service_regions.through.objects.values_list("region_id", flat=True)
     codes = list(Municipality.objects.filter(region_id__in=served).values_list("code", flat=True))
-    analyze()
+    _common.analyze()
     return keys, codes
 
 
