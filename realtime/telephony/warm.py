@@ -94,14 +94,19 @@ def _asked_ids(transfer: WarmTransfer) -> list[int]:
     return list(ids)
 
 
-def _publish(transfer: WarmTransfer, recipients, *, extra: dict | None = None) -> None:
-    frame = {
+def _frame(transfer: WarmTransfer) -> dict:
+    """The `phone.transfer` frame's common part, as published and as restored."""
+    return {
         "type": "phone.transfer",
         "transfer": transfer.pk,
         "contact": str(transfer.contact.public_id),
         "state": str(transfer.state),
         "reason": transfer.reason,
     }
+
+
+def _publish(transfer: WarmTransfer, recipients, *, extra: dict | None = None) -> None:
+    frame = _frame(transfer)
     frame.update(extra or {})
     for supporter_id in sorted({r for r in recipients if r}):
         publish_on_commit(supporter_group(supporter_id), frame)
@@ -578,13 +583,7 @@ def open_for(supporter: Supporter) -> list[dict]:
     )
     result = []
     for transfer in rows:
-        frame = {
-            "type": "phone.transfer",
-            "transfer": transfer.pk,
-            "contact": str(transfer.contact.public_id),
-            "state": str(transfer.state),
-            "reason": transfer.reason,
-        }
+        frame = _frame(transfer)
         if transfer.from_supporter_id == supporter.pk:
             result.append({**frame, "role": "from"})
         elif transfer.state != TransferState.ASKING or supporter.pk in _asked_ids(transfer):

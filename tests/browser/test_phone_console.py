@@ -10,20 +10,16 @@ import pytest
 from django.utils import timezone
 
 from realtime.telephony.driver import (
-    CallDriver,
     DialResult,
-    HttpTransport,
     TwilioStandIn,
     serve_stand_in,
 )
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.conftest import (
     ACCOUNT_SID,
-    AUTH_TOKEN,
     JOENSUU_LANDLINE,
     PHONE_ENV,
-    PLATFORM_NUMBER,
-    PUBLIC,
+    http_driver,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,13 +46,7 @@ def test_volunteer_accepts_a_phone_offer_without_seeing_the_number(
     rest, rest_url = serve_stand_in(stand_in)
     try:
         (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = CallDriver(
-            public_base_url=PUBLIC,
-            auth_token=AUTH_TOKEN,
-            account_sid=ACCOUNT_SID,
-            platform_number=PLATFORM_NUMBER,
-            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
-        )
+        driver = http_driver(server.url)
         stand_in.driver = driver
 
         context = chromium.new_context(locale="fi-FI")

@@ -12,15 +12,13 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
+from realtime.telephony.driver import TwilioStandIn, serve_stand_in
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.conftest import (
     ACCOUNT_SID,
-    AUTH_TOKEN,
     JOENSUU_LANDLINE,
     PHONE_ENV,
-    PLATFORM_NUMBER,
-    PUBLIC,
+    http_driver,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -109,13 +107,7 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
     rest, rest_url = serve_stand_in(stand_in)
     try:
         (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = CallDriver(
-            public_base_url=PUBLIC,
-            auth_token=AUTH_TOKEN,
-            account_sid=ACCOUNT_SID,
-            platform_number=PLATFORM_NUMBER,
-            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
-        )
+        driver = http_driver(server.url)
         stand_in.driver = driver
         stand_in.on_placed = lambda placed: placed.answer_in_thread()
         first_context, page = _console(chromium, server, "eero", DESKTOP)

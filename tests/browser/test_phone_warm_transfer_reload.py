@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from realtime.telephony.driver import CallDriver, HttpTransport, TwilioStandIn, serve_stand_in
+from realtime.telephony.driver import TwilioStandIn, serve_stand_in
 from tests.browser.test_customer_story import axe_ok
 from tests.browser.test_phone_warm_transfer import (
     DESKTOP,
@@ -21,10 +21,8 @@ from tests.browser.test_phone_warm_transfer import (
 )
 from tests.realtime.telephony.conftest import (
     ACCOUNT_SID,
-    AUTH_TOKEN,
     PHONE_ENV,
-    PLATFORM_NUMBER,
-    PUBLIC,
+    http_driver,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -54,13 +52,7 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
     rest, rest_url = serve_stand_in(stand_in)
     try:
         (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = CallDriver(
-            public_base_url=PUBLIC,
-            auth_token=AUTH_TOKEN,
-            account_sid=ACCOUNT_SID,
-            platform_number=PLATFORM_NUMBER,
-            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
-        )
+        driver = http_driver(server.url)
         stand_in.driver = driver
         stand_in.on_placed = lambda placed: placed.answer_in_thread()
         first_context, page = _console(chromium, server, "eero", DESKTOP)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from realtime.telephony import client
-from realtime.telephony.driver import CallDriver, DjangoTransport, StandInHttpClient, TwilioStandIn
+from realtime.telephony.driver import (
+    CallDriver,
+    DjangoTransport,
+    HttpTransport,
+    StandInHttpClient,
+    TwilioStandIn,
+)
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
@@ -23,6 +29,17 @@ PHONE_ENV = {
     "PUBLIC_BASE_URL": PUBLIC,
     "KANSALAISNEUVONTA_PHONE": "0295 000 000",
 }
+
+
+def http_driver(server_url: str) -> CallDriver:
+    """A call driver sending its webhooks to a live server, as Twilio does through a TLS proxy."""
+    return CallDriver(
+        public_base_url=PUBLIC,
+        auth_token=AUTH_TOKEN,
+        account_sid=ACCOUNT_SID,
+        platform_number=PLATFORM_NUMBER,
+        transport=HttpTransport(PUBLIC, server_url, proxy_proto="https"),
+    )
 
 
 @pytest.fixture

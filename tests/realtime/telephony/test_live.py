@@ -16,9 +16,7 @@ from django.utils import timezone
 
 from helpdesk.models import Contact, ContactEvent, Topic
 from realtime.telephony.driver import (
-    CallDriver,
     DialResult,
-    HttpTransport,
     TwilioStandIn,
     serve_stand_in,
 )
@@ -26,12 +24,12 @@ from realtime.telephony.models import PhoneCall
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.conftest import (
     ACCOUNT_SID,
-    AUTH_TOKEN,
     JOENSUU_LANDLINE,
     MOBILE,
     PHONE_ENV,
     PLATFORM_NUMBER,
     PUBLIC,
+    http_driver,
 )
 from tests.realtime.test_e2e_two_processes import Peer
 
@@ -80,13 +78,7 @@ def live_phone(asgi_servers):
         rest, rest_url = serve_stand_in(stand_in)
         started["rest"] = rest
         (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = CallDriver(
-            public_base_url=PUBLIC,
-            auth_token=AUTH_TOKEN,
-            account_sid=ACCOUNT_SID,
-            platform_number=PLATFORM_NUMBER,
-            transport=HttpTransport(PUBLIC, server.url, proxy_proto="https"),
-        )
+        driver = http_driver(server.url)
         stand_in.driver = driver
         return server, driver, stand_in
 

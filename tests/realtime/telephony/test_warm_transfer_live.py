@@ -64,6 +64,15 @@ async def _until(predicate, wait: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _ask(server, session: str, contact_id, target: dict) -> int:
+    """The first supporter asks for a warm transfer; the request is open ("asking")."""
+    status, body = await asyncio.to_thread(
+        _post_json, server.url, f"/telephony/contacts/{contact_id}/warm-transfer", session, target
+    )
+    assert (status, body["state"]) == (200, "asking"), body
+    return body["transfer"]
+
+
 async def _bridged_call(server, driver, first_console, session):
     """A Joensuu caller, accepted by the first supporter and connected to their softphone."""
     await first_console.send({"type": "presence.set", "presence": "available"})
@@ -119,15 +128,9 @@ async def test_warm_transfer_hands_the_caller_over_to_the_target(live_phone):  #
     target_console = await _console(server, target_session)
     call, running, contact_id = await _bridged_call(server, driver, first_console, first_session)
 
-    status, body = await asyncio.to_thread(
-        _post_json,
-        server.url,
-        f"/telephony/contacts/{contact_id}/warm-transfer",
-        first_session,
-        {"to_supporter": target.pk, "note": "Pankkitunnukset"},
+    transfer_id = await _ask(
+        server, first_session, contact_id, {"to_supporter": target.pk, "note": "Pankkitunnukset"}
     )
-    assert status == 200 and body["state"] == "asking", body
-    transfer_id = body["transfer"]
     asked = await target_console.wait_for(
         lambda f: f["type"] == "phone.transfer" and f["state"] == "asking"
     )

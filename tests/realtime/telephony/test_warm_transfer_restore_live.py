@@ -17,7 +17,7 @@ from helpdesk.models import Contact
 from realtime.telephony.models import WarmTransfer
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.test_live import _no_number, _post_json, live_phone  # noqa: F401
-from tests.realtime.telephony.test_warm_transfer_live import _bridged_call, _console, _people
+from tests.realtime.telephony.test_warm_transfer_live import _ask, _bridged_call, _console, _people
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -55,15 +55,9 @@ async def test_a_request_whose_caller_hangs_up_is_withdrawn(live_phone):  # noqa
     target_console = await _console(server, target_session)
     call, running, contact_id = await _bridged_call(server, driver, first_console, first_session)
 
-    status, body = await asyncio.to_thread(
-        _post_json,
-        server.url,
-        f"/telephony/contacts/{contact_id}/warm-transfer",
-        first_session,
-        {"to_supporter": target.pk, "note": "Kela-lomake"},
+    transfer_id = await _ask(
+        server, first_session, contact_id, {"to_supporter": target.pk, "note": "Kela-lomake"}
     )
-    assert (status, body["state"]) == (200, "asking"), body
-    transfer_id = body["transfer"]
     await target_console.wait_for(
         lambda f: f["type"] == "phone.transfer" and f["state"] == "asking"
     )
@@ -127,15 +121,9 @@ async def test_a_reloaded_console_reads_its_open_transfers_back(live_phone):  # 
     colleague_session = await adb(_session_of)(colleague)
     outsider_session = await adb(_session_of)(await adb(_outsider)())
 
-    status, body = await asyncio.to_thread(
-        _post_json,
-        server.url,
-        f"/telephony/contacts/{contact_id}/warm-transfer",
-        first_session,
-        {"to_provider": provider.pk, "note": "Verokortti"},
+    transfer_id = await _ask(
+        server, first_session, contact_id, {"to_provider": provider.pk, "note": "Verokortti"}
     )
-    assert (status, body["state"]) == (200, "asking"), body
-    transfer_id = body["transfer"]
 
     async def read(session):
         status, body = await asyncio.to_thread(
