@@ -156,7 +156,11 @@ def test_search_eval_command(seed_articles, capsys):
         for line in out
     )
     assert any(line.startswith("search_eval heldout2 no_tags mrr=") for line in out)
+    assert any(line.startswith("search_eval heldout2 no_tags_or_questions mrr=") for line in out)
     second = dict(part.split("=", 1) for part in out[-1].split()[1:])
+    assert {"mrr_without_tags_or_questions", "heldout2_mrr_without_tags_or_questions"} <= set(
+        second
+    ), out[-1]
     assert float(second["heldout2_mrr"]) >= HELDOUT2_FLOOR, out[-1]
     assert float(second["heldout2_mrr_without_tags"]) >= HELDOUT2_WITHOUT_TAGS_FLOOR, out[-1]
     # The closing line says how many no-answer queries found nothing.
@@ -165,3 +169,83 @@ def test_search_eval_command(seed_articles, capsys):
     # The suggestion set is reported beside the search set, at MRR >= 0.8.
     summary = next(line for line in out if line.startswith("suggest_eval file=suggest_eval.tsv"))
     assert float(summary.rsplit("mrr=", 1)[1]) >= 0.8, summary
+
+
+def _phrased_guide():
+    from knowledge import services
+
+    from .conftest import make_article
+
+    make_article("tunnuslukusovellus", title="Tunnuslukusovelluksen siirtäminen", tags=("mobiili",))
+    make_article("tulostin", title="Tulostimen asennus", body="Kytke tulostin verkkoon.")
+    article = services.article_upsert(slug="tunnuslukusovellus")
+    services.translation_save(
+        article=article,
+        language="fi",
+        content=services.TranslationContent(
+            title="Tunnuslukusovelluksen siirtäminen",
+            tags=("mobiili",),
+            questions=("mummon kännykkä hajosi, miten pääsen pankkiin",),
+        ),
+        check_access=False,
+    )
+
+
+def test_searching_without_authored_words_leaves_out_tags_and_questions():
+    _phrased_guide()
+    by_phrasing = [evaluation.Case("fi", "mummon kännykkä hajosi", "tunnuslukusovellus")]
+    by_tag = [evaluation.Case("fi", "mobiili", "tunnuslukusovellus")]
+    assert evaluation.evaluate(by_phrasing).mrr == 1.0
+    with evaluation.without_tags():
+        # Only the tags go: the phrasings still find the guide.
+        assert evaluation.evaluate(by_tag).mrr == 0.0
+        assert evaluation.evaluate(by_phrasing).mrr == 1.0
+    with evaluation.without_authored_words():
+        assert evaluation.evaluate(by_tag).mrr == 0.0
+        assert evaluation.evaluate(by_phrasing).mrr == 0.0
+    # Nothing was kept.
+    assert evaluation.evaluate(by_phrasing + by_tag).mrr == 1.0
+
+
+def test_search_eval_reports_each_file_without_tags_or_questions(tmp_path, capsys):
+    from django.core.management import call_command
+
+    _phrased_guide()
+    first, second, suggestions = (
+        tmp_path / "search_first.tsv",
+        tmp_path / "search_second.tsv",
+        tmp_path / "suggest.tsv",
+    )
+    first.write_text(
+        "language\tquery\texpected_article\n"
+        "fi\tmummon kännykkä hajosi\ttunnuslukusovellus\n"
+        "fi\tkytke tulostin\ttulostin\n",
+        encoding="utf-8",
+    )
+    second.write_text("fi\tmobiili\ttunnuslukusovellus\n", encoding="utf-8")
+    suggestions.write_text("fi\t\ttulostin verkkoon\ttulostin\n", encoding="utf-8")
+    files = ["--file", str(first), "--file", str(second)]
+    call_command("search_eval", *files, "--suggestions", str(suggestions))
+    out = capsys.readouterr().out.splitlines()
+    assert "search_eval no_tags_or_questions mrr=0.500 answerable=2" in " ".join(out)
+    assert any(line.startswith("search_eval second no_tags_or_questions mrr=0.000") for line in out)
+    # The closing line keeps its names in their places; the new figures come last.
+    closing = out[-1].split()
+    assert closing[0] == "search_eval"
+    assert [part.split("=")[0] for part in closing[1:]] == [
+        "queries",
+        "mrr",
+        "mrr_without_tags",
+        "no_answer_correct",
+        "no_answer_correct_without_tags",
+        "second_queries",
+        "second_mrr",
+        "second_mrr_without_tags",
+        "mrr_without_tags_or_questions",
+        "second_mrr_without_tags_or_questions",
+    ]
+    figures = dict(part.split("=") for part in closing[1:])
+    assert figures["mrr"] == "1.000" and figures["mrr_without_tags"] == "1.000"
+    assert figures["mrr_without_tags_or_questions"] == "0.500"
+    assert figures["second_mrr"] == "1.000" and figures["second_mrr_without_tags"] == "0.000"
+    assert figures["second_mrr_without_tags_or_questions"] == "0.000"
