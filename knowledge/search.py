@@ -10,18 +10,18 @@ published row of the language is a candidate; the knowledge base is small in
 the embedded setup.
 
 Scoring matches each query stem against the stems of a document's fields
-(title, tags, questions, summary, body) by exact stem, prefix in either direction (which
-also covers Finnish compounds such as `pankki` + `tunnukset`), a long shared
-prefix (consonant gradation: `tunnusluku` / `tunnusluvut`) and trigram
-similarity (typos), weights fields and terms (BM25-style idf), and rewards
-documents that match more of the query.
+(title, tags, questions, summary, body) by exact stem, prefix in either
+direction (which also covers Finnish compounds such as `pankki` +
+`tunnukset`), a long shared prefix (consonant gradation: `tunnusluku` /
+`tunnusluvut`) and trigram similarity (typos), weights fields and terms
+(BM25-style idf), and rewards documents that match more of the query.
 
 The questions are the ways customers ask for a guide, written by its authors
-in everyday words. Like title and tags, a field counts a word once however
+in everyday words. Like title and tags, the field counts a word once however
 often it recurs there, and the stored document holds each question word once
-(knowledge.services._refresh_search), so many phrasings repeating one word
-neither raise its weight in the body nor lower its idf more than one guide
-does. Snippets come from the body only: customers never see the questions.
+(knowledge.services._refresh_search), so many phrasings repeating one word do
+not weigh like a text about it. Snippets come from the body only: customers
+never see the questions.
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ from . import text as textlib
 from .models import ArticleTranslation, Audience, Status
 
 # The questions' weight was chosen on tests/knowledge/search_tuning.tsv with
-# the phrasings of the first 73 article files: MRR 0.852 anywhere from 0.5 to
-# 1.25 (and again at 2.0), 0.846 at 1.5 and 1.75, falling from 3.0 on (0.831).
-# 1.0 is mid-plateau. It is low because a question word also counts in the
-# body field, where the stored document holds it (see the module docstring).
+# the first phrasings written for the 73 article files: MRR 0.852 from 0.5 to
+# 1.25 and at 2.0-2.25; 0.846 at 0.25, 1.5-1.75 and 2.5; 0.831 at 3.0 and less
+# above. 1.0 is mid-plateau. It can be low because a question word also
+# counts in the body field, where the stored document holds it.
 FIELD_WEIGHTS = {"title": 3.0, "tags": 2.5, "questions": 1.0, "summary": 1.5, "body": 1.0}
 EXACT, PREFIX_MIN, GRADATION, FUZZY_MIN_SIM = 1.0, 4, 0.7, 0.45
 MAX_TERMS = 24

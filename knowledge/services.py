@@ -97,13 +97,15 @@ def check_questions(questions) -> tuple[str, ...]:
     A phrasing too long or too many of them is refused rather than cut: a
     sentence cut short no longer says what the customer asked.
     """
+    if questions is None:
+        return ()
     if isinstance(questions, str):
         questions = questions.splitlines()
     elif not isinstance(questions, list | tuple):
         raise InvalidInput(_("The ways of asking must be a list of sentences."))
     cleaned: list[str] = []
     seen: set[str] = set()
-    for item in questions or ():
+    for item in questions:
         if not isinstance(item, str):
             raise InvalidInput(_("Each way of asking must be text."))
         text = " ".join(item.split())

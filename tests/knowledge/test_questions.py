@@ -58,6 +58,7 @@ def test_questions_are_cleaned_in_their_written_order():
     assert cleaned == ("mun kännykkä ei toimi", "miten pääsen pankkiin")
     # One per line, as the editor sends them.
     assert services.check_questions("eka\r\n\ntoka\n") == ("eka", "toka")
+    assert services.check_questions(None) == ()
 
 
 @pytest.mark.parametrize(
