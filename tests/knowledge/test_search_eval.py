@@ -6,9 +6,12 @@ here), MRR >= 0.85 over all its queries, a no-answer query counting 1 when
 nothing is found and 0 when a guide is. A second held-out set
 (search_heldout2.tsv), written later in the same way and never used to choose
 anything, checks that what passes the first one was not fitted to it. Both are
-also measured with every tag removed. The figures without tags and those of the
-second set are far below 0.85 (see the floors below): those gates only catch a
-regression, the target is not met. Ranking choices such as the relevance floor
+also measured with every tag removed, and with tags and the authors' "how
+customers ask" phrasings both removed. With the phrasings the held-out set
+meets 0.85 with and without tags; the second set is just under it; without
+tags or phrasings both sets are where the search was before them (0.73 and
+0.68), so the floors below catch a regression of either the phrasings or the
+ranking beneath them. Ranking choices such as the relevance floor
 are made on the tuning set (search_tuning.tsv, also checked for copying). The
 development set (search_eval.tsv, written beside the articles) keeps its 0.8 as
 a regression check.
@@ -25,15 +28,21 @@ HELDOUT = HERE / "search_heldout.tsv"
 DEVELOPMENT = HERE / "search_eval.tsv"
 TUNING = HERE / "search_tuning.tsv"
 HELDOUT2 = HERE / "search_heldout2.tsv"
-# Regression floors just under what the search measures today; the issue's
-# target for all of them is 0.85. Held-out without tags: 0.729. Second
-# held-out set: 0.699 with tags, 0.675 without. Tuning set: 0.749, with the
-# floor answering 15 of its 23 no-answer questions with nothing.
-HELDOUT_WITHOUT_TAGS_FLOOR = 0.72
-HELDOUT2_FLOOR = 0.69
-HELDOUT2_WITHOUT_TAGS_FLOOR = 0.66
-TUNING_FLOOR = 0.74
-TUNING_NO_ANSWER_FLOOR = 15
+# The issue's target is 0.85; the other floors sit just under what the search
+# measures today. Held-out: 0.897 with tags, 0.882 without, 0.729 without tags
+# or phrasings. Second held-out set: 0.848 with tags, 0.845 without, 0.675
+# without either. Tuning set: 0.852, the relevance floor answering 14 of its 23
+# no-answer questions with nothing (15 before the phrasings: "miten teen
+# testamentin" now reaches the supporters' guide on passing a case on to
+# Kansalaisneuvonta, whose phrasings speak of legal questions).
+HELDOUT_FLOOR = 0.85
+HELDOUT_WITHOUT_TAGS_FLOOR = 0.85
+HELDOUT_WITHOUT_AUTHORED_FLOOR = 0.72
+HELDOUT2_FLOOR = 0.84
+HELDOUT2_WITHOUT_TAGS_FLOOR = 0.83
+HELDOUT2_WITHOUT_AUTHORED_FLOOR = 0.66
+TUNING_FLOOR = 0.84
+TUNING_NO_ANSWER_FLOOR = 14
 # Held-out no-answer queries the search must answer with nothing. Three of
 # seven today: the passport queries reach guides that mention passports and
 # renewing, and a home visit is asked in words the guides use.
@@ -110,8 +119,12 @@ def test_heldout_search_mrr(seed_articles):
     with evaluation.without_tags():
         bare = evaluation.evaluate(cases)
     _report("heldout without tags", bare)
-    assert report.mrr >= 0.85, f"held-out MRR {report.mrr:.3f} < 0.85"
+    with evaluation.without_authored_words():
+        neither = evaluation.evaluate(cases)
+    _report("heldout without tags or questions", neither)
+    assert report.mrr >= HELDOUT_FLOOR, f"held-out MRR {report.mrr:.3f} < {HELDOUT_FLOOR}"
     assert bare.mrr >= HELDOUT_WITHOUT_TAGS_FLOOR, f"without tags {bare.mrr:.3f}"
+    assert neither.mrr >= HELDOUT_WITHOUT_AUTHORED_FLOOR, f"without either {neither.mrr:.3f}"
     assert report.no_answer_empty >= HELDOUT_NO_ANSWER_FLOOR, report.misses
     # A guide the floor removes must not be a right answer it used to give.
     assert report.answerable_mrr >= 0.9, f"answerable MRR {report.answerable_mrr:.3f}"
@@ -127,8 +140,12 @@ def test_second_heldout_search_mrr(seed_articles):
     with evaluation.without_tags():
         bare = evaluation.evaluate(cases)
     _report("heldout2 without tags", bare)
+    with evaluation.without_authored_words():
+        neither = evaluation.evaluate(cases)
+    _report("heldout2 without tags or questions", neither)
     assert report.mrr >= HELDOUT2_FLOOR, f"second held-out MRR {report.mrr:.3f}"
     assert bare.mrr >= HELDOUT2_WITHOUT_TAGS_FLOOR, f"without tags {bare.mrr:.3f}"
+    assert neither.mrr >= HELDOUT2_WITHOUT_AUTHORED_FLOOR, f"without either {neither.mrr:.3f}"
 
 
 @pytest.mark.postgres
