@@ -26,8 +26,18 @@ def frame_every_s() -> float:
     return float(getattr(settings, "ROUTING_POSITION_FRAME_S", DEFAULT_FRAME_EVERY_S))
 
 
-def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> list[int]:
-    """Send and store the positions that are due; returns the contacts new to the queue."""
+def publish(
+    loaded: Loaded,
+    positions: Iterable[Position],
+    *,
+    now: datetime,
+    store_rows: list[tuple[int, int, int | None]] | None = None,
+) -> list[int]:
+    """Send and store the positions that are due; returns the contacts new to the queue.
+
+    With `store_rows` the rows to store are added to it, for the caller to
+    store with its other writes (store.save_round), instead of stored here.
+    """
     every = frame_every_s()
     rows, first = [], []
     for p in positions:
@@ -52,5 +62,8 @@ def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> 
                 "estimated_wait_s": p.estimated_wait_s,
             },
         )
-    store.save_positions(rows, at=now)
+    if store_rows is not None:
+        store_rows.extend(rows)
+    else:
+        store.save_positions(rows, at=now)
     return first

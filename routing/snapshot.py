@@ -294,8 +294,12 @@ SUPPORTER_FIELDS = (
 )
 
 
+def supporter_rows_query():
+    return Supporter.objects.exclude(presence="offline").values(*SUPPORTER_FIELDS)
+
+
 def read_supporter_rows() -> list[dict]:
-    return list(Supporter.objects.exclude(presence="offline").values(*SUPPORTER_FIELDS))
+    return list(supporter_rows_query())
 
 
 def read_memberships(ids: list[int] | None) -> Memberships:
@@ -317,16 +321,24 @@ def read_memberships(ids: list[int] | None) -> Memberships:
     )
 
 
-def read_load(ids: list[int] | None) -> dict[int, dict[str, int]]:
-    """Active assignments per supporter and channel."""
-    load: dict[int, dict[str, int]] = defaultdict(dict)
+def load_query(ids: list[int] | None):
+    """(supporter, channel, active assignments) of the given supporters, or of all."""
     active = Assignment.objects.filter(ended_at__isnull=True)
     if ids is not None:
         active = active.filter(supporter_id__in=ids)
-    rows = active.values_list("supporter_id", "contact__channel").annotate(n=Count("id"))
+    return active.values_list("supporter_id", "contact__channel").annotate(n=Count("id"))
+
+
+def load_from(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
+    load: dict[int, dict[str, int]] = defaultdict(dict)
     for sid, channel, n in rows:
         load[sid][channel] = n
     return load
+
+
+def read_load(ids: list[int] | None) -> dict[int, dict[str, int]]:
+    """Active assignments per supporter and channel."""
+    return load_from(load_query(ids))
 
 
 def supporter_states(
@@ -407,19 +419,22 @@ def read_contacts(ids: list[int] | None = None) -> list[dict]:
     return list(qs.values(*CONTACT_FIELDS))
 
 
+def pending_query():
+    return Offer.objects.filter(
+        state=Offer.State.PENDING, contact__state__in=ROUTED_STATES
+    ).values_list("id", "contact_id", "supporter_id", "created_at")
+
+
+def pending_from(rows: Iterable[tuple[int, int, int, datetime]]) -> dict[int, PendingRow]:
+    return {cid: (oid, sid, created) for oid, cid, sid, created in rows}
+
+
 def read_pending() -> dict[int, PendingRow]:
     """Contact id -> its pending offer, for every routed contact."""
-    pending: dict[int, PendingRow] = {}
-    for oid, cid, sid, created in Offer.objects.filter(
-        state=Offer.State.PENDING, contact__state__in=ROUTED_STATES
-    ).values_list("id", "contact_id", "supporter_id", "created_at"):
-        pending[cid] = (oid, sid, created)
-    return pending
+    return pending_from(pending_query())
 
 
-def read_declined(ids: list[int] | None = None) -> dict[int, set[int]]:
-    """Contact id -> supporters who declined it (or let it expire) since it last queued."""
-    declined: dict[int, set[int]] = defaultdict(set)
+def declined_query(ids: list[int] | None = None):
     qs = Offer.objects.filter(
         state__in=(Offer.State.DECLINED, Offer.State.EXPIRED, Offer.State.WITHDRAWN),
         contact__state__in=ROUTED_STATES,
@@ -427,17 +442,29 @@ def read_declined(ids: list[int] | None = None) -> dict[int, set[int]]:
     )
     if ids is not None:
         qs = qs.filter(contact_id__in=ids)
-    for cid, sid in qs.values_list("contact_id", "supporter_id"):
+    return qs.values_list("contact_id", "supporter_id")
+
+
+def declined_from(rows: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
+    declined: dict[int, set[int]] = defaultdict(set)
+    for cid, sid in rows:
         declined[cid].add(sid)
     return declined
 
 
-def read_closed_notices() -> dict[int, datetime | None]:
-    return dict(
-        ClosedNotice.objects.filter(contact__state__in=ROUTED_STATES).values_list(
-            "contact_id", "opens_at"
-        )
+def read_declined(ids: list[int] | None = None) -> dict[int, set[int]]:
+    """Contact id -> supporters who declined it (or let it expire) since it last queued."""
+    return declined_from(declined_query(ids))
+
+
+def closed_notices_query():
+    return ClosedNotice.objects.filter(contact__state__in=ROUTED_STATES).values_list(
+        "contact_id", "opens_at"
     )
+
+
+def read_closed_notices() -> dict[int, datetime | None]:
+    return dict(closed_notices_query())
 
 
 def contact_entry(
