@@ -39,7 +39,8 @@ A round without a full read makes two round trips of reads (helpdesk/db_batch.py
 one batch of everything that needs nothing else (the scan, pending offers,
 the fingerprint, supporters, their load, closed notices), then one of the
 rows and declines that batch named. Any other database (SQLite in a quick
-local run) gets the full load every round. See tests/routing/test_incremental.py for the equivalence property.
+local run) gets the full load every round. See tests/routing/test_incremental.py
+for the equivalence property.
 """
 
 from __future__ import annotations
