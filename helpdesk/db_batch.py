@@ -146,18 +146,20 @@ def fetch_together(*statements, using: str = DEFAULT_DB_ALIAS) -> list[list]:
         wrapper.ensure_connection()
         cursors = []
         with _batch_marker(), wrapper.wrap_database_errors:
-            with wrapper.connection.pipeline() as pipeline:
-                try:
+            try:
+                # Leaving the pipeline sends the one Sync and reads every answer
+                # into its cursor; a Sync of our own before would cost a
+                # second round trip for nothing.
+                with wrapper.connection.pipeline():
                     for p in live:
                         cursor = wrapper.cursor()
                         cursors.append(cursor)
                         cursor.execute(p.sql, p.params)
-                    pipeline.sync()
-                    for p, cursor in zip(live, cursors, strict=True):
-                        results[id(p)] = _rows(cursor)
-                finally:
-                    for cursor in cursors:
-                        cursor.close()
+                for p, cursor in zip(live, cursors, strict=True):
+                    results[id(p)] = _rows(cursor)
+            finally:
+                for cursor in cursors:
+                    cursor.close()
         RoundTrips.note_batch(wrapper)
     else:
         for p in live:

@@ -13,8 +13,6 @@ from contextlib import contextmanager
 
 from django.db import connection, transaction
 
-from helpdesk.db_batch import Raw, fetch_together
-
 
 @contextmanager
 def exclusive_transaction(key: int, local_lock: threading.Lock) -> Iterator[bool]:
@@ -26,10 +24,10 @@ def exclusive_transaction(key: int, local_lock: threading.Lock) -> Iterator[bool
     """
     if connection.vendor == "postgresql":
         with transaction.atomic():
-            # Sent as a batch, the lock shares its round trip with the BEGIN
-            # psycopg puts before it.
-            ((got,),) = fetch_together(Raw("SELECT pg_try_advisory_xact_lock(%s)", [key]))[0]
-            yield bool(got)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
+                got = bool(cursor.fetchone()[0])
+            yield got
         return
     if not local_lock.acquire(blocking=False):
         yield False
