@@ -36,7 +36,7 @@ from django.db.models.query import (
     ValuesListIterable,
 )
 
-__all__ = ["Raw", "RoundTrips", "fetch_together", "pipelined"]
+__all__ = ["Raw", "RoundTrips", "fetch_gated", "fetch_together", "pipelined"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +167,43 @@ def fetch_together(*statements, using: str = DEFAULT_DB_ALIAS) -> list[list]:
                 cursor.execute(p.sql, p.params)
                 results[id(p)] = _rows(cursor)
     return [_shape(p, results.get(id(p), [])) for p in prepared]
+
+
+def fetch_gated(gate: Raw, *reads, using: str = DEFAULT_DB_ALIAS) -> tuple[bool, list[list]]:
+    """`gate` (one boolean) and, where it holds, the reads' rows: one round trip.
+
+    The gate goes first; each read is sent wrapped so that it runs only where
+    the gate, evaluated again inside it (once, as a one-time filter), holds.
+    So the gate must answer the same when asked again in the same
+    transaction, as taking an advisory transaction lock does (a holder
+    taking it again gets it again). Reads only: a write cannot be wrapped.
+    When the gate says no, the reads read nothing and come back empty.
+    """
+    prepared = [_prepare(r, using) for r in reads]
+    if not pipelined(using):
+        ((held,),) = fetch_together(gate, using=using)[0]
+        if not held:
+            return False, [[] for _ in reads]
+        return True, fetch_together(*reads, using=using)
+    wrapped = [
+        Raw(
+            f"SELECT * FROM ({p.sql}) AS gated WHERE ({gate.sql})",
+            [*p.params, *gate.params],
+        )
+        if p.sql is not None
+        else None
+        for p in prepared
+    ]
+    (gate_rows, *rows) = fetch_together(gate, *(w for w in wrapped if w is not None), using=using)
+    held = bool(gate_rows[0][0])
+    answered = iter(rows)
+    results = [
+        _shape(p, next(answered)) if w is not None else []
+        for p, w in zip(prepared, wrapped, strict=True)
+    ]
+    if not held:
+        return False, [[] for _ in reads]
+    return True, results
 
 
 @dataclass

@@ -54,6 +54,7 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 from helpdesk.db_batch import Raw, fetch_together
+from helpdesk.db_locks import Gate
 from helpdesk.models import (
     Contact,
     ExceptionDate,
@@ -168,13 +169,22 @@ class IncrementalSnapshot:
 
     invalidate = reset
 
-    def load(self, *, now: datetime) -> snapshot.Loaded:
-        if connection.vendor != "postgresql":
-            return snapshot.load(now=now)
-        if self._full_due(now):
+    def load(self, *, now: datetime, lock: Gate | None = None) -> snapshot.Loaded | None:
+        """The round's snapshot; None when `lock` (the round's) is held by another process.
+
+        With `lock` not yet asked for, a round that reads only changes asks
+        for it with its first batch of reads: one round trip for both.
+        """
+        if connection.vendor != "postgresql" or self._full_due(now):
+            if lock is not None and not lock.take():
+                return None
+            if connection.vendor != "postgresql":
+                return snapshot.load(now=now)
             every_round = self._read_all(now)
         else:
-            every_round = self._read_changes(now)
+            every_round = self._read_changes(now, lock)
+            if every_round is None:
+                return None
         self._last_now = now
         return self._loaded(now, *every_round)
 
@@ -223,15 +233,22 @@ class IncrementalSnapshot:
         self._full_now = now
         return tuple(every_round)
 
-    def _read_changes(self, now: datetime) -> tuple[list, list, list]:
-        """Two round trips: what can be read at once, then the rows and declines it names."""
-        self.partial_loads += 1
-        scan, pending, (fingerprint,), *every_round = fetch_together(
+    def _read_changes(self, now: datetime, lock: Gate | None) -> tuple[list, list, list] | None:
+        """Two round trips: what can be read at once, then the rows and declines it names.
+
+        None when `lock` turned out to be another process's.
+        """
+        first = (
             self._scan_statement(),
             snapshot.pending_query(),
             _config_fingerprint(),
             *_every_round(),
         )
+        read = lock.fetch(*first) if lock is not None else fetch_together(*first)
+        if read is None:
+            return None  # another process's round: nothing was read, nothing changes
+        self.partial_loads += 1
+        scan, pending, (fingerprint,), *every_round = read
         scan = self._take_scan(scan)
         gone = self._versions.keys() - scan.keys()
         for cid in gone:

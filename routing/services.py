@@ -953,10 +953,14 @@ def dispatch(
     """
     now = now or timezone.now()
     try:
-        with store.dispatch_lock() as got:
-            if not got:
+        with store.dispatch_transaction() as lock:
+            if state is not None:
+                # The kept state asks for the lock with its first reads.
+                loaded = state.load(now=now, lock=lock)
+            else:
+                loaded = snapshot.load(now=now) if lock.take() else None
+            if loaded is None:
                 return None
-            loaded = state.load(now=now) if state is not None else snapshot.load(now=now)
             decision = decide(loaded.snapshot)
             _Apply(loaded, now=now).run(decision)
     except BaseException:

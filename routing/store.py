@@ -24,7 +24,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from helpdesk.db_batch import Raw, fetch_together
-from helpdesk.db_locks import exclusive_transaction
+from helpdesk.db_locks import Gate, exclusive_transaction, gated_transaction
 from helpdesk.models import Assignment, Contact, ContactEvent, Offer, Supporter
 from helpdesk.models.contacts import QUEUED_STATES, ContactState, can_transition
 from routing.intake import rows_insert
@@ -46,6 +46,11 @@ def dispatch_lock() -> AbstractContextManager[bool]:
     Yields False (without blocking) when another process or thread holds it.
     """
     return exclusive_transaction(DISPATCH_LOCK_KEY, _local_dispatch_lock)
+
+
+def dispatch_transaction() -> AbstractContextManager[Gate]:
+    """`dispatch_lock` whose lock is asked for with the round's first reads (one trip)."""
+    return gated_transaction(DISPATCH_LOCK_KEY, _local_dispatch_lock)
 
 
 def event(

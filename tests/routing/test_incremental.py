@@ -234,16 +234,16 @@ def incremental_round_queries(kept) -> tuple[int, int]:
     return len(queries), trips.count
 
 
-# A round in which nothing changed: the savepoint, the dispatch lock, one
-# batch of reads (contact versions, pending offers, the configuration
-# fingerprint, supporters, their load, closed notices), the release: 4 round
-# trips (in production BEGIN shares the lock's, and COMMIT is the last).
+# A round in which nothing changed: the savepoint, one batch of the dispatch
+# lock and the reads it guards (contact versions, pending offers, the
+# configuration fingerprint, supporters, their load, closed notices), the
+# release: 3 round trips (in production BEGIN and COMMIT in their place).
 # New or changed contacts add one batch (their rows and their declines,
 # whatever their number) and one for the round's writes (positions, events).
 NOTHING_CHANGED_QUERIES = 9
-NOTHING_CHANGED_TRIPS = 4
+NOTHING_CHANGED_TRIPS = 3
 CHANGED_QUERIES = 12
-CHANGED_TRIPS = 6
+CHANGED_TRIPS = 5
 
 
 def test_an_incremental_round_costs_the_same_whatever_the_queue_length(network, events):  # noqa: F811
@@ -266,6 +266,7 @@ def test_an_incremental_round_costs_the_same_whatever_the_queue_length(network, 
 BURST_TRIPS = CHANGED_TRIPS + 1
 
 
+@pytest.mark.postgres
 def test_a_burst_round_makes_its_offers_in_a_constant_number_of_round_trips(
     network,  # noqa: F811
     events,  # noqa: F811
@@ -297,6 +298,48 @@ def test_a_burst_round_makes_its_offers_in_a_constant_number_of_round_trips(
         sent[offer.pk]["contact"].pop("waited_s")
         assert {"type": "offer.new", **expected} == sent[offer.pk]
         assert expected["contact"]["municipality"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_round_that_finds_the_lock_taken_reads_nothing_and_keeps_its_state(
+    reference_data, settings
+):
+    from tests.routing.test_services import build_network
+
+    net = build_network(settings)
+    online(net.pekka)
+    kept = IncrementalSnapshot(full_every_s=3600)
+    services.dispatch(state=kept)
+    contact = enqueue(JOENSUU_CODE)
+    held, release = threading.Event(), threading.Event()
+
+    def elsewhere():
+        try:
+            with store.dispatch_lock() as got:
+                assert got
+                held.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=elsewhere)
+    other.start()
+    try:
+        assert held.wait(10)
+        before = (kept.partial_loads, kept.rows_read)
+        with RoundTrips() as trips:
+            assert services.dispatch(state=kept) is None
+        assert (kept.partial_loads, kept.rows_read) == before
+        # The lock and the guarded reads went together; none of them read a row.
+        assert trips.count == 1 and trips.statements == 7
+        assert not Offer.objects.filter(contact=contact).exists()
+    finally:
+        release.set()
+        other.join(10)
+    decision = services.dispatch(state=kept)
+    assert decision is not None and [o.contact_id for o in decision.offers] == [contact.pk]
+    assert kept.rows_read == before[1] + 1
 
 
 @pytest.mark.django_db(transaction=True)
