@@ -119,10 +119,10 @@ def main() -> None:
         original = snapshot.load
 
         def timed(kind: str, read):
-            def wrapper(*, now):
+            def wrapper(*, now, **kwargs):
                 started = time.thread_time()
                 try:
-                    return read(now=now)
+                    return read(now=now, **kwargs)
                 finally:
                     load_cpu[kind].append((time.thread_time() - started) * 1000)
 
