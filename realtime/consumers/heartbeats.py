@@ -12,10 +12,11 @@ The batch belongs to the event loop that made it (tests run several loops).
 A failed flush is logged and its beats dropped: the next ping brings them
 back long before routing would notice.
 
-A console that opens must be offered work at once, so its first heartbeat is
-written before its connect completes (`alive_now`); when a worker's consoles
-all come back together, the rows asked for while one UPDATE is on its way go
-out together in the next, instead of one UPDATE (and commit) each.
+A console that opens must be offered work at once, so its socket is counted
+in presence and its first heartbeat written before its connect completes
+(`alive_now`); when a worker's consoles all come back together, the sockets
+and rows asked for while one write is on its way go out together in the
+next: one Redis pipeline and one UPDATE (and commit), instead of one each.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ async def flush(beats: dict[int, set[str]]) -> None:
 class _Now:
     def __init__(self) -> None:
         self.pending: set[int] = set()
+        self.sockets: dict[int, set[str]] = {}
         self.waiters: list[asyncio.Future] = []
         self.task: asyncio.Task | None = None
 
@@ -83,10 +85,12 @@ class _Now:
 _now: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Now] = weakref.WeakKeyDictionary()
 
 
-async def alive_now(supporter_id: int) -> None:
+async def alive_now(supporter_id: int, socket: str | None = None) -> None:
     """Write routing's heartbeat of this supporter now; returns once it is committed.
 
-    Calls made while an UPDATE is on its way share the next one.
+    `socket`, a console that opens, is counted in presence first. Calls made
+    while a write is on its way share the next one. A presence that fails is
+    logged (the socket's pings add it again); a heartbeat that fails raises.
     """
     loop = asyncio.get_running_loop()
     state = _now.get(loop)
@@ -94,6 +98,8 @@ async def alive_now(supporter_id: int) -> None:
         state = _now[loop] = _Now()
     done = loop.create_future()
     state.pending.add(supporter_id)
+    if socket is not None:
+        state.sockets.setdefault(supporter_id, set()).add(socket)
     state.waiters.append(done)
     if state.task is None or state.task.done():
         state.task = loop.create_task(_write_now(state))
@@ -106,8 +112,13 @@ async def _write_now(state: _Now) -> None:
     from routing.services import heartbeat_many
 
     while state.pending:
-        ids, waiters = state.pending, state.waiters
-        state.pending, state.waiters = set(), []
+        ids, sockets, waiters = state.pending, state.sockets, state.waiters
+        state.pending, state.sockets, state.waiters = set(), {}, []
+        if sockets:
+            try:
+                await presence.sockets_opened(sockets)
+            except Exception:
+                log.warning("presence of %d opening sockets failed", len(sockets), exc_info=True)
         try:
             await console_db(heartbeat_many, supporter_ids=list(ids))
         except Exception as exc:

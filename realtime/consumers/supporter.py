@@ -238,11 +238,13 @@ class SupporterConsumer(BaseConsumer):
         self._snapshot_task: asyncio.Task | None = None
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
         self._queue_changed_at = 0.0  # when the last queue.changed came (time.monotonic)
-        await self.join(supporter_group(self.supporter.pk))
-        for provider_id in sorted(self.provider_ids):
-            await self.join(provider_queue_group(provider_id))
-        if actor.national_agent:
-            await self.join(national_queue_group())
+        await self.join_all(
+            [
+                supporter_group(self.supporter.pk),
+                *(provider_queue_group(p) for p in sorted(self.provider_ids)),
+                *([national_queue_group()] if actor.national_agent else []),
+            ]
+        )
         # Queue reads that start from now on are no older than what this
         # socket will hear of live (realtime/consumers/queue_share.py).
         self.subscribed_at = time.monotonic()
@@ -280,13 +282,9 @@ class SupporterConsumer(BaseConsumer):
             heartbeats.beat(self.supporter.pk, self.channel_name)
             return
         try:
-            await presence.socket_alive(self.supporter.pk, self.channel_name)
-        except Exception:
-            log.warning("presence failed for supporter %s", self.supporter.pk, exc_info=True)
-        try:
             # Written before the connect completes, so routing may offer work
-            # at once; a storm of reconnecting consoles shares the UPDATEs.
-            await heartbeats.alive_now(self.supporter.pk)
+            # at once; a storm of reconnecting consoles shares the writes.
+            await heartbeats.alive_now(self.supporter.pk, self.channel_name)
         except Exception:
             log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
 
@@ -294,9 +292,10 @@ class SupporterConsumer(BaseConsumer):
 
     async def resync_serving(self) -> dict[str, int]:
         serving = await console_db(serving_contact_ids, self.supporter)
-        for public_id, pk in serving.items():
-            if public_id not in self.contact_pks:
-                await self.start_serving(public_id, pk)
+        new = {public_id: pk for public_id, pk in serving.items() if public_id not in self.contact_pks}
+        if new:
+            self.contact_pks.update(new)
+            await self.join_all([contact_group(public_id) for public_id in new])
         for public_id in [p for p in self.contact_pks if p not in serving]:
             await self.stop_serving(public_id)
         return serving
