@@ -90,9 +90,7 @@ class CompiledRead:
                 )
             compiler = query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            places = tuple(
-                i for i, p in enumerate(params) if type(p) is self._key and p == marker
-            )
+            places = tuple(i for i, p in enumerate(params) if type(p) is self._key and p == marker)
             if not places:
                 raise ValueError("the key given to build() is not a parameter of its query")
             # What results_iter() would look up at every call, looked up once.

@@ -70,7 +70,9 @@ class SocketSessionStore(DatabaseSessionStore):
         for data, expires in _session_row()(self.session_key):
             # As the store's own read (`expire_date__gt=now`): an expired row is no session.
             if expires > timezone.now():
-                return self.model(session_key=self.session_key, session_data=data, expire_date=expires)
+                return self.model(
+                    session_key=self.session_key, session_data=data, expire_date=expires
+                )
         self._session_key = None
         return None
 

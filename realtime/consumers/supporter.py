@@ -292,7 +292,7 @@ class SupporterConsumer(BaseConsumer):
 
     async def resync_serving(self) -> dict[str, int]:
         serving = await console_db(serving_contact_ids, self.supporter)
-        new = {public_id: pk for public_id, pk in serving.items() if public_id not in self.contact_pks}
+        new = {p: pk for p, pk in serving.items() if p not in self.contact_pks}
         if new:
             self.contact_pks.update(new)
             await self.join_all([contact_group(public_id) for public_id in new])

@@ -125,3 +125,38 @@ async def test_presence_keeps_apart_deployments_that_share_a_redis(two, settings
         "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own}}
     }
     assert await presence.socket_closed(a.pk, "socket-1") == 0
+
+
+@pytest.mark.redis
+async def test_opening_consoles_are_counted_in_presence_with_one_pipeline(two, monkeypatch):
+    """Each opening socket is in presence when its connect goes on, and the
+    sockets that open together are written in one round trip."""
+    a, b = two
+    calls: list[dict[int, set[str]]] = []
+    real = presence.sockets_opened
+
+    async def spy(sockets):
+        calls.append({k: set(v) for k, v in sockets.items()})
+        await real(sockets)
+
+    monkeypatch.setattr(presence, "sockets_opened", spy)
+    await asyncio.gather(
+        heartbeats.alive_now(a.pk, "socket-a1"),
+        heartbeats.alive_now(a.pk, "socket-a2"),
+        heartbeats.alive_now(b.pk, "socket-b"),
+    )
+    assert calls == [{a.pk: {"socket-a1", "socket-a2"}, b.pk: {"socket-b"}}]
+    assert await presence.socket_closed(a.pk, "socket-a1") == 1
+    assert await presence.socket_closed(a.pk, "socket-a2") == 0
+    assert await presence.socket_closed(b.pk, "socket-b") == 0
+
+
+async def test_a_failed_presence_does_not_keep_a_console_from_its_heartbeat(two, caplog):
+    a, _ = two
+    with mock.patch.object(presence, "sockets_opened", side_effect=ConnectionError("redis down")):
+        await heartbeats.alive_now(a.pk, "socket")
+    assert "presence of 1 opening sockets failed" in caplog.text
+    stored = await sync_to_async(
+        lambda: Supporter.objects.get(pk=a.pk).last_heartbeat, thread_sensitive=False
+    )()
+    assert stored is not None
