@@ -5,8 +5,11 @@ runs every socket's session read on the process's single thread-sensitive
 thread. When a worker's sockets all come back at once, each customer (who has
 no session at all) and each console waits in that one line. Here a socket
 without a session key is anonymous at once, with no thread and no query, and
-a console's session and user are read in the console pool
-(realtime/consumers/base.py), beside the rest of its connect.
+the user of a socket with one (`SocketUser`) is read when first used: the
+console reads it in the same turn of its pool as the rest of its opening
+(realtime/consumers/supporter.py), one hand-over to a thread instead of two.
+Nothing touches `scope["user"]` on the event loop: that would read the
+database there, which Django refuses.
 
 What is decided is channels' own `get_user`, with the same checks: the
 session row must not have expired, the backend that signed the user in must
@@ -32,10 +35,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
+from django.utils.functional import LazyObject, empty
 
 from helpdesk.compiled_reads import CompiledInstances, CompiledRead
 
-__all__ = ["SocketAuthMiddleware", "SocketSessionStore", "socket_auth_stack"]
+__all__ = [
+    "SocketAuthMiddleware",
+    "SocketSessionStore",
+    "SocketUser",
+    "socket_auth_stack",
+    "user_of",
+]
 
 
 @functools.cache
@@ -117,15 +127,33 @@ def _read_user(scope):
     return user or AnonymousUser()
 
 
+class SocketUser(LazyObject):
+    """`scope["user"]` of a socket with a session: read by its first use, in that thread."""
+
+    def __init__(self, scope):
+        super().__init__()
+        self.__dict__["_scope"] = scope
+
+    def _setup(self):
+        self._wrapped = _read_user(self._scope)
+
+
+def user_of(user):
+    """The user behind `scope["user"]`, read now if it has not been (call it in a thread)."""
+    if isinstance(user, LazyObject):
+        if user._wrapped is empty:
+            user._setup()
+        return user._wrapped
+    return user
+
+
 class SocketAuthMiddleware(AuthMiddleware):
     async def resolve_scope(self, scope):
         session = scope.get("session")
         if session is None or not session.session_key:
             scope["user"]._wrapped = AnonymousUser()
             return
-        from realtime.consumers.base import console_db
-
-        scope["user"]._wrapped = await console_db(_read_user, scope)
+        scope["user"] = SocketUser(scope)
 
 
 def socket_auth_stack(inner):

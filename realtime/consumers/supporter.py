@@ -46,6 +46,7 @@ from realtime.events import (
     supporter_group,
 )
 from realtime.protocol import SUPPORTER, Frame
+from realtime.socket_auth import user_of
 from realtime.video import signalling as video_signalling
 from routing.selectors import (
     pending_offers,
@@ -78,12 +79,16 @@ def _routing():
 def _open_console(user, session) -> tuple[int, Any]:
     """Everything a console's connect reads, in one trip to the pool.
 
-    (close code or 0, (session expiry, supporter, actor)). The actor (the
-    supporter's row, providers and roles) is read once here and serves the
-    second-factor check, the groups to join and the first welcome. A storm of
-    reconnecting consoles queues for the console pool; one turn each, with as
-    few statements as that, keeps the queue short.
+    (close code or 0, (session expiry, supporter, actor)). The user is read
+    from the session here when the socket came with one (realtime/socket_auth.py).
+    The actor (the supporter's row, providers and roles) is read once here and
+    serves the second-factor check, the groups to join and the first welcome.
+    A storm of reconnecting consoles queues for the console pool; one turn
+    each, with as few statements as that, keeps the queue short.
     """
+    user = user_of(user)
+    if user is None or not user.is_authenticated:
+        return CLOSE_UNAUTHENTICATED, None
     actor, supporter = Actor.for_user_and_supporter(user)
     # A session that has not passed its second sign-in step is not trusted
     # (helpdesk/two_factor.py); it expires like any staff session.
@@ -221,9 +226,8 @@ class SupporterConsumer(BaseConsumer):
     side = SUPPORTER
 
     async def connect(self) -> None:
+        # Not looked at here: a user not read yet is read in the pool (_open_console).
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return await self.refuse(CLOSE_UNAUTHENTICATED)
         refused, opened = await console_db(_open_console, user, self.scope.get("session"))
         if refused:
             return await self.refuse(refused)

@@ -228,6 +228,35 @@ async def test_a_session_whose_password_changed_is_flushed_like_channels_does(ap
     assert not await adb(Session.objects.filter(session_key=key).exists)()
 
 
+async def test_a_console_reads_its_session_user_and_supporter_in_one_pool_turn(
+    application, pair, monkeypatch
+):
+    """Each hand-over to a database thread costs CPU in a reconnect storm: the
+    session and its user are read in the turn that reads the supporter."""
+    from realtime.consumers import base
+
+    _, supporter, _ = pair
+    cookie = await adb(_session_cookie)(supporter.user)
+    turns: list[str] = []
+    real = base._in_thread
+
+    def counted(fn, args, kwargs):
+        turns.append(fn.__name__)
+        return real(fn, args, kwargs)
+
+    monkeypatch.setattr(base, "_in_thread", counted)
+    ws, connected, _ = await _open(
+        application, "/ws/console/", origin=allowed_origin(), cookie=cookie
+    )
+    assert connected
+    client = Client(ws)
+    await client.send({"type": "ping"})
+    await client.expect("pong")
+    # The first heartbeat's UPDATE is shared with the consoles opening meanwhile.
+    assert turns == ["_open_console", "heartbeat_many"], turns
+    await client.disconnect()
+
+
 async def test_a_socket_without_a_session_is_anonymous_without_a_database_read(
     application, pair, monkeypatch
 ):
