@@ -81,14 +81,15 @@ def _routing():
 def _open_console(user, session) -> tuple[int, Any]:
     """Everything a console's connect reads, in one trip to the pool.
 
-    (close code or 0, (session expiry, supporter, actor, serving)). The user is
-    read from the session here when the socket came with one
+    (close code or 0, (session expiry, supporter, actor, serving, beat_due)).
+    The user is read from the session here when the socket came with one
     (realtime/socket_auth.py). The actor (the supporter's row, providers and
     roles) is read once here and serves the second-factor check, the groups to
     join and the first welcome; `serving` (public id -> pk), the contacts whose
-    groups the socket joins with its others. A storm of reconnecting consoles
-    queues for the console pool; one turn each, with as few statements as
-    that, keeps the queue short.
+    groups the socket joins with its others; `beat_due`, whether the row's
+    heartbeat is too old to leave as it is (heartbeats.heartbeat_due). A storm
+    of reconnecting consoles queues for the console pool; one turn each, with
+    as few statements as that, keeps the queue short.
     """
     user = user_of(user)
     if user is None or not user.is_authenticated:
@@ -100,7 +101,8 @@ def _open_console(user, session) -> tuple[int, Any]:
         return CLOSE_UNAUTHENTICATED, None
     if supporter is None:
         return CLOSE_FORBIDDEN, None
-    return 0, (_session_expiry(session), supporter, actor, serving_contact_ids(supporter))
+    due = heartbeats.heartbeat_due(supporter.last_heartbeat, timezone.now())
+    return 0, (_session_expiry(session), supporter, actor, serving_contact_ids(supporter), due)
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
@@ -246,7 +248,7 @@ class SupporterConsumer(BaseConsumer):
         refused, opened = await console_db(_open_console, user, self.scope.get("session"))
         if refused:
             return await self.refuse(refused)
-        self._session_expires, self.supporter, actor, serving = opened
+        self._session_expires, self.supporter, actor, serving, beat_due = opened
         # For the first welcome only: a later hello reads the roles afresh.
         self._opening_actor: Actor | None = actor
         self.provider_ids = actor.provider_ids
@@ -275,7 +277,7 @@ class SupporterConsumer(BaseConsumer):
         # socket will hear of live (realtime/consumers/queue_share.py).
         self.subscribed_at = time.monotonic()
         await self.start()
-        await self.heartbeat(force=True)
+        await self.heartbeat(force=True, write=beat_due)
 
     def log_ref(self) -> str:
         supporter = getattr(self, "supporter", None)
@@ -294,8 +296,12 @@ class SupporterConsumer(BaseConsumer):
         except Exception:
             log.warning("presence update failed for supporter %s", supporter.pk, exc_info=True)
 
-    async def heartbeat(self, *, force: bool = False) -> None:
-        """Sign of life: at once on connect, else batched with the worker's others."""
+    async def heartbeat(self, *, force: bool = False, write: bool = True) -> None:
+        """Sign of life: at once on connect, else batched with the worker's others.
+
+        `write` False (on connect): the supporter's heartbeat row is fresh;
+        the socket is only counted in presence.
+        """
         now = time.monotonic()
         if not force and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
@@ -306,7 +312,7 @@ class SupporterConsumer(BaseConsumer):
         try:
             # Written before the connect completes, so routing may offer work
             # at once; a storm of reconnecting consoles shares the writes.
-            await heartbeats.alive_now(self.supporter.pk, self.channel_name)
+            await heartbeats.alive_now(self.supporter.pk, self.channel_name, write=write)
         except Exception:
             log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
 
@@ -552,12 +558,14 @@ class SupporterConsumer(BaseConsumer):
                 self.supporter.presence = event.get("presence")
                 await self.send_json({"type": "presence", "presence": event.get("presence")})
             return
+        # A contact's own frames follow its welcome: its group is joined as
+        # the socket opens, before the console knows the contact.
         if kind in ("typing", "message.receipt"):
-            if contact in self.contact_pks and event.get("who") != "supporter":
+            if self._welcomed(contact) and event.get("who") != "supporter":
                 await self.send_json(event)
             return
         if kind == "suggestions":
-            if contact in self.contact_pks:
+            if self._welcomed(contact):
                 await self.send_json(event)
             return
         if kind == "queue.position" or kind == "queue.closed":
@@ -573,6 +581,9 @@ class SupporterConsumer(BaseConsumer):
             return
         if kind in ("offer.new", "offer.withdrawn", "contact.state", "phone.call"):
             await self.send_json(serializers.for_viewer(event, self.supporter))
+
+    def _welcomed(self, contact: str | None) -> bool:
+        return self.hello_done and contact in self.contact_pks
 
     async def phone_transfer(self, event: dict) -> None:
         """A warm transfer's state; the target of a handover gets the contact like a pick."""

@@ -252,8 +252,9 @@ async def test_a_console_reads_its_session_user_and_supporter_in_one_pool_turn(
     client = Client(ws)
     await client.send({"type": "ping"})
     await client.expect("pong")
-    # The first heartbeat's UPDATE is shared with the consoles opening meanwhile.
-    assert turns == ["_open_console", "heartbeat_many"], turns
+    # The first heartbeat's UPDATE (when one is due) is shared with the
+    # consoles opening meanwhile.
+    assert [turn for turn in turns if turn != "heartbeat_many"] == ["_open_console"], turns
     await client.disconnect()
 
 

@@ -1,6 +1,7 @@
 """Supporter heartbeats: pings of one second become one Redis pipeline and one UPDATE."""
 
 import asyncio
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -160,3 +161,49 @@ async def test_a_failed_presence_does_not_keep_a_console_from_its_heartbeat(two,
         lambda: Supporter.objects.get(pk=a.pk).last_heartbeat, thread_sensitive=False
     )()
     assert stored is not None
+
+
+def test_a_heartbeat_younger_than_a_first_pings_delay_is_left_as_it_is(settings):
+    now = timezone.now()
+    ago = lambda s: now - timedelta(seconds=s)  # noqa: E731
+    # 45 s of timeout, less a ping (25 s), its flush (1 s) and 5 s of margin.
+    assert heartbeats.fresh_s() == 14
+    assert heartbeats.heartbeat_due(None, now)
+    assert not heartbeats.heartbeat_due(ago(13.9), now)
+    assert heartbeats.heartbeat_due(ago(14), now)
+    # With a timeout no ping can keep up with, every opening console writes.
+    settings.PRESENCE_HEARTBEAT_TIMEOUT_S = 30
+    assert heartbeats.fresh_s() == 0
+    assert heartbeats.heartbeat_due(ago(0), now)
+
+
+async def test_an_opening_console_writes_the_heartbeat_only_when_it_is_not_fresh(two, ws_app):
+    """Routing must see the supporter until the new socket's first ping is
+    written: a heartbeat old enough to run out before that is written at once."""
+    from routing.availability import presence_after_heartbeat
+    from tests.realtime.conftest import supporter_client
+
+    a, _ = two
+
+    def set_beat(seconds_ago: float):
+        beat = timezone.now() - timedelta(seconds=seconds_ago)
+        Supporter.objects.filter(pk=a.pk).update(last_heartbeat=beat, presence="available")
+        return beat
+
+    def stored():
+        return Supporter.objects.get(pk=a.pk).last_heartbeat
+
+    write = sync_to_async(set_beat, thread_sensitive=False)
+    read = sync_to_async(stored, thread_sensitive=False)
+    fresh = await write(5)
+    console = await supporter_client(ws_app, a.user)
+    assert await read() == fresh  # left as it was
+    # ...and it still counts past the new socket's first ping and its flush.
+    first_ping = fresh + timedelta(seconds=5 + heartbeats.CONSOLE_PING_EVERY_S + 1)
+    assert presence_after_heartbeat("available", fresh, first_ping) == "available"
+    await console.disconnect()
+
+    stale = await write(heartbeats.fresh_s() + 1)
+    console = await supporter_client(ws_app, a.user)
+    assert await read() > stale + timedelta(seconds=heartbeats.fresh_s())
+    await console.disconnect()

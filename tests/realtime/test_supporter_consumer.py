@@ -416,7 +416,7 @@ def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, 
     make_contact(state="waiting")
     served = [make_contact(state="active", supporter=supporter, provider=provider)]
     with CaptureQueriesContext(connection) as opening:
-        refused, (_, _, actor, joined) = _open_console(supporter.user, None)
+        refused, (_, _, actor, joined, _) = _open_console(supporter.user, None)
     assert (refused, len(opening)) == (0, OPEN_QUERIES)
     assert actor.provider_ids == {provider.pk}
     assert joined == {str(served[0].public_id): served[0].pk}
