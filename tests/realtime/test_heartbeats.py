@@ -195,8 +195,16 @@ async def test_an_opening_console_writes_the_heartbeat_only_when_it_is_not_fresh
 
     write = sync_to_async(set_beat, thread_sensitive=False)
     read = sync_to_async(stored, thread_sensitive=False)
+
+    async def opened():
+        console = await supporter_client(ws_app, a.user)
+        # Answered once its connect has finished (heartbeat included).
+        await console.send({"type": "ping"})
+        await console.expect("pong")
+        return console
+
     fresh = await write(5)
-    console = await supporter_client(ws_app, a.user)
+    console = await opened()
     assert await read() == fresh  # left as it was
     # ...and it still counts past the new socket's first ping and its flush.
     first_ping = fresh + timedelta(seconds=5 + heartbeats.CONSOLE_PING_EVERY_S + 1)
@@ -204,6 +212,6 @@ async def test_an_opening_console_writes_the_heartbeat_only_when_it_is_not_fresh
     await console.disconnect()
 
     stale = await write(heartbeats.fresh_s() + 1)
-    console = await supporter_client(ws_app, a.user)
+    console = await opened()
     assert await read() > stale + timedelta(seconds=heartbeats.fresh_s())
     await console.disconnect()
