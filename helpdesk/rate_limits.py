@@ -50,16 +50,26 @@ end
 return answers
 """
 
-_limiters: dict[str, MovingWindowRateLimiter] = {}
+_limiters: dict[tuple[str, str], MovingWindowRateLimiter] = {}
 _scripts: dict[int, object] = {}
+
+
+def key_prefix() -> str:
+    """The limits' keys sit under the channel layer's prefix, like the platform's other
+    Redis keys: deployments and parallel test runs sharing one Redis count apart."""
+    from realtime.redis_keys import redis_key
+
+    return redis_key("limits")
 
 
 def limiter() -> MovingWindowRateLimiter:
     """The moving-window limiter on REDIS_URL (or in memory without one)."""
     url = settings.REDIS_URL or "memory://"
-    if url not in _limiters:
-        _limiters[url] = MovingWindowRateLimiter(storage_from_string(url))
-    return _limiters[url]
+    prefix = key_prefix()
+    if (url, prefix) not in _limiters:
+        options = {"key_prefix": prefix} if settings.REDIS_URL else {}
+        _limiters[url, prefix] = MovingWindowRateLimiter(storage_from_string(url, **options))
+    return _limiters[url, prefix]
 
 
 Hit = tuple[RateLimitItem, str, str]

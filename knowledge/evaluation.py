@@ -14,7 +14,9 @@ made; and two held-out sets, `search_heldout.tsv` (the gate) and
 `search_heldout2.tsv` (written later and used to choose nothing, so that a
 change fitted to the first shows): customer phrasings that `copied_words`
 checks share no word pair and no long run of letters with any title or tag.
-`without_tags` measures how much the ranking leans on tags.
+`without_tags` measures how much the ranking leans on tags, and
+`without_authored_words` how much it leans on everything authors add for
+search alone: the tags and the ways customers ask (questions).
 """
 
 from __future__ import annotations
@@ -115,20 +117,30 @@ def evaluate(cases: list[Case]) -> Report:
     )
 
 
-@contextlib.contextmanager
-def without_tags() -> Iterator[None]:
-    """Every published translation searched as if it had no tags; nothing is kept.
+def without_tags() -> contextlib.AbstractContextManager[None]:
+    """Every translation searched as if it had no tags; nothing is kept."""
+    return _searched_without(("tags",))
 
-    Runs in a transaction that is rolled back, with the search documents
-    rebuilt the way an edit rebuilds them.
-    """
+
+def without_authored_words() -> contextlib.AbstractContextManager[None]:
+    """Every translation searched without its tags and questions; nothing is kept."""
+    return _searched_without(("tags", "questions"))
+
+
+@contextlib.contextmanager
+def _searched_without(emptied: tuple[str, ...]) -> Iterator[None]:
+    # In a transaction that is rolled back, with the search documents rebuilt
+    # the way an edit rebuilds them.
     from .models import ArticleTranslation
     from .services import _refresh_search
 
     with transaction.atomic():
         for translation in ArticleTranslation.objects.all():
-            translation.tags = []
-            ArticleTranslation.objects.filter(pk=translation.pk).update(tags=[])
+            for name in emptied:
+                setattr(translation, name, [])
+            ArticleTranslation.objects.filter(pk=translation.pk).update(
+                **dict.fromkeys(emptied, [])
+            )
             _refresh_search(translation)
         try:
             yield

@@ -46,6 +46,7 @@ class ArticleFile:
     status: str
     body: str
     video_url: str = ""
+    questions: tuple[str, ...] = ()
 
     @property
     def filename(self) -> str:
@@ -60,6 +61,17 @@ def _str_list(value, key: str) -> tuple[str, ...]:
     if not isinstance(value, list):
         raise ArticleFileError(f"{key} must be a list")
     return tuple(str(v).strip() for v in value if str(v).strip())
+
+
+def _sentences(value, key: str) -> tuple[str, ...]:
+    # Unlike tags, a lone string is one sentence: its commas are part of it.
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ArticleFileError(f"{key} must be a list of quoted sentences")
+    return tuple(v.strip() for v in value if v.strip())
 
 
 def parse(text: str) -> ArticleFile:
@@ -100,6 +112,7 @@ def parse(text: str) -> ArticleFile:
         status=status,
         body=post.content.strip(),
         video_url=str(meta.get("video_url") or "").strip(),
+        questions=_sentences(meta.get("questions"), "questions"),
     )
 
 
@@ -127,6 +140,9 @@ def dumps(item: ArticleFile) -> str:
         f"kind: {item.kind}",
         f"topics: [{', '.join(item.topics)}]",
         f"tags: [{', '.join(_q(t) for t in item.tags)}]",
+        # Sentences, so one per line; no key at all when there are none.
+        *(["questions:"] if item.questions else []),
+        *(f"  - {_q(question)}" for question in item.questions),
         f"plain_language: {'true' if item.plain_language else 'false'}",
         f"status: {item.status}",
     ]

@@ -79,6 +79,9 @@ class ArticleTranslation(models.Model):
     summary = models.CharField(_("summary"), max_length=500, blank=True)
     body = models.TextField(_("text (Markdown)"), blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
+    # How customers ask for this guide in their own words (short sentences);
+    # search matches them, customers never see them.
+    questions = models.JSONField(_("how customers ask"), default=list, blank=True)
     plain_language = models.BooleanField(_("plain language"), default=False)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.DRAFT
@@ -105,9 +108,10 @@ class ArticleTranslation(models.Model):
     # Filled only on PostgreSQL, with the text search configuration of the
     # row's language; queries filter by language and name the same one.
     search_vector = SearchVectorField(null=True, editable=False)
-    # Snowball stems of title, tags, summary and body, space separated and
-    # space padded, so that " stem" finds word starts on every backend (and
-    # the pg_trgm index serves similarity and LIKE on PostgreSQL).
+    # Snowball stems of title, tags, summary and body, then once each the
+    # stems of the questions that the rest lacks; space separated and space
+    # padded, so that " stem" finds word starts on every backend (and the
+    # pg_trgm index serves similarity and LIKE on PostgreSQL).
     search_document = models.TextField(default="", editable=False)
 
     class Meta:
@@ -143,6 +147,7 @@ class ArticleVersion(models.Model):
     summary = models.CharField(_("summary"), max_length=500, blank=True)
     body = models.TextField(_("text (Markdown)"), blank=True)
     tags = models.JSONField(_("tags"), default=list, blank=True)
+    questions = models.JSONField(_("how customers ask"), default=list, blank=True)
     plain_language = models.BooleanField(_("plain language"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

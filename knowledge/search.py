@@ -10,11 +10,18 @@ published row of the language is a candidate; the knowledge base is small in
 the embedded setup.
 
 Scoring matches each query stem against the stems of a document's fields
-(title, tags, summary, body) by exact stem, prefix in either direction (which
-also covers Finnish compounds such as `pankki` + `tunnukset`), a long shared
-prefix (consonant gradation: `tunnusluku` / `tunnusluvut`) and trigram
-similarity (typos), weights fields and terms (BM25-style idf), and rewards
-documents that match more of the query.
+(title, tags, questions, summary, body) by exact stem, prefix in either
+direction (which also covers Finnish compounds such as `pankki` +
+`tunnukset`), a long shared prefix (consonant gradation: `tunnusluku` /
+`tunnusluvut`) and trigram similarity (typos), weights fields and terms
+(BM25-style idf), and rewards documents that match more of the query.
+
+The questions are the ways customers ask for a guide, written by its authors
+in everyday words. Like title and tags, the field counts a word once however
+often it recurs there, and the stored document holds each question word once
+(knowledge.services._refresh_search), so many phrasings repeating one word do
+not weigh like a text about it. Snippets come from the body only: customers
+never see the questions.
 """
 
 from __future__ import annotations
@@ -34,7 +41,12 @@ from . import synonyms
 from . import text as textlib
 from .models import ArticleTranslation, Audience, Status
 
-FIELD_WEIGHTS = {"title": 3.0, "tags": 2.5, "summary": 1.5, "body": 1.0}
+# The questions' weight was chosen on tests/knowledge/search_tuning.tsv with
+# the first phrasings written for the 73 article files: MRR 0.852 from 0.5 to
+# 1.25 and at 2.0-2.25; 0.846 at 0.25, 1.5-1.75 and 2.5; 0.831 at 3.0 and less
+# above. 1.0 is mid-plateau. It can be low because a question word also
+# counts in the body field, where the stored document holds it.
+FIELD_WEIGHTS = {"title": 3.0, "tags": 2.5, "questions": 1.0, "summary": 1.5, "body": 1.0}
 EXACT, PREFIX_MIN, GRADATION, FUZZY_MIN_SIM = 1.0, 4, 0.7, 0.45
 MAX_TERMS = 24
 # The relevance floor (`_relevance`), chosen on tests/knowledge/search_tuning.tsv,
@@ -82,6 +94,7 @@ class Doc:
     tags: list[str]
     body: str
     document: str
+    questions: list[str] = field(default_factory=list)
     fts_rank: float = 0.0
     score: float = 0.0
     matched_terms: int = 0
@@ -176,10 +189,13 @@ def expand_terms(query: ParsedQuery, vocabulary: Iterable[str]) -> dict[str, dic
 
 
 @functools.lru_cache(maxsize=4096)
-def _field_words(language: str, title: str, tags: tuple[str, ...], summary: str):
+def _field_words(
+    language: str, title: str, tags: tuple[str, ...], summary: str, questions: tuple[str, ...]
+):
     return {
         "title": frozenset(textlib.stems(title, language)),
         "tags": frozenset(textlib.stems(" ".join(tags), language)),
+        "questions": frozenset(textlib.stems(" ".join(questions), language)),
         "summary": frozenset(textlib.stems(summary, language)),
     }
 
@@ -200,7 +216,11 @@ def score_documents(query: ParsedQuery, docs: list[Doc], *, collection_size: int
     idf = {stem: math.log(1 + (n_docs - df + 0.5) / (df + 0.5)) for stem, df in doc_freq.items()}
     known = _known_terms(query, expansions)
     for doc in docs:
-        fields = dict(_field_words(doc.language, doc.title, tuple(doc.tags), doc.summary))
+        fields = dict(
+            _field_words(
+                doc.language, doc.title, tuple(doc.tags), doc.summary, tuple(doc.questions)
+            )
+        )
         fields["body"] = doc_words[doc.id]
         total, matched_terms = 0.0, 0
         strength: dict[str, float] = {}
@@ -275,6 +295,7 @@ _DOC_FIELDS = (
     "title",
     "summary",
     "tags",
+    "questions",
     "body",
     "search_document",
 )
@@ -291,6 +312,7 @@ def _to_doc(row: dict) -> Doc:
         tags=list(row["tags"] or []),
         body=row["body"],
         document=row["search_document"],
+        questions=list(row["questions"] or []),
         fts_rank=float(row.get("fts_rank") or 0.0),
     )
 

@@ -223,6 +223,7 @@ def _version_lines(version: ArticleVersion) -> list[str]:
         f"title: {version.title}",
         f"summary: {version.summary}",
         f"tags: {', '.join(version.tags or [])}",
+        *(f"question: {question}" for question in version.questions or []),
         f"plain_language: {str(version.plain_language).lower()}",
         "",
     ]
@@ -264,6 +265,7 @@ def article_files():
             status=t.status,
             body=t.body,
             video_url=t.article.video_url,
+            questions=tuple(t.questions or ()),
         )
 
 

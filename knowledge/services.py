@@ -38,9 +38,11 @@ from .models import (
 log = logging.getLogger(__name__)
 
 MAX_TAGS = 40
+MAX_QUESTIONS = 20
+MAX_QUESTION_CHARS = 200
 MAX_BODY_CHARS = 100_000
 SUGGEST_MAX_TEXT = 2000
-_CONTENT_FIELDS = ("title", "summary", "body", "tags", "plain_language")
+_CONTENT_FIELDS = ("title", "summary", "body", "tags", "plain_language", "questions")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class TranslationContent:
     body: str = ""
     tags: tuple[str, ...] = ()
     plain_language: bool = False
+    # How customers ask, in their own words: one short sentence each.
+    questions: tuple[str, ...] = ()
 
 
 def check_language(language: str) -> str:
@@ -83,7 +87,42 @@ def check_content(content: TranslationContent) -> TranslationContent:
         body=body,
         tags=tuple(tags),
         plain_language=bool(content.plain_language),
+        questions=check_questions(content.questions),
     )
+
+
+def check_questions(questions) -> tuple[str, ...]:
+    """Clean phrasings in their written order: whitespace collapsed, blanks and repeats dropped.
+
+    A phrasing too long or too many of them is refused rather than cut: a
+    sentence cut short no longer says what the customer asked.
+    """
+    if questions is None:
+        return ()
+    if isinstance(questions, str):
+        questions = questions.splitlines()
+    elif not isinstance(questions, list | tuple):
+        raise InvalidInput(_("The ways of asking must be a list of sentences."))
+    cleaned: list[str] = []
+    seen: set[str] = set()
+    for item in questions:
+        if not isinstance(item, str):
+            raise InvalidInput(_("Each way of asking must be text."))
+        text = " ".join(item.split())
+        if not text or text.casefold() in seen:
+            continue
+        if len(text) > MAX_QUESTION_CHARS:
+            raise InvalidInput(
+                _("A way of asking is longer than %(n)d characters: %(text)s")
+                % {"n": MAX_QUESTION_CHARS, "text": text[:40] + "…"}
+            )
+        seen.add(text.casefold())
+        cleaned.append(text)
+    if len(cleaned) > MAX_QUESTIONS:
+        raise InvalidInput(
+            _("At most %(n)d ways of asking per translation.") % {"n": MAX_QUESTIONS}
+        )
+    return tuple(cleaned)
 
 
 def _resolve_topics(topic_slugs: Iterable[str]) -> list[Topic]:
@@ -151,6 +190,14 @@ def _refresh_search(translation: ArticleTranslation) -> None:
     words = textlib.stems(
         " ".join([translation.title, tags, translation.summary, plain_body]), language
     )
+    # The questions' stems join the document once each, and only where the
+    # rest lacks them: they make a guide findable, but twenty phrasings that
+    # all say "pankki" must not count as a text about banks twenty times over.
+    present = set(words)
+    for word in textlib.stems(" ".join(translation.questions or []), language):
+        if word not in present:
+            present.add(word)
+            words.append(word)
     document = f" {' '.join(words)} " if words else ""
     update: dict = {"search_document": document}
     if connection.vendor == "postgresql":
@@ -159,10 +206,17 @@ def _refresh_search(translation: ArticleTranslation) -> None:
             SearchVector(Value(translation.title), config=config, weight="A")
             + SearchVector(Value(tags), config=config, weight="A")
             + SearchVector(Value(translation.summary), config=config, weight="B")
+            + SearchVector(Value(_distinct_words(translation.questions)), config=config, weight="B")
             + SearchVector(Value(plain_body), config=config, weight="C")
         )
     ArticleTranslation.objects.filter(pk=translation.pk).update(**update)
     translation.search_document = document
+
+
+def _distinct_words(texts) -> str:
+    # ts_rank counts every occurrence; each word once keeps repetition across
+    # phrasings from weighing like a text that is about that word.
+    return " ".join(dict.fromkeys(textlib.tokens(" ".join(texts or []))))
 
 
 def translation_save(
@@ -199,6 +253,7 @@ def translation_save(
         translation.body = content.body
         translation.tags = list(content.tags)
         translation.plain_language = content.plain_language
+        translation.questions = list(content.questions)
         translation.version += 1
         if translation.author_id is None and actor is not None:
             translation.author = actor
@@ -211,6 +266,7 @@ def translation_save(
             body=content.body,
             tags=list(content.tags),
             plain_language=content.plain_language,
+            questions=list(content.questions),
             created_by=actor,
             note=note[:200],
         )
@@ -228,6 +284,7 @@ def _content_of(translation: ArticleTranslation) -> TranslationContent:
         body=translation.body,
         tags=tuple(translation.tags or ()),
         plain_language=translation.plain_language,
+        questions=tuple(translation.questions or ()),
     )
 
 
@@ -434,6 +491,7 @@ def article_file_import(*, item) -> ImportResult:
                 body=item.body,
                 tags=item.tags,
                 plain_language=item.plain_language,
+                questions=item.questions,
             ),
             status=item.status,
             note=_("Imported from Markdown"),

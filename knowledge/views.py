@@ -100,6 +100,8 @@ def article(request, slug: str):
             "shown_language_name": LANGUAGE_NAMES[view.translation.language],
             "already_voted": bool(request.session.get(_voted_key(view.article.pk))),
             "images": view.article.images.all(),
+            # For supporters: how customers put it helps to recognise the guide in a chat.
+            "questions": view.translation.questions if is_supporter(request.user) else [],
         },
     )
 
@@ -174,6 +176,16 @@ class GoodPracticeForm(forms.Form):
     tags = forms.CharField(
         label=gettext_lazy("Keywords, separated by commas"), max_length=600, required=False
     )
+    questions = forms.CharField(
+        label=gettext_lazy("How customers ask"),
+        help_text=gettext_lazy(
+            "One per line, in the words customers use when they ask about this, "
+            "not the title again. Search finds the guide by them; customers do not see them."
+        ),
+        max_length=services.MAX_QUESTIONS * (services.MAX_QUESTION_CHARS + 2),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )
     topics = forms.ModelMultipleChoiceField(
         label=gettext_lazy("Topics"),
         queryset=Topic.objects.all(),
@@ -202,6 +214,7 @@ def good_practice_new(request):
                     summary=data["summary"],
                     body=data["body"],
                     tags=tuple(t.strip() for t in data["tags"].split(",") if t.strip()),
+                    questions=tuple(data["questions"].splitlines()),
                 ),
                 topic_slugs=[t.slug for t in data["topics"]],
                 provider=provider,

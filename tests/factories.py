@@ -46,10 +46,14 @@ def make_provider(
     return provider
 
 
+# Every user the factories make signs in with this password.
+PASSWORD = "test-password-123"
+
+
 def make_user(username: str | None = None, **extra):
     User = get_user_model()
     name = username or f"user{next(_seq)}"
-    return User.objects.create_user(username=name, password="test-password-123", **extra)
+    return User.objects.create_user(username=name, password=PASSWORD, **extra)
 
 
 def make_supporter(

@@ -15,6 +15,11 @@ os.environ.setdefault("DEBUG", "1")
 # counts live in the shared Redis for an hour: the per-browser limits are
 # generous here and tested on their own (tests/helpdesk/test_api_limits.py).
 os.environ.setdefault("CONTACT_CREATE_PER_KEY_RATE_LIMIT", "1000/minute")
+# Likewise per address: every browser test's customer comes from 127.0.0.1, so
+# live servers with the production 10 a minute would refuse a test's start
+# whenever ten others started chats in the minute before it. The limit itself
+# is tested with its own small value (tests/helpdesk/test_intake_asgi.py).
+os.environ.setdefault("CONTACT_CREATE_RATE_LIMIT", "1000/minute")
 os.environ.setdefault("CALLBACK_PER_TOKEN_RATE_LIMIT", "1000/minute")
 # Parallel test processes (pytest -n): each has its own pub/sub namespace and
 # presence keys, as it has its own test database. Servers a test starts inherit

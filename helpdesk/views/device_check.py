@@ -29,6 +29,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from helpdesk.input_guard import checks_own_body
+from helpdesk.rate_limits import key_prefix
 from helpdesk.services.errors import InvalidInput, ServiceError
 from realtime.video.device_check import MAX_SDP_CHARS, browser_ice_servers, registry
 
@@ -46,7 +47,9 @@ def _limiter() -> MovingWindowRateLimiter:
     limiter = _limiters.get(loop)
     if limiter is None:
         if settings.REDIS_URL:
-            storage = storage_from_string(f"async+{settings.REDIS_URL}", implementation="redispy")
+            storage = storage_from_string(
+                f"async+{settings.REDIS_URL}", implementation="redispy", key_prefix=key_prefix()
+            )
         else:
             storage = storage_from_string("async+memory://")
         limiter = _limiters[loop] = MovingWindowRateLimiter(storage)

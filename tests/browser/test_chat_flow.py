@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from helpdesk.demo import demo_password
+from tests.browser.sign_in import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -46,14 +46,6 @@ def start_chat(page, base_url: str, artifacts_dir) -> None:
     page.screenshot(path=str(artifacts_dir / "customer-start.png"), full_page=True)
     page.locator("#start-submit").click()
     page.wait_for_url(re.compile(r"/chat/$"), timeout=TIMEOUT_MS)
-
-
-def sign_in(page, base_url: str, username: str) -> None:
-    page.goto(f"{base_url}/console/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill(demo_password())
-    page.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
-    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
 
 
 def test_start_form_creates_a_contact_and_the_console_loads(

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_chat_flow import TIMEOUT_MS, sign_in, start_chat
+from tests.browser.sign_in import sign_in
+from tests.browser.test_chat_flow import TIMEOUT_MS, start_chat
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

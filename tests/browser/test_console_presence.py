@@ -6,12 +6,12 @@ volunteer who reloads is not silently left out of the offers."""
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
 
-from tests.factories import make_provider, make_supporter
+from tests.browser.sign_in import sign_in
+from tests.factories import PASSWORD, make_provider, make_supporter
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,11 +39,7 @@ def test_a_reloaded_console_keeps_the_chosen_status(asgi_servers, chromium, refe
     (server,) = asgi_servers(1)
     context = chromium.new_context(locale="fi-FI")
     page = context.new_page()
-    page.goto(f"{server.url}/console/login/")
-    page.locator("#id_username").fill("eero")
-    page.locator("#id_password").fill("test-password-123")
-    page.locator("#id_password").press("Enter")
-    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    sign_in(page, server.url, "eero", PASSWORD)
     busy = page.locator("input[name=presence][value=busy]")
     # Chosen once the console has its welcome (the status line says it is connected).
     page.wait_for_function(

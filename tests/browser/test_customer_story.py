@@ -283,7 +283,7 @@ def test_supporter_sends_a_picture_and_a_pdf(server, chromium, artifacts_dir):
     from PIL import Image
 
     from helpdesk.models import Attachment
-    from tests.browser.test_chat_flow import sign_in
+    from tests.browser.sign_in import sign_in
 
     staff = chromium.new_context(locale="fi-FI", viewport=SIZES["desktop"], bypass_csp=True)
     console = staff.new_page()

@@ -9,18 +9,10 @@ import threading
 import pytest
 from django.utils import timezone
 
-from realtime.telephony.driver import (
-    DialResult,
-    TwilioStandIn,
-    serve_stand_in,
-)
-from tests.factories import make_provider, make_supporter
-from tests.realtime.telephony.conftest import (
-    ACCOUNT_SID,
-    JOENSUU_LANDLINE,
-    PHONE_ENV,
-    http_driver,
-)
+from realtime.telephony.driver import DialResult
+from tests.browser.sign_in import sign_in
+from tests.factories import PASSWORD, make_provider, make_supporter
+from tests.realtime.telephony.conftest import JOENSUU_LANDLINE, live_phone_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,13 +34,7 @@ def test_volunteer_accepts_a_phone_offer_without_seeing_the_number(
     volunteer = make_supporter(
         providers=[provider], kind="volunteer", last_heartbeat=timezone.now(), username="eero"
     )
-    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
-    rest, rest_url = serve_stand_in(stand_in)
-    try:
-        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = http_driver(server.url)
-        stand_in.driver = driver
-
+    with live_phone_server(asgi_servers) as (server, driver, _stand_in):
         context = chromium.new_context(locale="fi-FI")
         # Nothing leaves the machine: the softphone cannot reach Twilio's cloud here.
         context.route(
@@ -56,11 +42,7 @@ def test_volunteer_accepts_a_phone_offer_without_seeing_the_number(
             lambda route: route.abort(),
         )
         page = context.new_page()
-        page.goto(f"{server.url}/console/login/")
-        page.locator("#id_username").fill("eero")
-        page.locator("#id_password").fill("test-password-123")
-        page.locator("#id_password").press("Enter")
-        page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+        sign_in(page, server.url, "eero", PASSWORD)
         panel = page.locator("#phone-panel")
         panel.wait_for(timeout=TIMEOUT_MS)
         page.locator("input[name=presence][value=available]").check()
@@ -98,9 +80,6 @@ def test_volunteer_accepts_a_phone_offer_without_seeing_the_number(
         assert Contact.objects.get().state == "active"
         assert volunteer.pk
         context.close()
-    finally:
-        rest.shutdown()
-        rest.server_close()
 
 
 def test_console_says_the_phone_is_not_configured_and_works_on(
@@ -109,11 +88,7 @@ def test_console_says_the_phone_is_not_configured_and_works_on(
     provider = make_provider(regions=["12"])
     make_supporter(providers=[provider], username="aino")
     page = chromium.new_context(locale="en-GB").new_page()
-    page.goto(f"{asgi_server.url}/console/login/")
-    page.locator("#id_username").fill("aino")
-    page.locator("#id_password").fill("test-password-123")
-    page.locator("#id_password").press("Enter")
-    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    sign_in(page, asgi_server.url, "aino", PASSWORD)
     status = page.locator("#phone-status")
     status.wait_for(timeout=TIMEOUT_MS)
     page.wait_for_function(

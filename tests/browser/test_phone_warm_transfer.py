@@ -12,14 +12,9 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from realtime.telephony.driver import TwilioStandIn, serve_stand_in
-from tests.factories import make_provider, make_supporter
-from tests.realtime.telephony.conftest import (
-    ACCOUNT_SID,
-    JOENSUU_LANDLINE,
-    PHONE_ENV,
-    http_driver,
-)
+from tests.browser.sign_in import sign_in
+from tests.factories import PASSWORD, make_provider, make_supporter
+from tests.realtime.telephony.conftest import JOENSUU_LANDLINE, live_phone_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,11 +42,7 @@ def _console(chromium, server, username, viewport):
         ),
     )
     page = context.new_page()
-    page.goto(f"{server.url}/console/login/")
-    page.locator("#id_username").fill(username)
-    page.locator("#id_password").fill("test-password-123")
-    page.locator("#id_password").press("Enter")
-    page.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    sign_in(page, server.url, username, PASSWORD)
     page.wait_for_function(
         "() => document.getElementById('phone-panel')?.dataset.state === 'ready'",
         timeout=TIMEOUT_MS,
@@ -103,13 +94,7 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
     from helpdesk.models import Contact
 
     target = two_volunteers()
-    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
-    rest, rest_url = serve_stand_in(stand_in)
-    try:
-        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = http_driver(server.url)
-        stand_in.driver = driver
-        stand_in.on_placed = lambda placed: placed.answer_in_thread()
+    with live_phone_server(asgi_servers, answer_placed_calls=True) as (server, driver, stand_in):
         first_context, page = _console(chromium, server, "eero", DESKTOP)
         target_context, other = _console(chromium, server, "aino", PHONE)
         call, card, talking = answer_in_browser(page, driver, talk_s=90)
@@ -177,6 +162,3 @@ def test_mute_and_warm_transfer_controls(asgi_servers, chromium, artifacts_dir, 
         talking.join(20)
         first_context.close()
         target_context.close()
-    finally:
-        rest.shutdown()
-        rest.server_close()

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from realtime.telephony.driver import TwilioStandIn, serve_stand_in
 from tests.browser.test_customer_story import axe_ok
 from tests.browser.test_phone_warm_transfer import (
     DESKTOP,
@@ -19,11 +18,7 @@ from tests.browser.test_phone_warm_transfer import (
     answer_in_browser,
     two_volunteers,
 )
-from tests.realtime.telephony.conftest import (
-    ACCOUNT_SID,
-    PHONE_ENV,
-    http_driver,
-)
+from tests.realtime.telephony.conftest import live_phone_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -48,13 +43,7 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
     from realtime.telephony.models import PhoneCall
 
     target = two_volunteers()
-    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
-    rest, rest_url = serve_stand_in(stand_in)
-    try:
-        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = http_driver(server.url)
-        stand_in.driver = driver
-        stand_in.on_placed = lambda placed: placed.answer_in_thread()
+    with live_phone_server(asgi_servers, answer_placed_calls=True) as (server, driver, stand_in):
         first_context, page = _console(chromium, server, "eero", DESKTOP)
         target_context, other = _console(chromium, server, "aino", PHONE)
         call, card, talking = answer_in_browser(page, driver, talk_s=120)
@@ -132,6 +121,3 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
         talking.join(20)
         first_context.close()
         target_context.close()
-    finally:
-        rest.shutdown()
-        rest.server_close()

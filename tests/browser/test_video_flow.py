@@ -11,7 +11,7 @@ import re
 import pytest
 from playwright.sync_api import sync_playwright
 
-from helpdesk.demo import demo_password
+from tests.browser.sign_in import sign_in
 from tests.conftest import CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -101,11 +101,7 @@ def test_customer_and_volunteer_video_then_screen_sharing(
     supporter = media_chromium.new_context(locale="fi-FI", viewport={"width": 1400, "height": 1000})
     supporter.add_init_script(RECORD_FRAMES)
     console = supporter.new_page()
-    console.goto(f"{server.url}/console/login/")
-    console.locator("#id_username").fill("uusimaa-volunteer")
-    console.locator("#id_password").fill(demo_password())
-    console.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
-    console.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    sign_in(console, server.url, "uusimaa-volunteer")
     console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
         timeout=TIMEOUT_MS
     )
@@ -207,11 +203,7 @@ def test_on_a_phone_the_video_leaves_the_conversation_in_sight(
     (server,) = asgi_servers(1, STUN_URL="", TURN_URL=coturn.url, TURN_SECRET=coturn.secret)
     supporter = media_chromium.new_context(locale="fi-FI", viewport=PHONE)
     console = supporter.new_page()
-    console.goto(f"{server.url}/console/login/")
-    console.locator("#id_username").fill("uusimaa-volunteer")
-    console.locator("#id_password").fill(demo_password())
-    console.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
-    console.wait_for_url(re.compile(r"/console/$"), timeout=TIMEOUT_MS)
+    sign_in(console, server.url, "uusimaa-volunteer")
     console.locator("#console-status").filter(has_text=re.compile(".+")).wait_for(
         timeout=TIMEOUT_MS
     )

@@ -94,3 +94,27 @@ def test_redis_away_lets_customers_start_contacts(client, reference_data, settin
     monkeypatch.setattr(rate_limits, "hit_all", away)
     ip = _address()
     assert [_start(client, uuid.uuid4().hex, ip).status_code for _ in range(2)] == [201, 201]
+
+
+def test_two_prefixes_sharing_one_redis_count_apart(settings):
+    """Deployments (and parallel test processes) on one Redis: each counts its own hits,
+    under its channel layer's prefix, as presence does."""
+    if not settings.REDIS_URL:
+        pytest.fail("REDIS_URL is needed: the prefixes keep apart in Redis")
+    hit = (parse("1/minute"), "test-prefix", uuid.uuid4().hex)
+    layers = settings.CHANNEL_LAYERS
+    answers, keys = [], []
+    for prefix in (f"one-{uuid.uuid4().hex[:8]}", f"two-{uuid.uuid4().hex[:8]}"):
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                **layers["default"],
+                "CONFIG": {**layers["default"]["CONFIG"], "prefix": prefix},
+            }
+        }
+        answers.append(rate_limits.hit_all([hit, hit]))
+        storage = rate_limits.limiter().storage
+        keys.append(storage.prefixed_key(hit[0].key_for(hit[1], hit[2])))
+        assert keys[-1].startswith(f"{prefix}:limits:")
+        assert storage.get_connection().exists(keys[-1])
+    # Each prefix had room for its first hit, not for its second.
+    assert answers == [[True, False], [True, False]]

@@ -1,9 +1,11 @@
 """Search: Finnish inflection, Swedish, English, typos, fallback, highlighting."""
 
 import pytest
+from django.db import connection
 
-from knowledge import search, selectors
+from knowledge import search, selectors, services
 from knowledge import text as textlib
+from knowledge.models import ArticleTranslation
 
 from .conftest import make_article
 
@@ -125,3 +127,68 @@ def test_the_floor_keeps_answers(seed_articles):
     assert slugs("my bank app stopped working on my new phone", "en")[0] == (
         "pankkitunnukset-uuteen-puhelimeen"
     )
+
+
+def _phrasing_fixture(questions):
+    """A guide whose title and text use the official names; customers' words only in
+    its phrasings. Another guide has the same words in its text."""
+    make_article(
+        "tunnuslukusovellus",
+        title="Tunnuslukusovelluksen siirtäminen",
+        summary="Vahvista tunnistautuminen uudella laitteella.",
+        body="Asenna tunnuslukusovellus sovelluskaupasta ja aktivoi se verkkopankissa.",
+    )
+    article = services.article_upsert(slug="tunnuslukusovellus")
+    services.translation_save(
+        article=article,
+        language="fi",
+        content=services.TranslationContent(
+            title="Tunnuslukusovelluksen siirtäminen",
+            summary="Vahvista tunnistautuminen uudella laitteella.",
+            body="Asenna tunnuslukusovellus sovelluskaupasta ja aktivoi se verkkopankissa.",
+            questions=questions,
+        ),
+        check_access=False,
+    )
+    make_article(
+        "akun-lataaminen",
+        title="Akun lataaminen",
+        body="Kännykkä hajosi tai akku loppui? Mummon laturi kelpaa, pankkiin ei tarvitse soittaa.",
+    )
+
+
+PHRASINGS = ["mummon kännykkä hajosi, miten pääsen taas pankkiin"]
+PHRASING_QUERY = "mummon kännykkä hajosi pankkiin"
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_query_in_customers_words_finds_the_guide_by_its_phrasings(backend, monkeypatch):
+    _phrasing_fixture(PHRASINGS)
+    if backend == "sqlite":
+        # The embedded path: every row a candidate, the scoring alone decides.
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+    found = slugs(PHRASING_QUERY)
+    # A phrasing counts more than the same words in another guide's text.
+    assert found[0] == "tunnuslukusovellus", found
+    assert "tunnuslukusovellus" in slugs("hajosi")
+
+
+def test_without_phrasings_the_customers_words_do_not_reach_the_guide():
+    _phrasing_fixture(())
+    assert "tunnuslukusovellus" not in slugs(PHRASING_QUERY, floor=False)
+
+
+def test_snippets_come_from_the_text_not_the_phrasings():
+    _phrasing_fixture(PHRASINGS)
+    hit = next(h for h in search.search("hajosi", language="fi") if h.slug == "tunnuslukusovellus")
+    assert "hajosi" not in hit.snippet and "Asenna" in hit.snippet
+
+
+def test_a_word_in_every_phrasing_counts_once():
+    _phrasing_fixture(["kännykkä hajosi"])
+    once = {h.slug: h.score for h in search.search("kännykkä", language="fi", floor=False)}
+    _phrasing_fixture([f"kännykkä {word}" for word in ("hajosi", "kastui", "putosi", "jumissa")])
+    translation = ArticleTranslation.objects.get(article__slug="tunnuslukusovellus")
+    assert translation.search_document.split().count(textlib.stem("kännykkä", "fi")) == 1
+    repeated = {h.slug: h.score for h in search.search("kännykkä", language="fi", floor=False)}
+    assert repeated == once

@@ -6,9 +6,12 @@ here), MRR >= 0.85 over all its queries, a no-answer query counting 1 when
 nothing is found and 0 when a guide is. A second held-out set
 (search_heldout2.tsv), written later in the same way and never used to choose
 anything, checks that what passes the first one was not fitted to it. Both are
-also measured with every tag removed. The figures without tags and those of the
-second set are far below 0.85 (see the floors below): those gates only catch a
-regression, the target is not met. Ranking choices such as the relevance floor
+also measured with every tag removed, and with tags and the authors' "how
+customers ask" phrasings both removed. With the phrasings the held-out set
+meets 0.85 with and without tags; the second set is just under it; without
+tags or phrasings both sets are where the search was before them (0.73 and
+0.68), so the floors below catch a regression of either the phrasings or the
+ranking beneath them. Ranking choices such as the relevance floor
 are made on the tuning set (search_tuning.tsv, also checked for copying). The
 development set (search_eval.tsv, written beside the articles) keeps its 0.8 as
 a regression check.
@@ -25,15 +28,21 @@ HELDOUT = HERE / "search_heldout.tsv"
 DEVELOPMENT = HERE / "search_eval.tsv"
 TUNING = HERE / "search_tuning.tsv"
 HELDOUT2 = HERE / "search_heldout2.tsv"
-# Regression floors just under what the search measures today; the issue's
-# target for all of them is 0.85. Held-out without tags: 0.729. Second
-# held-out set: 0.699 with tags, 0.675 without. Tuning set: 0.749, with the
-# floor answering 15 of its 23 no-answer questions with nothing.
-HELDOUT_WITHOUT_TAGS_FLOOR = 0.72
-HELDOUT2_FLOOR = 0.69
-HELDOUT2_WITHOUT_TAGS_FLOOR = 0.66
-TUNING_FLOOR = 0.74
-TUNING_NO_ANSWER_FLOOR = 15
+# The issue's target is 0.85; the other floors sit just under what the search
+# measures today. Held-out: 0.897 with tags, 0.882 without, 0.729 without tags
+# or phrasings. Second held-out set: 0.848 with tags, 0.845 without, 0.675
+# without either. Tuning set: 0.852, the relevance floor answering 14 of its 23
+# no-answer questions with nothing (15 before the phrasings: "miten teen
+# testamentin" now reaches the supporters' guide on passing a case on to
+# Kansalaisneuvonta, whose phrasings speak of legal questions).
+HELDOUT_FLOOR = 0.85
+HELDOUT_WITHOUT_TAGS_FLOOR = 0.85
+HELDOUT_WITHOUT_AUTHORED_FLOOR = 0.72
+HELDOUT2_FLOOR = 0.84
+HELDOUT2_WITHOUT_TAGS_FLOOR = 0.83
+HELDOUT2_WITHOUT_AUTHORED_FLOOR = 0.66
+TUNING_FLOOR = 0.84
+TUNING_NO_ANSWER_FLOOR = 14
 # Held-out no-answer queries the search must answer with nothing. Three of
 # seven today: the passport queries reach guides that mention passports and
 # renewing, and a home visit is asked in words the guides use.
@@ -110,8 +119,12 @@ def test_heldout_search_mrr(seed_articles):
     with evaluation.without_tags():
         bare = evaluation.evaluate(cases)
     _report("heldout without tags", bare)
-    assert report.mrr >= 0.85, f"held-out MRR {report.mrr:.3f} < 0.85"
+    with evaluation.without_authored_words():
+        neither = evaluation.evaluate(cases)
+    _report("heldout without tags or questions", neither)
+    assert report.mrr >= HELDOUT_FLOOR, f"held-out MRR {report.mrr:.3f} < {HELDOUT_FLOOR}"
     assert bare.mrr >= HELDOUT_WITHOUT_TAGS_FLOOR, f"without tags {bare.mrr:.3f}"
+    assert neither.mrr >= HELDOUT_WITHOUT_AUTHORED_FLOOR, f"without either {neither.mrr:.3f}"
     assert report.no_answer_empty >= HELDOUT_NO_ANSWER_FLOOR, report.misses
     # A guide the floor removes must not be a right answer it used to give.
     assert report.answerable_mrr >= 0.9, f"answerable MRR {report.answerable_mrr:.3f}"
@@ -127,8 +140,12 @@ def test_second_heldout_search_mrr(seed_articles):
     with evaluation.without_tags():
         bare = evaluation.evaluate(cases)
     _report("heldout2 without tags", bare)
+    with evaluation.without_authored_words():
+        neither = evaluation.evaluate(cases)
+    _report("heldout2 without tags or questions", neither)
     assert report.mrr >= HELDOUT2_FLOOR, f"second held-out MRR {report.mrr:.3f}"
     assert bare.mrr >= HELDOUT2_WITHOUT_TAGS_FLOOR, f"without tags {bare.mrr:.3f}"
+    assert neither.mrr >= HELDOUT2_WITHOUT_AUTHORED_FLOOR, f"without either {neither.mrr:.3f}"
 
 
 @pytest.mark.postgres
@@ -156,7 +173,11 @@ def test_search_eval_command(seed_articles, capsys):
         for line in out
     )
     assert any(line.startswith("search_eval heldout2 no_tags mrr=") for line in out)
+    assert any(line.startswith("search_eval heldout2 no_tags_or_questions mrr=") for line in out)
     second = dict(part.split("=", 1) for part in out[-1].split()[1:])
+    assert {"mrr_without_tags_or_questions", "heldout2_mrr_without_tags_or_questions"} <= set(
+        second
+    ), out[-1]
     assert float(second["heldout2_mrr"]) >= HELDOUT2_FLOOR, out[-1]
     assert float(second["heldout2_mrr_without_tags"]) >= HELDOUT2_WITHOUT_TAGS_FLOOR, out[-1]
     # The closing line says how many no-answer queries found nothing.
@@ -165,3 +186,83 @@ def test_search_eval_command(seed_articles, capsys):
     # The suggestion set is reported beside the search set, at MRR >= 0.8.
     summary = next(line for line in out if line.startswith("suggest_eval file=suggest_eval.tsv"))
     assert float(summary.rsplit("mrr=", 1)[1]) >= 0.8, summary
+
+
+def _phrased_guide():
+    from knowledge import services
+
+    from .conftest import make_article
+
+    make_article("tunnuslukusovellus", title="Tunnuslukusovelluksen siirtäminen", tags=("mobiili",))
+    make_article("tulostin", title="Tulostimen asennus", body="Kytke tulostin verkkoon.")
+    article = services.article_upsert(slug="tunnuslukusovellus")
+    services.translation_save(
+        article=article,
+        language="fi",
+        content=services.TranslationContent(
+            title="Tunnuslukusovelluksen siirtäminen",
+            tags=("mobiili",),
+            questions=("mummon kännykkä hajosi, miten pääsen pankkiin",),
+        ),
+        check_access=False,
+    )
+
+
+def test_searching_without_authored_words_leaves_out_tags_and_questions():
+    _phrased_guide()
+    by_phrasing = [evaluation.Case("fi", "mummon kännykkä hajosi", "tunnuslukusovellus")]
+    by_tag = [evaluation.Case("fi", "mobiili", "tunnuslukusovellus")]
+    assert evaluation.evaluate(by_phrasing).mrr == 1.0
+    with evaluation.without_tags():
+        # Only the tags go: the phrasings still find the guide.
+        assert evaluation.evaluate(by_tag).mrr == 0.0
+        assert evaluation.evaluate(by_phrasing).mrr == 1.0
+    with evaluation.without_authored_words():
+        assert evaluation.evaluate(by_tag).mrr == 0.0
+        assert evaluation.evaluate(by_phrasing).mrr == 0.0
+    # Nothing was kept.
+    assert evaluation.evaluate(by_phrasing + by_tag).mrr == 1.0
+
+
+def test_search_eval_reports_each_file_without_tags_or_questions(tmp_path, capsys):
+    from django.core.management import call_command
+
+    _phrased_guide()
+    first, second, suggestions = (
+        tmp_path / "search_first.tsv",
+        tmp_path / "search_second.tsv",
+        tmp_path / "suggest.tsv",
+    )
+    first.write_text(
+        "language\tquery\texpected_article\n"
+        "fi\tmummon kännykkä hajosi\ttunnuslukusovellus\n"
+        "fi\tkytke tulostin\ttulostin\n",
+        encoding="utf-8",
+    )
+    second.write_text("fi\tmobiili\ttunnuslukusovellus\n", encoding="utf-8")
+    suggestions.write_text("fi\t\ttulostin verkkoon\ttulostin\n", encoding="utf-8")
+    files = ["--file", str(first), "--file", str(second)]
+    call_command("search_eval", *files, "--suggestions", str(suggestions))
+    out = capsys.readouterr().out.splitlines()
+    assert "search_eval no_tags_or_questions mrr=0.500 answerable=2" in " ".join(out)
+    assert any(line.startswith("search_eval second no_tags_or_questions mrr=0.000") for line in out)
+    # The closing line keeps its names in their places; the new figures come last.
+    closing = out[-1].split()
+    assert closing[0] == "search_eval"
+    assert [part.split("=")[0] for part in closing[1:]] == [
+        "queries",
+        "mrr",
+        "mrr_without_tags",
+        "no_answer_correct",
+        "no_answer_correct_without_tags",
+        "second_queries",
+        "second_mrr",
+        "second_mrr_without_tags",
+        "mrr_without_tags_or_questions",
+        "second_mrr_without_tags_or_questions",
+    ]
+    figures = dict(part.split("=") for part in closing[1:])
+    assert figures["mrr"] == "1.000" and figures["mrr_without_tags"] == "1.000"
+    assert figures["mrr_without_tags_or_questions"] == "0.500"
+    assert figures["second_mrr"] == "1.000" and figures["second_mrr_without_tags"] == "0.000"
+    assert figures["second_mrr_without_tags_or_questions"] == "0.000"

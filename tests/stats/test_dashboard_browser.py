@@ -7,11 +7,10 @@ scripts/test.sh) into var/npm; it is never committed.
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
-from helpdesk.demo import demo_password
+from tests.browser.sign_in import sign_in
 from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,11 +43,7 @@ def test_coordinator_dashboard_shows_own_region_and_passes_axe(
         pytest.fail(f"axe-core is missing at {AXE}: run scripts/browser_libs.sh")
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, locale="fi-FI")
     page = context.new_page()
-    page.goto(f"{asgi_server.url}/console/login/?next=/stats/")
-    page.locator("#id_username").fill("coord-pohjois-karjala")
-    page.locator("#id_password").fill(demo_password())
-    page.get_by_role("button", name=re.compile("Kirjaudu|Sign in|Logga in")).click()
-    page.wait_for_url(re.compile(r"/stats/"), timeout=TIMEOUT_MS)
+    sign_in(page, asgi_server.url, "coord-pohjois-karjala", then="/stats/")
 
     assert page.locator("#stats-scope").get_attribute("data-scope") == "coordinator"
     options = page.locator("#f-region option").evaluate_all(

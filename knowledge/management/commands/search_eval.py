@@ -1,4 +1,5 @@
-"""Mean reciprocal rank of the search over an evaluation file, with and without tags.
+"""Mean reciprocal rank of the search over an evaluation file, with and without
+the words authors add for search (tags, then tags and questions).
 
 Loads nothing itself: import the articles first. The file is tab separated
 with the columns language, query, expected_article ("-" for no answer,
@@ -7,7 +8,10 @@ comments are allowed). The defaults are the two held-out sets,
 tests/knowledge/search_heldout.tsv and search_heldout2.tsv (knowledge/evaluation.py
 says why); `--file` may be given several times. The first file is the gate and
 its figures open the closing summary line; each further file adds its own
-`<name>_mrr=` and `<name>_mrr_without_tags=` there. The suggestion set
+`<name>_mrr=` and `<name>_mrr_without_tags=` there. The figures without tags
+or questions come last on that line, `mrr_without_tags_or_questions=` and
+`<name>_mrr_without_tags_or_questions=`, so that the earlier names keep
+their places. The suggestion set
 (tests/knowledge/suggest_eval.tsv, knowledge/suggestion_evaluation.py) is
 reported beside them, before the closing summary line.
 """
@@ -31,7 +35,8 @@ def _short_name(path: Path) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Run a search evaluation set and print MRR per language and overall, with and without tags."
+        "Run a search evaluation set and print MRR per language and overall, with and without"
+        " tags, and without tags or questions."
     )
 
     def add_arguments(self, parser):
@@ -60,19 +65,22 @@ class Command(BaseCommand):
             for i, path in enumerate(files)
         ]
         self._suggestions(suggestions, show_misses=show_misses)
-        (count, report, bare), *others = results
+        (count, report, bare, unauthored), *others = results
         closing = (
             f"search_eval queries={count} mrr={report.mrr:.3f}"
             f" mrr_without_tags={bare.mrr:.3f}"
             f" no_answer_correct={report.no_answer_empty}/{report.no_answer_total}"
             f" no_answer_correct_without_tags={bare.no_answer_empty}/{bare.no_answer_total}"
         )
-        for path, (count, report, bare) in zip(files[1:], others, strict=True):
+        for path, (count, report, bare, _unauthored) in zip(files[1:], others, strict=True):
             name = _short_name(path)
             closing += (
                 f" {name}_queries={count} {name}_mrr={report.mrr:.3f}"
                 f" {name}_mrr_without_tags={bare.mrr:.3f}"
             )
+        closing += f" mrr_without_tags_or_questions={unauthored.mrr:.3f}"
+        for path, (*_figures, unauthored) in zip(files[1:], others, strict=True):
+            closing += f" {_short_name(path)}_mrr_without_tags_or_questions={unauthored.mrr:.3f}"
         self.stdout.write(closing)
 
     def _search_file(self, path: Path, *, first: bool, show_misses: bool):
@@ -88,9 +96,15 @@ class Command(BaseCommand):
         report = evaluation.evaluate(cases)
         with evaluation.without_tags():
             bare = evaluation.evaluate(cases)
+        with evaluation.without_authored_words():
+            unauthored = evaluation.evaluate(cases)
         # The gate file keeps the labels it always had; the others are named.
         prefix = "" if first else f"{_short_name(path)} "
-        for label, result in (("tags", report), ("no_tags", bare)):
+        for label, result in (
+            ("tags", report),
+            ("no_tags", bare),
+            ("no_tags_or_questions", unauthored),
+        ):
             for language, mrr in sorted(result.per_language.items()):
                 self.stdout.write(f"search_eval {prefix}{label} language={language} mrr={mrr:.3f}")
             self.stdout.write(
@@ -104,7 +118,7 @@ class Command(BaseCommand):
                     f"miss [{miss.case.language}] {miss.case.query!r} "
                     f"expected={miss.case.expected} rank={miss.rank or '-'} top={miss.top}"
                 )
-        return len(cases), report, bare
+        return len(cases), report, bare, unauthored
 
     def _suggestions(self, path: Path, *, show_misses: bool) -> None:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 
 from realtime.telephony import client
@@ -11,6 +13,7 @@ from realtime.telephony.driver import (
     HttpTransport,
     StandInHttpClient,
     TwilioStandIn,
+    serve_stand_in,
 )
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -40,6 +43,25 @@ def http_driver(server_url: str) -> CallDriver:
         platform_number=PLATFORM_NUMBER,
         transport=HttpTransport(PUBLIC, server_url, proxy_proto="https"),
     )
+
+
+@contextlib.contextmanager
+def live_phone_server(asgi_servers, *, answer_placed_calls: bool = False, **env):
+    """One live server with the phone channel on, its Twilio REST stand-in and a call
+    driver aimed at it: (server, driver, stand_in). With answer_placed_calls, every call
+    the platform places (a callback, a transfer) is answered at once."""
+    stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
+    rest, rest_url = serve_stand_in(stand_in)
+    try:
+        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url, **env)
+        driver = http_driver(server.url)
+        stand_in.driver = driver
+        if answer_placed_calls:
+            stand_in.on_placed = lambda placed: placed.answer_in_thread()
+        yield server, driver, stand_in
+    finally:
+        rest.shutdown()
+        rest.server_close()
 
 
 @pytest.fixture

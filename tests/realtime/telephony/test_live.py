@@ -5,6 +5,7 @@ supporter is a console over a real WebSocket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.cookiejar
 import json
 import urllib.request
@@ -15,21 +16,16 @@ from django.test import Client as HttpClient
 from django.utils import timezone
 
 from helpdesk.models import Contact, ContactEvent, Topic
-from realtime.telephony.driver import (
-    DialResult,
-    TwilioStandIn,
-    serve_stand_in,
-)
+from realtime.telephony.driver import DialResult
 from realtime.telephony.models import PhoneCall
 from tests.factories import make_provider, make_supporter
 from tests.realtime.telephony.conftest import (
-    ACCOUNT_SID,
     JOENSUU_LANDLINE,
     MOBILE,
     PHONE_ENV,
     PLATFORM_NUMBER,
     PUBLIC,
-    http_driver,
+    live_phone_server,
 )
 from tests.realtime.test_e2e_two_processes import Peer
 
@@ -70,22 +66,10 @@ def _post_json(server_url: str, path: str, session: str, body: dict) -> tuple[in
 
 @pytest.fixture
 def live_phone(asgi_servers):
-    """A server with the phone channel on, the REST stand-in and a driver speaking HTTP."""
-    started = {}
-
-    def start():
-        stand_in = TwilioStandIn(account_sid=ACCOUNT_SID)
-        rest, rest_url = serve_stand_in(stand_in)
-        started["rest"] = rest
-        (server,) = asgi_servers(1, **PHONE_ENV, TWILIO_API_BASE_URL=rest_url)
-        driver = http_driver(server.url)
-        stand_in.driver = driver
-        return server, driver, stand_in
-
-    yield start
-    if "rest" in started:
-        started["rest"].shutdown()
-        started["rest"].server_close()
+    """Starts, when called, a server with the phone channel on, the REST stand-in and a
+    driver speaking HTTP: (server, driver, stand_in); all stopped after the test."""
+    with contextlib.ExitStack() as started:
+        yield lambda: started.enter_context(live_phone_server(asgi_servers))
 
 
 async def test_joensuu_caller_is_bridged_to_the_supporter_who_accepted(live_phone):
