@@ -8,15 +8,17 @@ a restarted worker opens within the same second (bench/welcome_cost.py), so
 these reads are compiled once per database and then run with the caller's id.
 
 The SQL and the row conversion stay the ORM's own: the queryset is compiled
-with a marker id in place of the real one, and the rows go through that
-compiler's converters (booleans and UUIDs on SQLite, for instance). Only
-`values_list` reads keyed by one integer are supported; anything else is
-refused when the read is first compiled, not silently run wrong.
+with a marker key in place of the real one, and the rows go through that
+compiler's converters (booleans and UUIDs on SQLite, for instance), looked up
+once with the SQL. Only `values_list` reads keyed by one integer, string or
+UUID are supported; anything else is refused when the read is first
+compiled, not silently run wrong.
 """
 
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,42 +27,55 @@ from django.db.models.query import QuerySet, ValuesListIterable
 
 __all__ = ["CompiledInstances", "CompiledRead"]
 
-# An id no table holds: where it lands among the compiled parameters is where
-# the caller's id goes (a query with this very number as a constant would
-# have it replaced too; no id or setting of ours comes near it).
-_MARKER = -7_391_204_771
+# Keys no table holds, one per kind of key: where the marker lands among the
+# compiled parameters is where the caller's key goes (a query with this very
+# value as a constant would have it replaced too; nothing of ours comes near).
+# The integer fits a 32-bit id column (auth_user's): a lookup out of a
+# column's range would match nothing and leave no parameter to replace.
+_MARKERS: dict[type, Any] = {
+    int: -2_039_120_477,
+    str: "compiled-read-key:7391204771",
+    uuid.UUID: uuid.UUID("7391204771a54c0e9d3e1c5b0f2a6d48"),
+}
 
 
 class CompiledRead:
-    """`build(id)` (a `values_list` queryset) compiled once per database alias.
+    """`build(key)` (a `values_list` queryset) compiled once per database alias.
 
-    Calling it with an id returns the rows as tuples, in the order of the
-    fields asked for, like `list(build(id))`.
+    Calling it with a key returns the rows as tuples, in the order of the
+    fields asked for, like `list(build(key))`. Keys are integer ids unless
+    `key` names another kind (str or uuid.UUID).
     """
 
-    def __init__(self, build: Callable[[int], QuerySet]) -> None:
+    def __init__(self, build: Callable[[Any], QuerySet], *, key: type = int) -> None:
+        if key not in _MARKERS:
+            raise TypeError(f"a compiled read is keyed by one of {list(_MARKERS)}, not {key!r}")
         self._build = build
-        self._compiled: dict[str, tuple[Any, str, tuple, tuple[int, ...]]] = {}
+        self._key = key
+        self._compiled: dict[str, tuple[Any, str, tuple, tuple[int, ...], list]] = {}
         self._lock = threading.Lock()
 
-    def __call__(self, key: int, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
-        if not isinstance(key, int) or isinstance(key, bool):
-            raise TypeError(f"a compiled read is keyed by an integer id, not {key!r}")
+    def __call__(self, key: Any, *, using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+        if type(key) is not self._key:
+            raise TypeError(f"this compiled read is keyed by {self._key.__name__}, not {key!r}")
         compiled = self._compiled.get(using) or self._compile(using)
-        compiler, sql, params, places = compiled
+        compiler, sql, params, places, converters = compiled
         bound = list(params)
         for place in places:
             bound[place] = key
         with connections[using].cursor() as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchall()
-        return list(compiler.results_iter(results=[rows], tuple_expected=True))
+        if converters:
+            return [tuple(row) for row in compiler.apply_converters(rows, converters)]
+        return [tuple(row) for row in rows]
 
     def _compile(self, using: str):
         with self._lock:
             if using in self._compiled:
                 return self._compiled[using]
-            queryset = self._build(_MARKER)
+            marker = _MARKERS[self._key]
+            queryset = self._build(marker)
             if queryset._iterable_class is not ValuesListIterable:
                 raise ValueError("a compiled read is a values_list() queryset (not flat or named)")
             query = queryset.query
@@ -75,10 +90,15 @@ class CompiledRead:
                 )
             compiler = query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            places = tuple(i for i, p in enumerate(params) if type(p) is int and p == _MARKER)
+            places = tuple(i for i, p in enumerate(params) if type(p) is self._key and p == marker)
             if not places:
-                raise ValueError("the id given to build() is not a parameter of its query")
-            self._compiled[using] = (compiler, sql, tuple(params), places)
+                raise ValueError("the key given to build() is not a parameter of its query")
+            # What results_iter() would look up at every call, looked up once.
+            fields = [s[0] for s in compiler.select[0 : compiler.col_count]]
+            if compiler.has_composite_fields(fields):
+                raise ValueError("a compiled read does not select composite fields")
+            converters = compiler.get_converters(fields)
+            self._compiled[using] = (compiler, sql, tuple(params), places, converters)
             return self._compiled[using]
 
     def clear(self) -> None:
@@ -88,14 +108,21 @@ class CompiledRead:
 
 
 class CompiledInstances:
-    """Model instances of `build(id)` with forward relations attached, like select_related.
+    """Model instances of `build(key)` with forward relations attached, like select_related.
 
     The rows come from one CompiledRead of every concrete field of the model
     and of each related model, and are made into instances with `from_db`,
     as the ORM does. A relation whose key is empty is left unset.
     """
 
-    def __init__(self, model, build: Callable[[int], QuerySet], *, related: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        model,
+        build: Callable[[Any], QuerySet],
+        *,
+        related: tuple[str, ...] = (),
+        key: type = int,
+    ):
         self.model = model
         self._fields = [f.attname for f in model._meta.concrete_fields]
         self._related = []
@@ -110,9 +137,9 @@ class CompiledInstances:
         columns = [*self._fields]
         for name, _, _, fields in self._related:
             columns += [f"{name}__{f}" for f in fields]
-        self._read = CompiledRead(lambda key: build(key).values_list(*columns))
+        self._read = CompiledRead(lambda k: build(k).values_list(*columns), key=key)
 
-    def __call__(self, key: int, *, using: str = DEFAULT_DB_ALIAS) -> list:
+    def __call__(self, key: Any, *, using: str = DEFAULT_DB_ALIAS) -> list:
         return [self._instance(row, using) for row in self._read(key, using=using)]
 
     def _instance(self, row: tuple, using: str):

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from typing import Any
 
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
@@ -105,6 +106,18 @@ class _Publisher:
         raise error
 
 
+async def _subscribe_all(shard, names: list[str]) -> None:
+    """channels_redis's `RedisSingleShardConnection.subscribe`, for several channels at once."""
+    async with shard._lock:
+        new = [name for name in dict.fromkeys(names) if name not in shard._subscribed_to]
+        if not new:
+            return
+        shard._ensure_redis()
+        shard._ensure_receiver()
+        await shard._pubsub.subscribe(*new)
+        shard._subscribed_to.update(new)
+
+
 async def _drop_idle_connections(shard) -> None:
     """Close the pool's idle connections: after a restart they are all dead.
 
@@ -160,6 +173,30 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             # watcher subscribes every noted group once Redis answers.
             log.warning("subscribing group %s failed, will retry: %r", group, exc)
             _note_trouble("subscribe failed")
+
+    async def group_add_many(self, groups: list[str], channel: str) -> None:
+        """`group_add` of several groups for one channel: one SUBSCRIBE per shard.
+
+        A console joins its own group and its providers' queues as it opens:
+        one command for them all, not one round of the shard's lock each.
+        """
+        layer = self._get_layer()
+        if channel not in layer.channels:
+            raise RuntimeError(f"group_add_many() of {channel!r}, a channel of another process")
+        by_shard: dict[int, tuple[Any, list[str]]] = {}
+        for group in groups:
+            name = layer._get_group_channel_name(group)
+            # Noted first, as channels_redis does: the watcher subscribes every
+            # noted group should this subscription fail.
+            layer.groups.setdefault(name, set()).add(channel)
+            shard = layer._get_shard(name)
+            by_shard.setdefault(id(shard), (shard, []))[1].append(name)
+        for shard, names in by_shard.values():
+            try:
+                await _subscribe_all(shard, names)
+            except Exception as exc:
+                log.warning("subscribing groups %s failed, will retry: %r", names, exc)
+                _note_trouble("subscribe failed")
 
     async def group_discard(self, group: str, channel: str) -> None:
         try:

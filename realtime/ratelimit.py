@@ -9,6 +9,7 @@ costs nothing when the socket is quiet and O(1) per frame when it is not.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
 
@@ -20,13 +21,18 @@ from limits import parse
 ANY_FRAME_RATE = "120/10second"
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(rate: str) -> tuple[int, float]:
+    # Every socket opens two windows of the same few rates: parsed once each.
+    item = parse(rate)
+    return item.amount, float(item.get_expiry())
+
+
 class MovingWindow:
     """At most `amount` hits in any `period` seconds."""
 
     def __init__(self, rate: str):
-        item = parse(rate)
-        self.amount = item.amount
-        self.period = float(item.get_expiry())
+        self.amount, self.period = _parsed(rate)
         self._hits: deque[float] = deque(maxlen=self.amount)
 
     def hit(self) -> bool:

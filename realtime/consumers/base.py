@@ -270,6 +270,17 @@ class BaseConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.add(group)
 
+    async def join_all(self, groups) -> None:
+        """Join several groups at once (one subscription command where the layer has one)."""
+        new = [group for group in dict.fromkeys(groups) if group not in self.groups_joined]
+        add_many = getattr(self.channel_layer, "group_add_many", None)
+        if add_many is None or len(new) < 2:
+            for group in new:
+                await self.join(group)
+            return
+        await add_many(new, self.channel_name)
+        self.groups_joined.update(new)
+
     async def leave(self, group: str) -> None:
         if group in self.groups_joined:
             self.groups_joined.discard(group)

@@ -10,10 +10,11 @@ statement that stores a message, so a stale cache can never let a message in.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-from helpdesk.compiled_reads import CompiledInstances
+from helpdesk.compiled_reads import CompiledInstances, CompiledRead
 from helpdesk.models import Contact
 from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
 from helpdesk.services import feedback as feedback_service
@@ -48,17 +49,23 @@ def _load_contact(public_id) -> Contact | None:
     return Contact.objects.select_related("supporter", "topic").filter(public_id=public_id).first()
 
 
-def _open_contact(public_id) -> dict | None:
+_OPEN_FIELDS = ("pk", "public_id", "purged_at", "language", "state", "topic__slug")
+# Every page of a restarted worker opens at once: SQL built once per process.
+_open_row = CompiledRead(
+    lambda public_id: Contact.objects.filter(public_id=public_id).values_list(*_OPEN_FIELDS),
+    key=uuid.UUID,
+)
+
+
+def _open_contact(public_id: uuid.UUID) -> dict | None:
     """What a customer socket needs to open: a few columns, no model rows.
 
     The welcome reads the contact in full once the socket has joined its
     group; this read only says whether, and as what, the socket may open.
     """
-    return (
-        Contact.objects.filter(public_id=public_id)
-        .values("pk", "public_id", "purged_at", "language", "state", "topic__slug")
-        .first()
-    )
+    for row in _open_row(public_id):
+        return dict(zip(_OPEN_FIELDS, row, strict=True))
+    return None
 
 
 # The welcome's read of its contact, SQL built once per process: every page

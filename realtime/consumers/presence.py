@@ -47,14 +47,22 @@ def _redis():
 
 
 async def socket_alive(supporter_id: int, socket: str) -> None:
+    await sockets_opened({supporter_id: {socket}})
+
+
+async def sockets_opened(sockets: dict[int, set[str]]) -> None:
+    """Count these sockets in, in one round trip (consoles that opened together)."""
     client = _redis()
     if client is None:
-        _local[supporter_id].add(socket)
+        for supporter_id, opened in sockets.items():
+            _local[supporter_id].update(opened)
         return
-    key = _key(supporter_id)
+    now = time.time()
     async with client.pipeline(transaction=False) as pipe:
-        pipe.zadd(key, {socket: time.time()})
-        pipe.expire(key, STALE_S)
+        for supporter_id, opened in sockets.items():
+            key = _key(supporter_id)
+            pipe.zadd(key, dict.fromkeys(opened, now))
+            pipe.expire(key, STALE_S)
         await pipe.execute()
 
 

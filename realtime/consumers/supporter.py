@@ -26,7 +26,7 @@ from helpdesk.models import Contact, Message, Offer, Supporter
 from helpdesk.permissions import Actor
 from helpdesk.services import audit
 from helpdesk.services import messages as message_service
-from helpdesk.services.errors import NotAllowed, NotFound
+from helpdesk.services.errors import Conflict, NotAllowed, NotFound
 from helpdesk.services.replays import replay_many
 from realtime import serializers
 from realtime.consumers import heartbeats, presence, queue_share, suggestions
@@ -46,6 +46,7 @@ from realtime.events import (
     supporter_group,
 )
 from realtime.protocol import SUPPORTER, Frame
+from realtime.socket_auth import user_of
 from realtime.video import signalling as video_signalling
 from routing.selectors import (
     pending_offers,
@@ -57,6 +58,8 @@ from routing.selectors import (
 log = logging.getLogger(__name__)
 
 HEARTBEAT_EVERY_S = 15.0
+# Reads of a welcome while the contacts served keep changing under it.
+_WELCOME_ATTEMPTS = 3
 SNAPSHOT_EVERY_S = 1.0
 # Events after which the set of contacts this supporter serves may have changed.
 _RESYNC_EVENTS = frozenset({"contact.state", "offer.withdrawn"})
@@ -78,12 +81,19 @@ def _routing():
 def _open_console(user, session) -> tuple[int, Any]:
     """Everything a console's connect reads, in one trip to the pool.
 
-    (close code or 0, (session expiry, supporter, actor)). The actor (the
-    supporter's row, providers and roles) is read once here and serves the
-    second-factor check, the groups to join and the first welcome. A storm of
-    reconnecting consoles queues for the console pool; one turn each, with as
-    few statements as that, keeps the queue short.
+    (close code or 0, (session expiry, supporter, actor, serving, beat_due)).
+    The user is read from the session here when the socket came with one
+    (realtime/socket_auth.py). The actor (the supporter's row, providers and
+    roles) is read once here and serves the second-factor check, the groups to
+    join and the first welcome; `serving` (public id -> pk), the contacts whose
+    groups the socket joins with its others; `beat_due`, whether the row's
+    heartbeat is too old to leave as it is (heartbeats.heartbeat_due). A storm
+    of reconnecting consoles queues for the console pool; one turn each, with
+    as few statements as that, keeps the queue short.
     """
+    user = user_of(user)
+    if user is None or not user.is_authenticated:
+        return CLOSE_UNAUTHENTICATED, None
     actor, supporter = Actor.for_user_and_supporter(user)
     # A session that has not passed its second sign-in step is not trusted
     # (helpdesk/two_factor.py); it expires like any staff session.
@@ -91,7 +101,8 @@ def _open_console(user, session) -> tuple[int, Any]:
         return CLOSE_UNAUTHENTICATED, None
     if supporter is None:
         return CLOSE_FORBIDDEN, None
-    return 0, (_session_expiry(session), supporter, actor)
+    due = heartbeats.heartbeat_due(supporter.last_heartbeat, timezone.now())
+    return 0, (_session_expiry(session), supporter, actor, serving_contact_ids(supporter), due)
 
 
 def _contact_data(supporter: Supporter, contact_id: int) -> dict:
@@ -128,15 +139,22 @@ _presence_and_offered = CompiledRead(_build_presence_and_offered)
 
 
 def _welcome(
-    supporter: Supporter, serving: dict[str, int], after: dict[str, int], actor: Actor | None
+    supporter: Supporter, joined: dict[str, int], after: dict[str, int], actor: Actor | None
 ) -> dict:
-    """The welcome frame for the contacts this socket has joined (`serving`).
+    """The welcome frame for the contacts the supporter serves, or what to join first.
 
-    The contacts are read in one query and the viewer's permissions once for
-    all of them and the queue: a reconnecting console costs a handful of
-    queries, which matters when every console of a restarted worker comes
-    back at once. The queue itself is not read here but shared by the
-    worker's consoles (`SupporterConsumer.queue_for`).
+    The contacts served now are read in one query. A replay is only right
+    for a contact whose group the socket had joined before it was read
+    (`joined`, public id -> pk): when the contacts served differ from those
+    (one assigned or ended since the socket subscribed), nothing more is read
+    and `{"join": ..., "leave": ...}` comes back; the socket joins and leaves
+    those groups and asks again.
+
+    The viewer's permissions are read once for all the contacts and the
+    queue: a reconnecting console costs a handful of queries, which matters
+    when every console of a restarted worker comes back at once. The queue
+    itself is not read here but shared by the worker's consoles
+    (`SupporterConsumer.queue_for`).
 
     `actor` is the one the socket read when it opened, for its first welcome
     (None: read afresh). The presence is read afresh either way: it may have
@@ -144,6 +162,11 @@ def _welcome(
     are announced. With it comes whether any offer is pending: most consoles
     have none, and the offers' own read is the dearest of a welcome.
     """
+    serving_now = serving_contacts(supporter)
+    join = {str(c.public_id): c.pk for c in serving_now if str(c.public_id) not in joined}
+    leave = joined.keys() - {str(c.public_id) for c in serving_now}
+    if join or leave:
+        return {"join": join, "leave": sorted(leave)}
     if actor is None:
         actor = Actor.for_user(supporter.user)
     offers = []
@@ -152,7 +175,6 @@ def _welcome(
         if offered:
             offers = serializers.for_viewer(pending_offers(supporter), supporter)
     contacts, replays, read = [], {}, []
-    serving_now = serving_contacts(supporter, among=serving.values())
     # Every contact's messages in one query, however many the console serves:
     # the rows just read give their last seqs.
     replayed = replay_many(
@@ -221,13 +243,12 @@ class SupporterConsumer(BaseConsumer):
     side = SUPPORTER
 
     async def connect(self) -> None:
+        # Not looked at here: a user not read yet is read in the pool (_open_console).
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated:
-            return await self.refuse(CLOSE_UNAUTHENTICATED)
         refused, opened = await console_db(_open_console, user, self.scope.get("session"))
         if refused:
             return await self.refuse(refused)
-        self._session_expires, self.supporter, actor = opened
+        self._session_expires, self.supporter, actor, serving, beat_due = opened
         # For the first welcome only: a later hello reads the roles afresh.
         self._opening_actor: Actor | None = actor
         self.provider_ids = actor.provider_ids
@@ -238,20 +259,25 @@ class SupporterConsumer(BaseConsumer):
         self._snapshot_task: asyncio.Task | None = None
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
         self._queue_changed_at = 0.0  # when the last queue.changed came (time.monotonic)
-        await self.join(supporter_group(self.supporter.pk))
-        for provider_id in sorted(self.provider_ids):
-            await self.join(provider_queue_group(provider_id))
-        if actor.national_agent:
-            await self.join(national_queue_group())
+        # Its contacts' groups too, with the others in one subscription: the
+        # welcome reads their replays after this, and re-reads which contacts
+        # are served, so one assigned or ended meanwhile is joined or left
+        # then (`_welcome`). Nothing a socket receives before its welcome is
+        # delivered anyway (no cursor yet).
+        self.contact_pks.update(serving)
+        await self.join_all(
+            [
+                supporter_group(self.supporter.pk),
+                *(provider_queue_group(p) for p in sorted(self.provider_ids)),
+                *([national_queue_group()] if actor.national_agent else []),
+                *(contact_group(public_id) for public_id in serving),
+            ]
+        )
         # Queue reads that start from now on are no older than what this
         # socket will hear of live (realtime/consumers/queue_share.py).
         self.subscribed_at = time.monotonic()
-        # The contacts it serves are read and joined by `hello`, before its
-        # replay is read: nothing a socket receives before its welcome is
-        # delivered anyway (no cursor yet), so joining them here only cost
-        # a second read of the same rows.
         await self.start()
-        await self.heartbeat(force=True)
+        await self.heartbeat(force=True, write=beat_due)
 
     def log_ref(self) -> str:
         supporter = getattr(self, "supporter", None)
@@ -270,8 +296,12 @@ class SupporterConsumer(BaseConsumer):
         except Exception:
             log.warning("presence update failed for supporter %s", supporter.pk, exc_info=True)
 
-    async def heartbeat(self, *, force: bool = False) -> None:
-        """Sign of life: at once on connect, else batched with the worker's others."""
+    async def heartbeat(self, *, force: bool = False, write: bool = True) -> None:
+        """Sign of life: at once on connect, else batched with the worker's others.
+
+        `write` False (on connect): the supporter's heartbeat row is fresh;
+        the socket is only counted in presence.
+        """
         now = time.monotonic()
         if not force and now - self._last_heartbeat < HEARTBEAT_EVERY_S:
             return
@@ -280,13 +310,9 @@ class SupporterConsumer(BaseConsumer):
             heartbeats.beat(self.supporter.pk, self.channel_name)
             return
         try:
-            await presence.socket_alive(self.supporter.pk, self.channel_name)
-        except Exception:
-            log.warning("presence failed for supporter %s", self.supporter.pk, exc_info=True)
-        try:
             # Written before the connect completes, so routing may offer work
-            # at once; a storm of reconnecting consoles shares the UPDATEs.
-            await heartbeats.alive_now(self.supporter.pk)
+            # at once; a storm of reconnecting consoles shares the writes.
+            await heartbeats.alive_now(self.supporter.pk, self.channel_name, write=write)
         except Exception:
             log.warning("heartbeat failed for supporter %s", self.supporter.pk, exc_info=True)
 
@@ -294,9 +320,10 @@ class SupporterConsumer(BaseConsumer):
 
     async def resync_serving(self) -> dict[str, int]:
         serving = await console_db(serving_contact_ids, self.supporter)
-        for public_id, pk in serving.items():
-            if public_id not in self.contact_pks:
-                await self.start_serving(public_id, pk)
+        new = {p: pk for p, pk in serving.items() if p not in self.contact_pks}
+        if new:
+            self.contact_pks.update(new)
+            await self.join_all([contact_group(public_id) for public_id in new])
         for public_id in [p for p in self.contact_pks if p not in serving]:
             await self.stop_serving(public_id)
         return serving
@@ -363,7 +390,6 @@ class SupporterConsumer(BaseConsumer):
         return serializers.for_viewer(queue_rows(read, self.supporter, actor), self.supporter)
 
     async def on_hello(self, frame: Frame) -> None:
-        serving = await self.resync_serving()
         # No older than the socket's subscription, nor than a queue.changed
         # it has already heard.
         not_before = max(self.subscribed_at, self._queue_changed_at)
@@ -371,9 +397,24 @@ class SupporterConsumer(BaseConsumer):
         # console's own reads go on at the same time.
         actor, self._opening_actor = self._opening_actor, None
         welcome, read = await asyncio.gather(
-            console_db(_welcome, self.supporter, serving, frame["contacts"], actor),
+            console_db(_welcome, self.supporter, dict(self.contact_pks), frame["contacts"], actor),
             queue_share.shared_read(self.provider_ids, not_before=not_before),
         )
+        # The contacts served changed since the socket joined their groups:
+        # join and leave, then read again (a later read is after the join).
+        attempts = 1
+        while "frame" not in welcome:
+            if attempts == _WELCOME_ATTEMPTS:
+                raise Conflict("the contacts you serve keep changing; say hello again")
+            attempts += 1
+            for public_id in welcome["leave"]:
+                await self.stop_serving(public_id)
+            if welcome["join"]:
+                self.contact_pks.update(welcome["join"])
+                await self.join_all([contact_group(p) for p in welcome["join"]])
+            welcome = await console_db(
+                _welcome, self.supporter, dict(self.contact_pks), frame["contacts"], actor
+            )
         welcome["frame"]["queue"] = await self.queue_for(
             welcome["actor"], not_before=not_before, read=read
         )
@@ -517,12 +558,14 @@ class SupporterConsumer(BaseConsumer):
                 self.supporter.presence = event.get("presence")
                 await self.send_json({"type": "presence", "presence": event.get("presence")})
             return
+        # A contact's own frames follow its welcome: its group is joined as
+        # the socket opens, before the console knows the contact.
         if kind in ("typing", "message.receipt"):
-            if contact in self.contact_pks and event.get("who") != "supporter":
+            if self._welcomed(contact) and event.get("who") != "supporter":
                 await self.send_json(event)
             return
         if kind == "suggestions":
-            if contact in self.contact_pks:
+            if self._welcomed(contact):
                 await self.send_json(event)
             return
         if kind == "queue.position" or kind == "queue.closed":
@@ -538,6 +581,9 @@ class SupporterConsumer(BaseConsumer):
             return
         if kind in ("offer.new", "offer.withdrawn", "contact.state", "phone.call"):
             await self.send_json(serializers.for_viewer(event, self.supporter))
+
+    def _welcomed(self, contact: str | None) -> bool:
+        return self.hello_done and contact in self.contact_pks
 
     async def phone_transfer(self, event: dict) -> None:
         """A warm transfer's state; the target of a handover gets the contact like a pick."""

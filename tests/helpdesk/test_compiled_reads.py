@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 from helpdesk.compiled_reads import CompiledRead
 from helpdesk.models import Provider, RoleGrant, Supporter
@@ -98,3 +99,48 @@ def test_instances_come_with_their_relations_like_select_related(
         CompiledInstances(
             Supporter, lambda pk: Supporter.objects.filter(pk=pk), related=("skills",)
         )
+
+
+def test_string_and_uuid_keys(reference_data):
+    """Sessions are read by their key and contacts by their public id."""
+    import uuid
+
+    from django.contrib.auth.models import User
+    from django.contrib.sessions.backends.db import SessionStore
+
+    from helpdesk.models import Contact
+
+    store = SessionStore()
+    store["n"] = 1
+    store.create()
+    by_key = CompiledRead(
+        lambda key: (
+            SessionStore.get_model_class()
+            .objects.filter(session_key=key)
+            .values_list("session_key", "expire_date")
+        ),
+        key=str,
+    )
+    [(key, expires)] = by_key(store.session_key)
+    assert key == store.session_key and expires > timezone.now()
+    assert by_key("x" * 32) == []
+
+    contact = Contact.objects.create(channel="chat", language="fi", state="waiting")
+    by_public_id = CompiledRead(
+        lambda public_id: Contact.objects.filter(public_id=public_id).values_list("pk", "state"),
+        key=uuid.UUID,
+    )
+    assert by_public_id(contact.public_id) == [(contact.pk, "waiting")]
+    Contact.objects.filter(pk=contact.pk).update(state="abandoned")
+    assert by_public_id(contact.public_id) == [(contact.pk, "abandoned")]
+    assert by_public_id(uuid.uuid4()) == []
+    # A key of another kind is refused, not compared as text.
+    for read, wrong in ((by_key, 1), (by_public_id, str(contact.public_id))):
+        with pytest.raises(TypeError):
+            read(wrong)
+    with pytest.raises(TypeError):
+        CompiledRead(_providers, key=float)
+    # auth_user's id is a 32-bit column: its reads compile too.
+    user = User.objects.create(username="compiled-read")
+    by_id = CompiledRead(lambda pk: User.objects.filter(pk=pk).values_list("username"), key=int)
+    assert by_id(user.pk) == [("compiled-read",)]

@@ -166,6 +166,98 @@ async def test_console_socket_of_a_session_from_before_a_password_change_closes_
     await ws.disconnect()
 
 
+async def _console_close_code(application, cookie: str) -> int | None:
+    ws, connected, _ = await _open(
+        application, "/ws/console/", origin=allowed_origin(), cookie=cookie
+    )
+    assert connected
+    code = await Client(ws).close_code()
+    await ws.disconnect()
+    return code
+
+
+async def test_console_sockets_of_expired_logged_out_or_inactive_sessions_close_4401(
+    application, pair
+):
+    """The session and user rows are read with SQL compiled once per process
+    (realtime/socket_auth.py), afresh for every socket: what changed since the
+    last socket opened is seen by the next."""
+    from django.contrib.sessions.models import Session
+
+    _, supporter, _ = pair
+    cookie = await adb(_session_cookie)(supporter.user)
+    key = cookie.split("=", 1)[1]
+    # The same session opens a console before each change: nothing read then sticks.
+    ws, connected, _ = await _open(
+        application, "/ws/console/", origin=allowed_origin(), cookie=cookie
+    )
+    client = Client(ws)
+    await client.send({"type": "hello", "contacts": {}})
+    assert (await client.expect("welcome"))["supporter"]["id"] == supporter.pk
+    await client.disconnect()
+
+    await adb(Session.objects.filter(session_key=key).update)(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+    assert await _console_close_code(application, cookie) == 4401
+
+    # Signed out: Django deletes the session row.
+    cookie = await adb(_session_cookie)(supporter.user)
+    await adb(Session.objects.filter(session_key=cookie.split("=", 1)[1]).delete)()
+    assert await _console_close_code(application, cookie) == 4401
+
+    # Deactivated: ModelBackend no longer lets the user in.
+    cookie = await adb(_session_cookie)(supporter.user)
+    await adb(type(supporter.user).objects.filter(pk=supporter.user.pk).update)(is_active=False)
+    assert await _console_close_code(application, cookie) == 4401
+
+
+async def test_a_session_whose_password_changed_is_flushed_like_channels_does(application, pair):
+    from django.contrib.sessions.models import Session
+
+    _, supporter, _ = pair
+    cookie = await adb(_session_cookie)(supporter.user)
+
+    def change_password():
+        supporter.user.set_password("toinen-salasana-2026")
+        supporter.user.save()
+
+    await adb(change_password)()
+    assert await _console_close_code(application, cookie) == 4401
+    key = cookie.split("=", 1)[1]
+    assert not await adb(Session.objects.filter(session_key=key).exists)()
+
+
+async def test_a_console_reads_its_session_user_and_supporter_in_one_pool_turn(
+    application, pair, monkeypatch
+):
+    """Each hand-over to a database thread costs CPU in a reconnect storm: the
+    session and its user are read in the turn that reads the supporter."""
+    from realtime.consumers import base
+
+    _, supporter, _ = pair
+    cookie = await adb(_session_cookie)(supporter.user)
+    turns: list[str] = []
+    real = base._in_thread
+
+    def counted(fn, args, kwargs):
+        turns.append(fn.__name__)
+        return real(fn, args, kwargs)
+
+    monkeypatch.setattr(base, "_in_thread", counted)
+    ws, connected, _ = await _open(
+        application, "/ws/console/", origin=allowed_origin(), cookie=cookie
+    )
+    assert connected
+    client = Client(ws)
+    await client.send({"type": "ping"})
+    await client.expect("pong")
+    # The first heartbeat's UPDATE (when one is due) is shared with the
+    # consoles opening meanwhile.
+    assert [turn for turn in turns if turn != "heartbeat_many"] == ["_open_console"], turns
+    await client.disconnect()
+
+
 async def test_a_socket_without_a_session_is_anonymous_without_a_database_read(
     application, pair, monkeypatch
 ):

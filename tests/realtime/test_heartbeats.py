@@ -1,6 +1,7 @@
 """Supporter heartbeats: pings of one second become one Redis pipeline and one UPDATE."""
 
 import asyncio
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -125,3 +126,92 @@ async def test_presence_keeps_apart_deployments_that_share_a_redis(two, settings
         "default": {**settings.CHANNEL_LAYERS["default"], "CONFIG": {"prefix": own}}
     }
     assert await presence.socket_closed(a.pk, "socket-1") == 0
+
+
+@pytest.mark.redis
+async def test_opening_consoles_are_counted_in_presence_with_one_pipeline(two, monkeypatch):
+    """Each opening socket is in presence when its connect goes on, and the
+    sockets that open together are written in one round trip."""
+    a, b = two
+    calls: list[dict[int, set[str]]] = []
+    real = presence.sockets_opened
+
+    async def spy(sockets):
+        calls.append({k: set(v) for k, v in sockets.items()})
+        await real(sockets)
+
+    monkeypatch.setattr(presence, "sockets_opened", spy)
+    await asyncio.gather(
+        heartbeats.alive_now(a.pk, "socket-a1"),
+        heartbeats.alive_now(a.pk, "socket-a2"),
+        heartbeats.alive_now(b.pk, "socket-b"),
+    )
+    assert calls == [{a.pk: {"socket-a1", "socket-a2"}, b.pk: {"socket-b"}}]
+    assert await presence.socket_closed(a.pk, "socket-a1") == 1
+    assert await presence.socket_closed(a.pk, "socket-a2") == 0
+    assert await presence.socket_closed(b.pk, "socket-b") == 0
+
+
+async def test_a_failed_presence_does_not_keep_a_console_from_its_heartbeat(two, caplog):
+    a, _ = two
+    with mock.patch.object(presence, "sockets_opened", side_effect=ConnectionError("redis down")):
+        await heartbeats.alive_now(a.pk, "socket")
+    assert "presence of 1 opening sockets failed" in caplog.text
+    stored = await sync_to_async(
+        lambda: Supporter.objects.get(pk=a.pk).last_heartbeat, thread_sensitive=False
+    )()
+    assert stored is not None
+
+
+def test_a_heartbeat_younger_than_a_first_pings_delay_is_left_as_it_is(settings):
+    now = timezone.now()
+    ago = lambda s: now - timedelta(seconds=s)  # noqa: E731
+    # 45 s of timeout, less a ping (25 s), its flush (1 s) and 5 s of margin.
+    assert heartbeats.fresh_s() == 14
+    assert heartbeats.heartbeat_due(None, now)
+    assert not heartbeats.heartbeat_due(ago(13.9), now)
+    assert heartbeats.heartbeat_due(ago(14), now)
+    # With a timeout no ping can keep up with, every opening console writes.
+    settings.PRESENCE_HEARTBEAT_TIMEOUT_S = 30
+    assert heartbeats.fresh_s() == 0
+    assert heartbeats.heartbeat_due(ago(0), now)
+
+
+async def test_an_opening_console_writes_the_heartbeat_only_when_it_is_not_fresh(two, ws_app):
+    """Routing must see the supporter until the new socket's first ping is
+    written: a heartbeat old enough to run out before that is written at once."""
+    from routing.availability import presence_after_heartbeat
+    from tests.realtime.conftest import supporter_client
+
+    a, _ = two
+
+    def set_beat(seconds_ago: float):
+        beat = timezone.now() - timedelta(seconds=seconds_ago)
+        Supporter.objects.filter(pk=a.pk).update(last_heartbeat=beat, presence="available")
+        return beat
+
+    def stored():
+        return Supporter.objects.get(pk=a.pk).last_heartbeat
+
+    write = sync_to_async(set_beat, thread_sensitive=False)
+    read = sync_to_async(stored, thread_sensitive=False)
+
+    async def opened():
+        console = await supporter_client(ws_app, a.user)
+        # Answered once its connect has finished (heartbeat included).
+        await console.send({"type": "ping"})
+        await console.expect("pong")
+        return console
+
+    fresh = await write(5)
+    console = await opened()
+    assert await read() == fresh  # left as it was
+    # ...and it still counts past the new socket's first ping and its flush.
+    first_ping = fresh + timedelta(seconds=5 + heartbeats.CONSOLE_PING_EVERY_S + 1)
+    assert presence_after_heartbeat("available", fresh, first_ping) == "available"
+    await console.disconnect()
+
+    stale = await write(heartbeats.fresh_s() + 1)
+    console = await opened()
+    assert await read() > stale + timedelta(seconds=heartbeats.fresh_s())
+    await console.disconnect()

@@ -97,3 +97,42 @@ async def test_a_routing_rounds_events_go_out_as_one_batch(layer):
     many.assert_called_once()
     got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(50)]
     assert [m["event"]["contact"] for m in got] == [str(n) for n in range(50)]
+
+
+async def test_groups_added_together_take_one_subscribe_and_all_deliver(layer):
+    """A console joins its groups as it opens with one SUBSCRIBE, not one each;
+    what is sent to any of them afterwards arrives, as after group_add."""
+    channel = await layer.new_channel()
+    other = await layer.new_channel()
+    await layer.group_add("shared", other)  # subscribed already: not asked for again
+    shard = layer._get_layer()._get_shard(channel)
+    with mock.patch.object(shard._pubsub, "subscribe", wraps=shard._pubsub.subscribe) as subscribe:
+        await layer.group_add_many(["own", "shared", "queue"], channel)
+    [call] = subscribe.call_args_list
+    names = [layer._get_layer()._get_group_channel_name(g) for g in ("own", "queue")]
+    assert list(call.args) == names
+    for n, group in enumerate(["own", "shared", "queue"]):
+        await layer.group_send(group, {"type": "t", "n": n})
+    got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(3)]
+    assert [m["n"] for m in got] == [0, 1, 2]
+    assert (await asyncio.wait_for(layer.receive(other), 5))["n"] == 1
+    # Left one by one, like any group.
+    await layer.group_discard("own", channel)
+    await layer.group_send("own", {"type": "t", "n": 9})
+    await layer.group_send("queue", {"type": "t", "n": 10})
+    assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == 10
+
+
+async def test_groups_added_while_redis_is_away_are_noted_for_the_watcher(layer):
+    channel = await layer.new_channel()
+    shard = layer._get_layer()._get_shard(channel)
+    with (
+        mock.patch.object(shard._pubsub, "subscribe", side_effect=ConnectionError("gone")),
+        mock.patch("realtime.layer_watch.note_trouble") as trouble,
+    ):
+        await layer.group_add_many(["a", "b"], channel)  # does not raise
+    trouble.assert_called_once()
+    groups = layer._get_layer().groups
+    assert all(channel in groups[layer._get_layer()._get_group_channel_name(g)] for g in "ab")
+    with pytest.raises(RuntimeError):
+        await layer.group_add_many(["a"], "specific.of-another-process")

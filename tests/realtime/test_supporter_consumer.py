@@ -4,6 +4,7 @@ import pytest
 from channels.db import database_sync_to_async as adb
 from channels.testing import WebsocketCommunicator
 from django.test import Client as HttpClient
+from django.utils import timezone
 
 from helpdesk.models import Contact, Message, Offer, Supporter
 from helpdesk.services import messages as message_service
@@ -391,10 +392,11 @@ async def test_supporter_bad_frames(ws_app, pair):
 
 
 # A console's opening: the supporter's row with whether it holds any role
-# grant (1), its providers (1); the grants themselves only when it holds some.
-OPEN_QUERIES = 2
-# Its first welcome, with the actor read at opening: its presence with whether
-# any offer is pending (1), the contacts it serves (1), their messages (1), the
+# grant (1), its providers (1), the contacts it serves (1, their groups are
+# joined with the others); the grants themselves only when it holds some.
+OPEN_QUERIES = 3
+# Its first welcome, with the actor read at opening: the contacts it serves
+# (1), its presence with whether any offer is pending (1), their messages (1), the
 # transcripts' audit (one bulk insert: BEGIN, INSERT, COMMIT); then the queue
 # read its worker's consoles share: providers and their areas (3), the waiting
 # contacts (1). The offers are read (1 more) only when one is pending.
@@ -414,9 +416,10 @@ def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, 
     make_contact(state="waiting")
     served = [make_contact(state="active", supporter=supporter, provider=provider)]
     with CaptureQueriesContext(connection) as opening:
-        refused, (_, _, actor) = _open_console(supporter.user, None)
+        refused, (_, _, actor, joined, _) = _open_console(supporter.user, None)
     assert (refused, len(opening)) == (0, OPEN_QUERIES)
     assert actor.provider_ids == {provider.pk}
+    assert joined == {str(served[0].public_id): served[0].pk}
 
     def welcome_queries() -> tuple[int, dict]:
         serving = serving_contact_ids(supporter)
@@ -447,12 +450,57 @@ def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, 
     assert (one, ten) == (WELCOME_QUERIES, WELCOME_QUERIES)
     assert {c["id"] for c in welcome["frame"]["contacts"]} == {str(c.public_id) for c in served}
     assert all("description" in c for c in welcome["frame"]["contacts"])
-    # Only what the socket has joined: a contact assigned since comes by event.
-    assert _welcome(supporter, {}, {}, actor)["frame"]["contacts"] == []
+    # A replay only after its contact's group was joined: served contacts the
+    # socket has not joined (assigned since it subscribed) are to be joined
+    # first, and nothing else is read (no transcript shown, none audited).
+    with CaptureQueriesContext(connection) as unjoined:
+        assert _welcome(supporter, {}, {}, actor) == {
+            "join": {str(c.public_id): c.pk for c in served},
+            "leave": [],
+        }
+    assert len(unjoined) == 1
+    gone = {"0b8d5c52-3f4e-4f59-9f3c-6d1b6a3e9c11": 10**9}
+    assert _welcome(supporter, {**serving_contact_ids(supporter), **gone}, {}, actor) == {
+        "join": {},
+        "leave": list(gone),
+    }
     # A pending offer costs its own read, in that welcome only.
     Offer.objects.create(contact=make_contact(state="offered"), supporter=supporter)
     offered, welcome = welcome_queries()
     assert (offered, len(welcome["frame"]["offers"])) == (WELCOME_QUERIES + 1, 1)
+
+
+async def test_contacts_assigned_or_ended_between_opening_and_hello_are_joined_or_left(
+    ws_app, pair
+):
+    """A console joins the groups of the contacts it serves as it opens. One
+    assigned before its hello, with no event reaching it (routing's could be on
+    its way), is joined before its transcript is read, so what is written
+    after the welcome arrives; one ended meanwhile is left out."""
+    from helpdesk.models import Assignment
+
+    provider, supporter, ended = pair
+    console = await supporter_client(ws_app, supporter.user)  # opened, no hello yet
+
+    def change():
+        Contact.objects.filter(pk=ended.pk).update(state="ended")
+        Assignment.objects.filter(contact=ended).update(ended_at=timezone.now())
+        added = make_contact(state="active", supporter=supporter, provider=provider)
+        message_service.post_message(contact_id=added.pk, client_msg_id="a", body="ennen")
+        return added
+
+    added = await adb(change)()
+    await console.send({"type": "hello", "contacts": {}})
+    welcome = await console.expect("welcome")
+    [contact] = welcome["contacts"]
+    assert contact["id"] == str(added.public_id)
+    assert [m["body"] for m in contact["messages"]] == ["ennen"]
+    customer = await customer_client(ws_app, added)
+    await customer.send({"type": "message.send", "client_msg_id": "b", "body": "jälkeen"})
+    new = await console.expect("message.new", contact=str(added.public_id))
+    assert new["message"]["body"] == "jälkeen"
+    await customer.disconnect()
+    await console.disconnect()
 
 
 async def test_a_welcome_never_lists_a_queue_older_than_its_subscription(ws_app, waiting):
