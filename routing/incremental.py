@@ -148,6 +148,8 @@ class IncrementalSnapshot:
         self.partial_loads = 0
         self.rows_read = 0
         """Contact rows read in full, over all rounds (what the equivalence tests watch)."""
+        self.lock_was_taken = False
+        """Whether this state's last turn found another process mid-round (routing.services)."""
         self.reset()
 
     def reset(self) -> None:

@@ -955,8 +955,16 @@ def dispatch(
     try:
         with store.dispatch_transaction() as lock:
             if state is not None:
-                # The kept state asks for the lock with its first reads.
+                # The kept state asks for the lock with its first reads, one
+                # round trip. Right after a turn that found the lock taken,
+                # another process is likely still mid-round: then the lock is
+                # asked for alone, so that a turn that reads nothing costs one
+                # statement, not the building and planning of the round's reads
+                # (in a surge of creations the ticker retries every BUSY_RETRY_S).
+                if state.lock_was_taken and not lock.take():
+                    return None
                 loaded = state.load(now=now, lock=lock)
+                state.lock_was_taken = loaded is None
             else:
                 loaded = snapshot.load(now=now) if lock.take() else None
             if loaded is None:

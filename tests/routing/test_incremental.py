@@ -334,12 +334,26 @@ def test_a_round_that_finds_the_lock_taken_reads_nothing_and_keeps_its_state(
         # The lock and the guarded reads went together; none of them read a row.
         assert trips.count == 1 and trips.statements == 7
         assert not Offer.objects.filter(contact=contact).exists()
+        # The next turn, the other process likely still mid-round, asks for the lock alone.
+        with RoundTrips() as trips:
+            assert services.dispatch(state=kept) is None
+        assert trips.count == 1 and trips.statements == 1
+        assert (kept.partial_loads, kept.rows_read) == before
     finally:
         release.set()
         other.join(10)
-    decision = services.dispatch(state=kept)
+    # Free again: the lock alone, then the reads.
+    with RoundTrips() as trips:
+        decision = services.dispatch(state=kept)
     assert decision is not None and [o.contact_id for o in decision.offers] == [contact.pk]
     assert kept.rows_read == before[1] + 1
+    lock_alone_first = trips.count
+    # After a round the lock goes with the reads again: one trip fewer (here two
+    # in all, the batch and the positions it stores; no savepoint in this test).
+    with RoundTrips() as trips:
+        assert services.dispatch(state=kept) is not None
+    assert trips.count == 2 and trips.statements == 9
+    assert lock_alone_first > trips.count
 
 
 @pytest.mark.django_db(transaction=True)
