@@ -80,6 +80,9 @@ def test_bad_arguments_are_clear_errors(reference_data):
     with pytest.raises(CommandError):
         call_command("simulate_traffic", "--weeks", "1", "--regions", "98", stdout=StringIO())
     out = StringIO()
-    call_command("simulate_traffic", "--weeks", "0.1", "--regions", "21", stdout=out)
-    call_command("simulate_traffic", "--weeks", "0.1", "--regions", "21", "--if-empty", stdout=out)
+    # A whole week, so that the window holds opening hours whatever the time of
+    # day the test runs at (a tenth of a week ending at 07:00 held none).
+    call_command("simulate_traffic", "--weeks", "1", "--regions", "21", stdout=out)
+    assert "contacts=0 " not in out.getvalue(), out.getvalue()
+    call_command("simulate_traffic", "--weeks", "1", "--regions", "21", "--if-empty", stdout=out)
     assert "skipped" in out.getvalue().splitlines()[-1]
