@@ -119,10 +119,10 @@ def main() -> None:
         original = snapshot.load
 
         def timed(kind: str, read):
-            def wrapper(*, now, **kwargs):
+            def wrapper(*, now):
                 started = time.thread_time()
                 try:
-                    return read(now=now, **kwargs)
+                    return read(now=now)
                 finally:
                     load_cpu[kind].append((time.thread_time() - started) * 1000)
 

@@ -35,12 +35,8 @@ How changes are seen (PostgreSQL):
   round's clock jumps or a round failed): a safety net, and the moment the
   recent handle times are measured again.
 
-A round without a full read makes two round trips of reads (helpdesk/db_batch.py):
-one batch of everything that needs nothing else (the scan, pending offers,
-the fingerprint, supporters, their load, closed notices), then one of the
-rows and declines that batch named. Any other database (SQLite in a quick
-local run) gets the full load every round. See tests/routing/test_incremental.py
-for the equivalence property.
+Any other database (SQLite in a quick local run) gets the full load every
+round. See tests/routing/test_incremental.py for the equivalence property.
 """
 
 from __future__ import annotations
@@ -53,8 +49,6 @@ from django.conf import settings
 from django.db import connection
 from django.db.models.expressions import RawSQL
 
-from helpdesk.db_batch import Raw, fetch_together
-from helpdesk.db_locks import Gate
 from helpdesk.models import (
     Contact,
     ExceptionDate,
@@ -118,8 +112,7 @@ def _routing_version(table: str) -> str:
     return f"hash_record_extended(ROW({columns}), 0)"
 
 
-def _config_fingerprint() -> Raw:
-    """The statement whose one value changes whenever a row of a cached table does."""
+def _config_fingerprint() -> str:
     parts = []
     for model in _CONFIG_MODELS:
         table = connection.ops.quote_name(model._meta.db_table)
@@ -127,16 +120,9 @@ def _config_fingerprint() -> Raw:
             f"(SELECT count(*)::text || ':' || coalesce(string_agg("
             f"xmin::text || '/' || ctid::text, ','), '') FROM {table})"
         )
-    return Raw(f"SELECT md5(concat_ws('|', {', '.join(parts)}))")
-
-
-def _every_round():
-    """What a round reads afresh whatever changed: supporters, their load, closed notices."""
-    return (
-        snapshot.supporter_rows_query(),
-        snapshot.load_query(None),
-        snapshot.closed_notices_query(),
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT md5(concat_ws('|', {', '.join(parts)}))")
+        return cursor.fetchone()[0]
 
 
 class IncrementalSnapshot:
@@ -148,8 +134,6 @@ class IncrementalSnapshot:
         self.partial_loads = 0
         self.rows_read = 0
         """Contact rows read in full, over all rounds (what the equivalence tests watch)."""
-        self.lock_was_taken = False
-        """Whether this state's last turn found another process mid-round (routing.services)."""
         self.reset()
 
     def reset(self) -> None:
@@ -171,24 +155,15 @@ class IncrementalSnapshot:
 
     invalidate = reset
 
-    def load(self, *, now: datetime, lock: Gate | None = None) -> snapshot.Loaded | None:
-        """The round's snapshot; None when `lock` (the round's) is held by another process.
-
-        With `lock` not yet asked for, a round that reads only changes asks
-        for it with its first batch of reads: one round trip for both.
-        """
-        if connection.vendor != "postgresql" or self._full_due(now):
-            if lock is not None and not lock.take():
-                return None
-            if connection.vendor != "postgresql":
-                return snapshot.load(now=now)
-            every_round = self._read_all(now)
+    def load(self, *, now: datetime) -> snapshot.Loaded:
+        if connection.vendor != "postgresql":
+            return snapshot.load(now=now)
+        if self._full_due(now):
+            self._read_all(now)
         else:
-            every_round = self._read_changes(now, lock)
-            if every_round is None:
-                return None
+            self._read_changes(now)
         self._last_now = now
-        return self._loaded(now, *every_round)
+        return self._loaded(now)
 
     # -- when ----------------------------------------------------------------
 
@@ -202,30 +177,16 @@ class IncrementalSnapshot:
         return now < self._last_now or now - self._full_now >= timedelta(seconds=every)
 
     # -- reading -------------------------------------------------------------
-    #
-    # The reads of a round go to the database in batches (helpdesk/db_batch.py):
-    # those that need nothing from one another share one round trip, and a
-    # round trip costs a round more than the reading does while PostgreSQL is
-    # busy with a burst of new contacts.
 
-    def _read_all(self, now: datetime) -> tuple[list, list, list]:
+    def _read_all(self, now: datetime) -> None:
         self.reset()
         self.full_loads += 1
-        # The fingerprint goes first: the configuration read after it is at
-        # least as new as what it describes.
-        (fingerprint,), rows, pending, declined, *every_round = fetch_together(
-            _config_fingerprint(),
-            self._rows_query(None),
-            snapshot.pending_query(),
-            snapshot.declined_query(),
-            *_every_round(),
-        )
-        self._fingerprint = fingerprint[0]
+        self._fingerprint = _config_fingerprint()
         self._read_config(now)
         self._handle_times = snapshot._handle_times(now)
-        self.rows_read += len(rows)
-        self._pending = snapshot.pending_from(pending)
-        declined = snapshot.declined_from(declined)
+        rows = self._read_rows(None)
+        self._pending = snapshot.read_pending()
+        declined = snapshot.read_declined()
         for r in rows:
             self._store_row(r)
         for cid in self._rows:
@@ -233,47 +194,15 @@ class IncrementalSnapshot:
             self._rebuild(cid)
         self._full_at = time.monotonic()
         self._full_now = now
-        return tuple(every_round)
 
-    def _read_changes(self, now: datetime, lock: Gate | None) -> tuple[list, list, list] | None:
-        """Two round trips: what can be read at once, then the rows and declines it names.
-
-        None when `lock` turned out to be another process's.
-        """
-        first = (
-            self._scan_statement(),
-            snapshot.pending_query(),
-            _config_fingerprint(),
-            *_every_round(),
-        )
-        read = lock.fetch(*first) if lock is not None else fetch_together(*first)
-        if read is None:
-            return None  # another process's round: nothing was read, nothing changes
+    def _read_changes(self, now: datetime) -> None:
         self.partial_loads += 1
-        scan, pending, (fingerprint,), *every_round = read
-        scan = self._take_scan(scan)
+        scan = self._scan_versions()
         gone = self._versions.keys() - scan.keys()
         for cid in gone:
             self._forget(cid)
         changed = [cid for cid, v in scan.items() if self._versions.get(cid) != v]
-        pending = snapshot.pending_from(pending)
-        moved = {
-            cid
-            for cid in pending.keys() | self._pending.keys()
-            if pending.get(cid) != self._pending.get(cid)
-        }
-        # Declines are read for every contact that may turn out dirty below:
-        # the changed ones (if still routed) and those whose pending offer moved.
-        maybe_dirty = sorted(set(changed) | (moved & self._rows.keys()))
-        reads = []
-        if changed:
-            reads.append(self._rows_query(changed))
-        if maybe_dirty:
-            reads.append(snapshot.declined_query(maybe_dirty))
-        results = fetch_together(*reads) if reads else []
-        rows = results.pop(0) if changed else []
-        declined = snapshot.declined_from(results.pop(0)) if maybe_dirty else {}
-        self.rows_read += len(rows)
+        rows = self._read_rows(changed) if changed else []
         dirty = set()
         for r in rows:
             self._store_row(r)
@@ -281,28 +210,33 @@ class IncrementalSnapshot:
         # Listed by the scan but no longer routed when its row was read: it left.
         for cid in set(changed) - dirty:
             self._forget(cid)
+        pending = snapshot.read_pending()
+        for cid in pending.keys() | self._pending.keys():
+            if pending.get(cid) != self._pending.get(cid) and cid in self._rows:
+                dirty.add(cid)
         self._pending = pending
-        dirty |= moved & self._rows.keys()
-        for cid in dirty:
-            self._declined[cid] = frozenset(declined.get(cid, ()))
-            self._rebuild(cid)
-        if fingerprint[0] != self._fingerprint:
-            self._fingerprint = fingerprint[0]
+        if dirty:
+            declined = snapshot.read_declined(sorted(dirty))
+            for cid in dirty:
+                self._declined[cid] = frozenset(declined.get(cid, ()))
+                self._rebuild(cid)
+        fingerprint = _config_fingerprint()
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
             self._read_config(now)
-        return tuple(every_round)
 
-    def _scan_statement(self) -> Raw:
-        """Routing versions and stored positions of the routed contacts."""
+    def _scan_versions(self) -> dict[int, int]:
+        """Routing versions of the routed contacts; their stored positions taken on the way."""
         q = connection.ops.quote_name
         table = q(Contact._meta.db_table)
         positions = ", ".join(q(Contact._meta.get_field(name).column) for name in POSITION_FIELDS)
-        return Raw(
-            f"SELECT id, {_routing_version(table)}, {positions} FROM {table} WHERE state = ANY(%s)",
-            [list(snapshot.ROUTED_STATES)],
-        )
-
-    def _take_scan(self, rows: list[tuple]) -> dict[int, int]:
-        """The scan's versions; the stored positions of unchanged rows taken on the way."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, {_routing_version(table)}, {positions}"
+                f" FROM {table} WHERE state = ANY(%s)",
+                [list(snapshot.ROUTED_STATES)],
+            )
+            rows = cursor.fetchall()
         versions = {}
         for cid, version, *stored in rows:
             versions[cid] = version
@@ -320,15 +254,18 @@ class IncrementalSnapshot:
             row[name] = value
             setattr(info, name, value)
 
-    def _rows_query(self, ids: list[int] | None):
-        """Full rows of the routed contacts (or of those of `ids`), each with its version."""
+    def _read_rows(self, ids: list[int] | None) -> list[dict]:
         qs = Contact.objects.filter(state__in=snapshot.ROUTED_STATES)
         if ids is not None:
             qs = qs.filter(pk__in=ids)
         table = connection.ops.quote_name(Contact._meta.db_table)
-        return qs.annotate(row_version=RawSQL(_routing_version(table), ())).values(
-            *snapshot.CONTACT_FIELDS, "row_version"
+        rows = list(
+            qs.annotate(row_version=RawSQL(_routing_version(table), ())).values(
+                *snapshot.CONTACT_FIELDS, "row_version"
+            )
         )
+        self.rows_read += len(rows)
+        return rows
 
     def _read_config(self, now: datetime) -> None:
         self._providers = snapshot.read_provider_config(None, now=now)
@@ -356,13 +293,10 @@ class IncrementalSnapshot:
         self._waiting[cid] = waiting
         self._infos[cid] = info
 
-    def _loaded(
-        self, now: datetime, supporter_rows: list[dict], load: list, notices: list
-    ) -> snapshot.Loaded:
-        # The load of every supporter with an active assignment, read in the
-        # same trip as the supporters: only those listed are looked up in it.
+    def _loaded(self, now: datetime) -> snapshot.Loaded:
+        rows = snapshot.read_supporter_rows()
         supporters, expired = snapshot.supporter_states(
-            supporter_rows, self._memberships, snapshot.load_from(load), now
+            rows, self._memberships, snapshot.read_load([r["id"] for r in rows]), now
         )
         pending = {cid: p for cid, p in self._pending.items() if cid in self._rows}
         loaded = snapshot.assemble(
@@ -375,6 +309,6 @@ class IncrementalSnapshot:
             providers=snapshot.provider_states_at(self._providers, now),
             workflows=self._workflows,
             handle_times=self._handle_times,
-            notices=dict(notices),
+            notices=snapshot.read_closed_notices(),
         )
         return loaded

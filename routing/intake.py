@@ -178,13 +178,10 @@ class _Insert:
         # field's own conversion for this database.
         return [f.get_db_prep_save(f.pre_save(obj, True), db) for f in self.fields]
 
-    def statement(self, objs: list[Model]) -> tuple[str, list]:
+    def execute(self, cursor, objs: list[Model]) -> None:
         db = transaction.get_connection()  # the wrapper itself, not the per-thread proxy
         sql = self.head + ", ".join([self.row] * len(objs)) + self.returning
-        return sql, [value for obj in objs for value in self.params(obj, db)]
-
-    def execute(self, cursor, objs: list[Model]) -> None:
-        sql, params = self.statement(objs)
+        params = [value for obj in objs for value in self.params(obj, db)]
         cursor.execute(sql, params)
         if not self.returning_pk:
             return
@@ -196,11 +193,6 @@ class _Insert:
 
 
 _inserts: dict[tuple[str, type[Model]], _Insert] = {}
-
-
-def rows_insert(model: type[Model]) -> _Insert:
-    """The INSERT of `model`'s rows that returns nothing (routing/store.py's events)."""
-    return _insert(model, returning_pk=False)
 
 
 def _insert(model: type[Model], *, returning_pk: bool) -> _Insert:

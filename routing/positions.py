@@ -26,18 +26,8 @@ def frame_every_s() -> float:
     return float(getattr(settings, "ROUTING_POSITION_FRAME_S", DEFAULT_FRAME_EVERY_S))
 
 
-def publish(
-    loaded: Loaded,
-    positions: Iterable[Position],
-    *,
-    now: datetime,
-    store_rows: list[tuple[int, int, int | None]] | None = None,
-) -> list[int]:
-    """Send and store the positions that are due; returns the contacts new to the queue.
-
-    With `store_rows` the rows to store are added to it, for the caller to
-    store with its other writes (store.save_round), instead of stored here.
-    """
+def publish(loaded: Loaded, positions: Iterable[Position], *, now: datetime) -> list[int]:
+    """Send and store the positions that are due; returns the contacts new to the queue."""
     every = frame_every_s()
     rows, first = [], []
     for p in positions:
@@ -62,8 +52,5 @@ def publish(
                 "estimated_wait_s": p.estimated_wait_s,
             },
         )
-    if store_rows is not None:
-        store_rows.extend(rows)
-    else:
-        store.save_positions(rows, at=now)
+    store.save_positions(rows, at=now)
     return first

@@ -951,26 +951,15 @@ def dispatch(
     ``state``: the routing state a ticker keeps between its rounds
     (routing/incremental.py); without it the round reads everything.
     """
+    explicit_now = now is not None
     now = now or timezone.now()
     try:
-        with store.dispatch_transaction() as lock:
-            if state is not None:
-                # The kept state asks for the lock with its first reads, one
-                # round trip. Right after a turn that found the lock taken,
-                # another process is likely still mid-round: then the lock is
-                # asked for alone, so that a turn that reads nothing costs one
-                # statement, not the building and planning of the round's reads
-                # (in a surge of creations the ticker retries every BUSY_RETRY_S).
-                if state.lock_was_taken and not lock.take():
-                    return None
-                loaded = state.load(now=now, lock=lock)
-                state.lock_was_taken = loaded is None
-            else:
-                loaded = snapshot.load(now=now) if lock.take() else None
-            if loaded is None:
+        with store.dispatch_lock() as got:
+            if not got:
                 return None
+            loaded = state.load(now=now) if state is not None else snapshot.load(now=now)
             decision = decide(loaded.snapshot)
-            _Apply(loaded, now=now).run(decision)
+            _Apply(loaded, now=now, backdate_offers=explicit_now).run(decision)
     except BaseException:
         if state is not None:
             # What the round changed in the kept state was rolled back in the database.
@@ -987,9 +976,10 @@ class _Apply:
     contact rather than undoing their action.
     """
 
-    def __init__(self, loaded: snapshot.Loaded, *, now: datetime):
+    def __init__(self, loaded: snapshot.Loaded, *, now: datetime, backdate_offers: bool):
         self.loaded = loaded
         self.now = now
+        self.backdate_offers = backdate_offers
         self.events: list = []
         self.changed_providers: set[int] = set()
         self.locked: set[int] = set()
@@ -1005,10 +995,9 @@ class _Apply:
         self._expirations(decision)
         self._advances(decision)
         self._offers(decision)
-        positions_due = self._positions(decision)
+        self._positions(decision)
         self._closed(decision)
-        # The round's last writes wait for no answer: they share a round trip.
-        store.save_round(positions=positions_due, at=self.now, events=self.events)
+        store.save_events(self.events)
         _publish_queue_changed(self.changed_providers)
 
     def _touch(self, contact_id: int) -> None:
@@ -1116,7 +1105,6 @@ class _Apply:
             self._touch(a.contact_id)
 
     def _offers(self, decision: Decision) -> None:
-        # The offers come back with their contacts for the payloads: no read after.
         made = store.create_offers(
             [
                 (o.contact_id, o.supporter_id, self.state.get(o.contact_id, ContactState.WAITING))
@@ -1124,32 +1112,37 @@ class _Apply:
             ],
             now=self.now,
         )
-        timeout = settings.ROUTING_OFFER_TIMEOUT_S
-        for offer in made:
-            info = self.loaded.contacts[offer.contact_id]
+        if not made:
+            return
+        for offer_id, (contact_id, supporter_id) in made.items():
+            info = self.loaded.contacts[contact_id]
             self.events.append(
                 store.event(
-                    offer.contact_id,
+                    contact_id,
                     "offered",
                     at=self.now,
-                    supporter_id=offer.supporter_id,
+                    supporter_id=supporter_id,
                     step_index=info.step_index,
-                    data={"offer": offer.pk},
+                    data={"offer": offer_id},
                 )
             )
-            self._touch(offer.contact_id)
+            self._touch(contact_id)
+        if self.backdate_offers:
+            # The round runs at an explicit clock (tests, simulation): offers
+            # must expire by that clock, not the wall clock.
+            Offer.objects.filter(pk__in=made).update(created_at=self.now)
+        offers = Offer.objects.filter(pk__in=made).select_related(
+            "contact__municipality", "contact__topic"
+        )
+        timeout = settings.ROUTING_OFFER_TIMEOUT_S
+        for offer in offers:
             payload = selectors.offer_payload(offer, offer.contact, timeout_s=timeout)
             publish_on_commit(supporter_group(offer.supporter_id), {"type": "offer.new", **payload})
             _publish_state(offer.contact, ContactState.OFFERED)
 
-    def _positions(self, decision: Decision) -> list[tuple[int, int, int | None]]:
-        """The positions to store; their frames go out after commit."""
-        due: list[tuple[int, int, int | None]] = []
-        for contact_id in positions.publish(
-            self.loaded, decision.positions, now=self.now, store_rows=due
-        ):
+    def _positions(self, decision: Decision) -> None:
+        for contact_id in positions.publish(self.loaded, decision.positions, now=self.now):
             self._touch(contact_id)  # new in the queue: the provider queues list it now
-        return due
 
     def _closed(self, decision: Decision) -> None:
         sent = self.loaded.closed_notices

@@ -294,12 +294,8 @@ SUPPORTER_FIELDS = (
 )
 
 
-def supporter_rows_query():
-    return Supporter.objects.exclude(presence="offline").values(*SUPPORTER_FIELDS)
-
-
 def read_supporter_rows() -> list[dict]:
-    return list(supporter_rows_query())
+    return list(Supporter.objects.exclude(presence="offline").values(*SUPPORTER_FIELDS))
 
 
 def read_memberships(ids: list[int] | None) -> Memberships:
@@ -321,24 +317,16 @@ def read_memberships(ids: list[int] | None) -> Memberships:
     )
 
 
-def load_query(ids: list[int] | None):
-    """(supporter, channel, active assignments) of the given supporters, or of all."""
+def read_load(ids: list[int] | None) -> dict[int, dict[str, int]]:
+    """Active assignments per supporter and channel."""
+    load: dict[int, dict[str, int]] = defaultdict(dict)
     active = Assignment.objects.filter(ended_at__isnull=True)
     if ids is not None:
         active = active.filter(supporter_id__in=ids)
-    return active.values_list("supporter_id", "contact__channel").annotate(n=Count("id"))
-
-
-def load_from(rows: Iterable[tuple[int, str, int]]) -> dict[int, dict[str, int]]:
-    load: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = active.values_list("supporter_id", "contact__channel").annotate(n=Count("id"))
     for sid, channel, n in rows:
         load[sid][channel] = n
     return load
-
-
-def read_load(ids: list[int] | None) -> dict[int, dict[str, int]]:
-    """Active assignments per supporter and channel."""
-    return load_from(load_query(ids))
 
 
 def supporter_states(
@@ -419,22 +407,19 @@ def read_contacts(ids: list[int] | None = None) -> list[dict]:
     return list(qs.values(*CONTACT_FIELDS))
 
 
-def pending_query():
-    return Offer.objects.filter(
-        state=Offer.State.PENDING, contact__state__in=ROUTED_STATES
-    ).values_list("id", "contact_id", "supporter_id", "created_at")
-
-
-def pending_from(rows: Iterable[tuple[int, int, int, datetime]]) -> dict[int, PendingRow]:
-    return {cid: (oid, sid, created) for oid, cid, sid, created in rows}
-
-
 def read_pending() -> dict[int, PendingRow]:
     """Contact id -> its pending offer, for every routed contact."""
-    return pending_from(pending_query())
+    pending: dict[int, PendingRow] = {}
+    for oid, cid, sid, created in Offer.objects.filter(
+        state=Offer.State.PENDING, contact__state__in=ROUTED_STATES
+    ).values_list("id", "contact_id", "supporter_id", "created_at"):
+        pending[cid] = (oid, sid, created)
+    return pending
 
 
-def declined_query(ids: list[int] | None = None):
+def read_declined(ids: list[int] | None = None) -> dict[int, set[int]]:
+    """Contact id -> supporters who declined it (or let it expire) since it last queued."""
+    declined: dict[int, set[int]] = defaultdict(set)
     qs = Offer.objects.filter(
         state__in=(Offer.State.DECLINED, Offer.State.EXPIRED, Offer.State.WITHDRAWN),
         contact__state__in=ROUTED_STATES,
@@ -442,29 +427,17 @@ def declined_query(ids: list[int] | None = None):
     )
     if ids is not None:
         qs = qs.filter(contact_id__in=ids)
-    return qs.values_list("contact_id", "supporter_id")
-
-
-def declined_from(rows: Iterable[tuple[int, int]]) -> dict[int, set[int]]:
-    declined: dict[int, set[int]] = defaultdict(set)
-    for cid, sid in rows:
+    for cid, sid in qs.values_list("contact_id", "supporter_id"):
         declined[cid].add(sid)
     return declined
 
 
-def read_declined(ids: list[int] | None = None) -> dict[int, set[int]]:
-    """Contact id -> supporters who declined it (or let it expire) since it last queued."""
-    return declined_from(declined_query(ids))
-
-
-def closed_notices_query():
-    return ClosedNotice.objects.filter(contact__state__in=ROUTED_STATES).values_list(
-        "contact_id", "opens_at"
-    )
-
-
 def read_closed_notices() -> dict[int, datetime | None]:
-    return dict(closed_notices_query())
+    return dict(
+        ClosedNotice.objects.filter(contact__state__in=ROUTED_STATES).values_list(
+            "contact_id", "opens_at"
+        )
+    )
 
 
 def contact_entry(

@@ -23,11 +23,9 @@ from datetime import datetime
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
-from helpdesk.db_batch import Raw, fetch_together
-from helpdesk.db_locks import Gate, exclusive_transaction, gated_transaction
+from helpdesk.db_locks import exclusive_transaction
 from helpdesk.models import Assignment, Contact, ContactEvent, Offer, Supporter
 from helpdesk.models.contacts import QUEUED_STATES, ContactState, can_transition
-from routing.intake import rows_insert
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +44,6 @@ def dispatch_lock() -> AbstractContextManager[bool]:
     Yields False (without blocking) when another process or thread holds it.
     """
     return exclusive_transaction(DISPATCH_LOCK_KEY, _local_dispatch_lock)
-
-
-def dispatch_transaction() -> AbstractContextManager[Gate]:
-    """`dispatch_lock` whose lock is asked for with the round's first reads (one trip)."""
-    return gated_transaction(DISPATCH_LOCK_KEY, _local_dispatch_lock)
 
 
 def event(
@@ -143,136 +136,55 @@ def create_offer(
     return offer.pk
 
 
-def create_offers(rows: list[tuple[int, int, str]], *, now: datetime) -> list[Offer]:
-    """Many offers at once: [(contact, supporter, state seen)] -> the offers made.
+def create_offers(rows: list[tuple[int, int, str]], *, now: datetime) -> dict[int, tuple[int, int]]:
+    """Many offers at once: [(contact, supporter, state seen)] -> {offer id: (contact, supporter)}.
 
-    Each offer carries `now` as its creation time and has its contact
-    attached, the contact as the offer left it (offered) with its
-    municipality and topic: what the `offer.new` payload shows. The routing
-    round makes hundreds of offers in a burst; on PostgreSQL this is one
-    statement (the contacts moved, the offers inserted and their payload rows
-    returned) instead of four round trips per offer. A contact that left the
-    queue meanwhile is skipped, as is one that somehow already has a pending
-    offer (ON CONFLICT on the partial unique index).
+    The routing round makes hundreds of offers in a burst; on PostgreSQL this
+    is two statements instead of four round trips per offer. A contact that
+    left the queue meanwhile is skipped, as is one that somehow already has a
+    pending offer (ON CONFLICT on the partial unique index).
     """
     if not rows:
-        return []
+        return {}
     if connection.vendor != "postgresql":
-        made = []
+        made = {}
         for contact_id, supporter_id, seen in rows:
             offer_id = create_offer(
                 contact_id=contact_id, supporter_id=supporter_id, from_state=seen, now=now
             )
             if offer_id is not None:
-                made.append(offer_id)
-        Offer.objects.filter(pk__in=made).update(created_at=now)
-        offers = Offer.objects.filter(pk__in=made).select_related(
-            "contact__municipality", "contact__topic"
-        )
-        return sorted(offers, key=lambda o: o.pk)
+                made[offer_id] = (contact_id, supporter_id)
+        return made
     wanted = {contact_id: (supporter_id, seen) for contact_id, supporter_id, seen in rows}
-    contacts = list(wanted)
-    supporters = [wanted[c][0] for c in contacts]
-    returns = [
-        wanted[c][1] if wanted[c][1] in QUEUED_STATES else ContactState.WAITING for c in contacts
-    ]
-    statement = _offers_statement()
+    contacts = connection.ops.quote_name(Contact._meta.db_table)
+    offers = connection.ops.quote_name(Offer._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            statement.sql,
-            [
-                ContactState.OFFERED,
-                contacts,
-                list(QUEUED),
-                Offer.State.PENDING,
-                now,
-                contacts,
-                supporters,
-                returns,
-            ],
+            f"""
+            UPDATE {contacts} SET state = %s
+            WHERE id = ANY(%s) AND state = ANY(%s)
+            RETURNING id
+            """,
+            [ContactState.OFFERED, list(wanted), list(QUEUED)],
         )
-        return [statement.offer(row) for row in cursor.fetchall()]
-
-
-class _OffersStatement:
-    """The UPDATE of the contacts and the INSERT of their offers, returning payload rows.
-
-    Built once from the models' metadata. The contact's columns come from the
-    UPDATE's RETURNING (the row as updated: a join on the table would see it
-    as it was before the statement). Each column goes through its field's
-    converters, as the ORM's reads do.
-    """
-
-    def __init__(self) -> None:
-        from helpdesk.models import Municipality, Topic
-
-        q = connection.ops.quote_name
-        self.models = (
-            ("made", Offer, None),
-            ("moved", Contact, None),
-            ("m", Municipality, "municipality"),
-            ("t", Topic, "topic"),
-        )
-        self.parts = []
-        selected = []
-        for alias, model, relation in self.models:
-            fields = list(model._meta.concrete_fields)
-            self.parts.append((model, [f.attname for f in fields], relation))
-            selected += [f"{alias}.{q(f.column)}" for f in fields]
-        self.converters = [
-            (connection.ops.get_db_converters(col) + col.get_db_converters(connection), col)
-            for _, model, _ in self.models
-            for col in (f.get_col(model._meta.db_table) for f in model._meta.concrete_fields)
+        moved = [row[0] for row in cursor.fetchall()]
+        if not moved:
+            return {}
+        supporters = [wanted[c][0] for c in moved]
+        returns = [
+            wanted[c][1] if wanted[c][1] in QUEUED_STATES else ContactState.WAITING for c in moved
         ]
-        contact_columns = ", ".join(q(f.column) for f in Contact._meta.concrete_fields)
-        offer_columns = ", ".join(q(f.column) for f in Offer._meta.concrete_fields)
-        self.sql = f"""
-            WITH moved AS (
-                UPDATE {q(Contact._meta.db_table)} SET state = %s
-                WHERE id = ANY(%s) AND state = ANY(%s)
-                RETURNING {contact_columns}
-            ), made AS (
-                INSERT INTO {q(Offer._meta.db_table)}
-                    (contact_id, supporter_id, state, return_state, created_at)
-                SELECT v.c, v.s, %s, v.r, %s
-                FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[]) AS v(c, s, r)
-                JOIN moved ON moved.id = v.c
-                ON CONFLICT (contact_id) WHERE state = 'pending' DO NOTHING
-                RETURNING {offer_columns}
-            )
-            SELECT {", ".join(selected)}
-            FROM made JOIN moved ON moved.id = made.contact_id
-            LEFT JOIN {q(Municipality._meta.db_table)} m ON m.id = moved.municipality_id
-            LEFT JOIN {q(Topic._meta.db_table)} t ON t.id = moved.topic_id
-            ORDER BY made.id
-        """
-
-    def offer(self, row: tuple) -> Offer:
-        values = list(row)
-        for i, (converters, col) in enumerate(self.converters):
-            for converter in converters:
-                values[i] = converter(values[i], col, connection)
-        at = 0
-        instances = []
-        for model, names, relation in self.parts:
-            chunk = values[at : at + len(names)]
-            at += len(names)
-            instances.append((model.from_db(connection.alias, names, chunk), relation))
-        (offer, _), (contact, _), *related = instances
-        for instance, relation in related:
-            if getattr(contact, f"{relation}_id") is not None:
-                setattr(contact, relation, instance)
-        offer.contact = contact
-        return offer
-
-
-_offers_statements: dict[str, _OffersStatement] = {}
-
-
-def _offers_statement() -> _OffersStatement:
-    if connection.alias not in _offers_statements:
-        _offers_statements[connection.alias] = _OffersStatement()
-    return _offers_statements[connection.alias]
+        cursor.execute(
+            f"""
+            INSERT INTO {offers} (contact_id, supporter_id, state, return_state, created_at)
+            SELECT c, s, %s, r, %s
+            FROM unnest(%s::bigint[], %s::bigint[], %s::varchar[]) AS v(c, s, r)
+            ON CONFLICT (contact_id) WHERE state = 'pending' DO NOTHING
+            RETURNING id, contact_id, supporter_id
+            """,
+            [Offer.State.PENDING, now, moved, supporters, returns],
+        )
+        return {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
 
 
 def settle_offer(*, offer_id: int, to_state: str, now: datetime) -> Offer | None:
@@ -389,48 +301,16 @@ def save_positions(rows: list[tuple[int, int, int | None]], *, at=None) -> None:
             batch_size=200,
         )
         return
-    statement = _positions_statement(rows, at=at)
-    with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params)
-
-
-def _positions_statement(rows: list[tuple[int, int, int | None]], *, at) -> Raw:
     table = connection.ops.quote_name(Contact._meta.db_table)
     ids, positions, waits = (list(column) for column in zip(*rows, strict=True))
-    return Raw(
-        f"""
-        UPDATE {table} AS c
-        SET last_position = v.position, last_estimated_wait_s = v.wait,
-            last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
-        FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, position, wait)
-        WHERE c.id = v.id
-        """,
-        [at, ids, positions, waits],
-    )
-
-
-# Rows per INSERT of a round's events: a burst round writes hundreds.
-EVENTS_PER_STATEMENT = 1000
-
-
-def save_round(
-    *, positions: list[tuple[int, int, int | None]], at: datetime, events: list[ContactEvent]
-) -> None:
-    """A routing round's last writes: the positions it sent and its events.
-
-    On PostgreSQL they go together in one round trip; nothing is read back
-    (the events' ids are not needed).
-    """
-    if connection.vendor != "postgresql":
-        save_positions(positions, at=at)
-        save_events(events)
-        return
-    statements = []
-    if positions:
-        statements.append(_positions_statement(positions, at=at))
-    insert = None
-    for start in range(0, len(events), EVENTS_PER_STATEMENT):
-        insert = insert or rows_insert(ContactEvent)
-        statements.append(Raw(*insert.statement(events[start : start + EVENTS_PER_STATEMENT])))
-    if statements:
-        fetch_together(*statements)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {table} AS c
+            SET last_position = v.position, last_estimated_wait_s = v.wait,
+                last_position_at = COALESCE(%s::timestamptz, c.last_position_at)
+            FROM unnest(%s::bigint[], %s::integer[], %s::integer[]) AS v(id, position, wait)
+            WHERE c.id = v.id
+            """,
+            [at, ids, positions, waits],
+        )

@@ -17,9 +17,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from helpdesk.db_batch import RoundTrips
-from helpdesk.models import Contact, ContactEvent, ContactState, Offer, Supporter, Topic
-from routing import selectors, services, snapshot, store
+from helpdesk.models import Contact, ContactState, Offer, Supporter, Topic
+from routing import services, snapshot, store
 from routing.incremental import IncrementalSnapshot
 from tests.routing.test_services import (
     HELSINKI_CODE,
@@ -226,24 +225,18 @@ def test_positions_stored_by_another_process_are_taken_without_reading_the_rows(
     assert ours.rows_read == read + 1
 
 
-def incremental_round_queries(kept) -> tuple[int, int]:
-    """(statements, round trips) of one round with the kept state."""
-    with CaptureQueriesContext(connection) as queries, RoundTrips() as trips:
+def incremental_round_queries(kept) -> int:
+    with CaptureQueriesContext(connection) as queries:
         assert services.dispatch(state=kept) is not None
-    assert trips.statements == len(queries)
-    return len(queries), trips.count
+    return len(queries)
 
 
-# A round in which nothing changed: the savepoint, one batch of the dispatch
-# lock and the reads it guards (contact versions, pending offers, the
-# configuration fingerprint, supporters, their load, closed notices), the
-# release: 3 round trips (in production BEGIN and COMMIT in their place).
-# New or changed contacts add one batch (their rows and their declines,
-# whatever their number) and one for the round's writes (positions, events).
-NOTHING_CHANGED_QUERIES = 9
-NOTHING_CHANGED_TRIPS = 3
-CHANGED_QUERIES = 12
-CHANGED_TRIPS = 5
+# A round in which nothing changed: the savepoint and the dispatch lock, the
+# contact versions, pending offers, the configuration fingerprint, supporters
+# and closed notices, the release. New or changed contacts add their rows and
+# their declines (two queries whatever their number), then the round's writes.
+NOTHING_CHANGED_QUERIES = 8
+CHANGED_QUERIES = 11
 
 
 def test_an_incremental_round_costs_the_same_whatever_the_queue_length(network, events):  # noqa: F811
@@ -254,106 +247,9 @@ def test_an_incremental_round_costs_the_same_whatever_the_queue_length(network, 
     for _ in range(60):
         enqueue(JOENSUU_CODE)
     many = incremental_round_queries(kept)
-    assert few == many == (CHANGED_QUERIES, CHANGED_TRIPS), (few, many)
+    assert few == many == CHANGED_QUERIES, (few, many)
     # The positions it stored are kept as written, not read back.
-    assert incremental_round_queries(kept) == (NOTHING_CHANGED_QUERIES, NOTHING_CHANGED_TRIPS)
-
-
-# A burst round: the changed rows read, offers made and the rest queued. On
-# top of a changed round, one statement moves the contacts, inserts their
-# offers and returns the offers' payload rows; the offers' events go with
-# the positions.
-BURST_TRIPS = CHANGED_TRIPS + 1
-
-
-@pytest.mark.postgres
-def test_a_burst_round_makes_its_offers_in_a_constant_number_of_round_trips(
-    network,  # noqa: F811
-    events,  # noqa: F811
-    settings,
-):
-    timeout = settings.ROUTING_OFFER_TIMEOUT_S
-    online(network.anna, network.ville, network.pekka, network.kaisa)
-    kept = IncrementalSnapshot(full_every_s=3600)
-    services.dispatch(state=kept)
-    for code in [HELSINKI_CODE, JOENSUU_CODE, KUOPIO_CODE] * 20:
-        enqueue(code)
-    with RoundTrips() as trips:
-        decision = services.dispatch(state=kept)
-    assert decision is not None and len(decision.offers) >= 2
-    assert trips.count == BURST_TRIPS, trips
-    assert trips.statements > trips.count  # several statements share each batch
-    offered = Offer.objects.filter(state=Offer.State.PENDING)
-    assert offered.count() == len(decision.offers)
-    kinds = ContactEvent.objects.filter(kind="offered").values_list("contact_id", flat=True)
-    assert sorted(kinds) == sorted(o.contact_id for o in decision.offers)
-    assert plain(kept.load(now=timezone.now())) == plain(snapshot.load(now=timezone.now()))
-    # The payloads built from the statement's rows are those of the ORM's.
-    sent = {e["offer"]: e for _, e in events.of("offer.new")}
-    for offer in Offer.objects.filter(state=Offer.State.PENDING).select_related(
-        "contact__municipality", "contact__topic"
-    ):
-        expected = selectors.offer_payload(offer, offer.contact, timeout_s=timeout)
-        expected["contact"].pop("waited_s")
-        sent[offer.pk]["contact"].pop("waited_s")
-        assert {"type": "offer.new", **expected} == sent[offer.pk]
-        assert expected["contact"]["municipality"]
-
-
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_a_round_that_finds_the_lock_taken_reads_nothing_and_keeps_its_state(
-    reference_data, settings
-):
-    from tests.routing.test_services import build_network
-
-    net = build_network(settings)
-    online(net.pekka)
-    kept = IncrementalSnapshot(full_every_s=3600)
-    services.dispatch(state=kept)
-    contact = enqueue(JOENSUU_CODE)
-    held, release = threading.Event(), threading.Event()
-
-    def elsewhere():
-        try:
-            with store.dispatch_lock() as got:
-                assert got
-                held.set()
-                release.wait(10)
-        finally:
-            connection.close()
-
-    other = threading.Thread(target=elsewhere)
-    other.start()
-    try:
-        assert held.wait(10)
-        before = (kept.partial_loads, kept.rows_read)
-        with RoundTrips() as trips:
-            assert services.dispatch(state=kept) is None
-        assert (kept.partial_loads, kept.rows_read) == before
-        # The lock and the guarded reads went together; none of them read a row.
-        assert trips.count == 1 and trips.statements == 7
-        assert not Offer.objects.filter(contact=contact).exists()
-        # The next turn, the other process likely still mid-round, asks for the lock alone.
-        with RoundTrips() as trips:
-            assert services.dispatch(state=kept) is None
-        assert trips.count == 1 and trips.statements == 1
-        assert (kept.partial_loads, kept.rows_read) == before
-    finally:
-        release.set()
-        other.join(10)
-    # Free again: the lock alone, then the reads.
-    with RoundTrips() as trips:
-        decision = services.dispatch(state=kept)
-    assert decision is not None and [o.contact_id for o in decision.offers] == [contact.pk]
-    assert kept.rows_read == before[1] + 1
-    lock_alone_first = trips.count
-    # After a round the lock goes with the reads again: one trip fewer (here two
-    # in all, the batch and the positions it stores; no savepoint in this test).
-    with RoundTrips() as trips:
-        assert services.dispatch(state=kept) is not None
-    assert trips.count == 2 and trips.statements == 9
-    assert lock_alone_first > trips.count
+    assert incremental_round_queries(kept) == NOTHING_CHANGED_QUERIES
 
 
 @pytest.mark.django_db(transaction=True)
