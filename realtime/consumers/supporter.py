@@ -255,6 +255,8 @@ class SupporterConsumer(BaseConsumer):
         self.hello_done = False
         # Offers this socket announced and not yet saw withdrawn: offer id -> contact id.
         self.offers_shown: dict[int, str | None] = {}
+        # Contacts being sent as contact.assigned: contact id -> done.
+        self._showing: dict[int, asyncio.Future] = {}
         self._last_heartbeat = 0.0
         self._snapshot_task: asyncio.Task | None = None
         self._last_queue: list[dict] | None = None  # the queue this socket last sent
@@ -319,6 +321,13 @@ class SupporterConsumer(BaseConsumer):
     # -- serving set -------------------------------------------------------------
 
     async def resync_serving(self) -> dict[str, int]:
+        """Join and leave the contacts the supporter serves now, and show new ones.
+
+        A contact served but never shown on this socket (taken in another
+        tab, handed over by a colleague, assigned while the channel layer was
+        away) is sent like a pick: `contact.assigned` with its transcript.
+        Before the welcome, the welcome shows them.
+        """
         serving = await console_db(serving_contact_ids, self.supporter)
         new = {p: pk for p, pk in serving.items() if p not in self.contact_pks}
         if new:
@@ -326,6 +335,10 @@ class SupporterConsumer(BaseConsumer):
             await self.join_all([contact_group(public_id) for public_id in new])
         for public_id in [p for p in self.contact_pks if p not in serving]:
             await self.stop_serving(public_id)
+        if self.hello_done:
+            for public_id, pk in serving.items():
+                if public_id not in self.cursors:  # no cursor: never shown here
+                    await self.assigned(pk)
         return serving
 
     async def start_serving(self, public_id: str, pk: int) -> None:
@@ -346,7 +359,23 @@ class SupporterConsumer(BaseConsumer):
         return pk
 
     async def assigned(self, contact_id: int) -> None:
-        """After a won accept/pick: join the contact and send it with its transcript."""
+        """After a won accept/pick: join the contact and send it with its transcript.
+
+        The snapshot task and the frame handlers may both come to show the
+        same contact at once: the second waits for the first's frame.
+        """
+        showing = self._showing.get(contact_id)
+        if showing is not None:
+            await asyncio.shield(showing)
+            return
+        showing = self._showing[contact_id] = asyncio.get_running_loop().create_future()
+        try:
+            await self._show(contact_id)
+        finally:
+            del self._showing[contact_id]
+            showing.set_result(None)
+
+    async def _show(self, contact_id: int) -> None:
         data = await console_db(_contact_data, self.supporter, contact_id)
         public_id = data["id"]
         await self.start_serving(public_id, contact_id)
@@ -588,7 +617,14 @@ class SupporterConsumer(BaseConsumer):
     async def phone_transfer(self, event: dict) -> None:
         """A warm transfer's state; the target of a handover gets the contact like a pick."""
         public_id = event.get("contact")
-        if event.get("state") == "handed_over" and public_id not in self.contact_pks:
+        # Not shown yet (no cursor): the socket may have joined it already,
+        # silently, when another event made it re-read what it serves.
+        # Before the welcome, the welcome shows it.
+        if (
+            event.get("state") == "handed_over"
+            and self.hello_done
+            and public_id not in self.cursors
+        ):
             serving = await console_db(serving_contact_ids, self.supporter)
             if public_id in serving:
                 await self.assigned(serving[public_id])

@@ -320,22 +320,50 @@ async def test_presence_set_and_follows_sockets(ws_app, pair):
     assert (await adb(presence)())[0] == "offline"
 
 
-async def test_second_tab_joins_contact_taken_in_the_first(ws_app, waiting):
+async def test_second_tab_shows_contact_taken_in_the_first(ws_app, waiting):
     provider, first, _, contact = waiting
     cid = str(contact.public_id)
     tab1 = await supporter_client(ws_app, first.user, hello={})
     tab2 = await supporter_client(ws_app, first.user, hello={})
+    await adb(message_service.post_message)(contact_id=contact.pk, client_msg_id="c", body="hei")
     await tab1.send({"type": "contact.pick", "contact": cid})
     await tab1.expect("contact.assigned")
-    await tab2.expect("queue.snapshot")  # routing's queue.changed; tab 2 re-reads what it serves
-    await adb(message_service.post_message)(contact_id=contact.pk, client_msg_id="c", body="hei")
-    await tab2.send({"type": "hello", "contacts": {cid: 0}})
-    welcome = await tab2.expect("welcome")
-    assert [m["body"] for m in welcome["contacts"][0]["messages"]] == ["hei"]
+    # Routing's queue.changed makes tab 2 re-read what it serves: it shows
+    # the contact as a pick would, transcript and all, without a new hello.
+    shown = await tab2.expect("contact.assigned")
+    assert shown["contact"]["id"] == cid
+    assert [m["body"] for m in shown["messages"]] == ["hei"]
     await adb(message_service.post_message)(contact_id=contact.pk, client_msg_id="d", body="taas")
     assert (await tab2.expect("message.new", contact=cid))["message"]["body"] == "taas"
+    assert [f["type"] for f in await tab2.drain(0.5)].count("contact.assigned") == 0
+    # A new hello still lists it, with what was said.
+    await tab2.send({"type": "hello", "contacts": {cid: 0}})
+    welcome = await tab2.expect("welcome")
+    assert [m["body"] for m in welcome["contacts"][0]["messages"]] == ["hei", "taas"]
     await tab1.disconnect()
     await tab2.disconnect()
+
+
+async def test_a_handed_over_call_is_shown_once_however_its_events_arrive(ws_app, waiting):
+    """The target may hear of its new contact first from another event, then the hand-over."""
+    from routing import services as routing_services
+
+    _, _, second, contact = waiting
+    cid = str(contact.public_id)
+    console = await supporter_client(ws_app, second.user, hello={})
+    await adb(routing_services.pick_contact)(public_id=cid, supporter=second)
+    own = events.supporter_group(second.pk)
+    await events.apublish(own, {"type": "contact.state", "contact": cid, "state": "active"})
+    handed_over = {"type": "phone.transfer", "transfer": 7, "contact": cid, "state": "handed_over"}
+    await events.apublish(own, handed_over)
+    frames = await console.drain(1.5)
+    kinds = [f["type"] for f in frames]
+    assert kinds.count("contact.assigned") == 1, kinds
+    assert kinds.index("contact.assigned") < kinds.index("phone.transfer"), kinds
+    # The hand-over's frame to a console that shows the contact already: no second card.
+    await events.apublish(own, handed_over)
+    assert [f["type"] for f in await console.drain(0.5)] == ["phone.transfer"]
+    await console.disconnect()
 
 
 async def test_suggestions_go_to_the_serving_supporter(ws_app, pair, monkeypatch):
