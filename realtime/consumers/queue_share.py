@@ -10,10 +10,17 @@ pool; here the consoles of one provider set on one event loop share one read.
 A shared read is never older than what its console will hear of live: a
 console asks for a read with `not_before`, the moment from which it is
 subscribed to the providers' queue groups (or the last `queue.changed` it
-got), and is given only a read that started at or after that moment (one in
-flight, or finished within SHARE_S). Anything committed before such a read
-started is in it; anything committed after is announced to the console by a
-`queue.changed` it is subscribed to. Otherwise a new read starts.
+got), and is given only a read that started at or after that moment (one not
+begun yet, one in flight, or one finished within SHARE_S). Anything committed
+before such a read started is in it; anything committed after is announced
+to the console by a `queue.changed` it is subscribed to.
+
+A read's start is the moment its thread begins the first statement, not the
+moment it was asked for. Only one read of a provider set runs at a time on a
+loop: a console that finds the running one begun too early waits for the
+next, which begins once the running one is over and serves every console
+that came meanwhile. In a storm of reconnecting consoles a worker so makes a
+read per read's duration, not one per console.
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ SHARE_S = 1.0
 
 @dataclass
 class _Read:
-    started: float
-    result: asyncio.Future
+    result: asyncio.Future | None = None
+    # time.monotonic() as its first statement began (set in the thread); None: not yet.
+    started: float | None = None
     finished: float | None = None
 
 
@@ -51,12 +59,17 @@ def clear() -> None:
 
 
 def _usable(read: _Read | None, not_before: float, now: float) -> bool:
-    if read is None or read.started < not_before:
+    if read is None:
+        return False
+    if read.finished is not None and (read.result.cancelled() or read.result.exception()):
+        return False
+    started = read.started
+    if started is None:
+        return read.finished is None  # not begun: it will begin after the caller subscribed
+    if started < not_before:
         return False
     if read.finished is None:
         return True  # in flight: started after the caller subscribed
-    if read.result.cancelled() or read.result.exception() is not None:
-        return False
     return now - read.finished < SHARE_S
 
 
@@ -68,7 +81,9 @@ async def shared_read(provider_ids, *, not_before: float) -> QueueRead:
     now = time.monotonic()
     read = reads.get(key)
     if not _usable(read, not_before, now):
-        read = reads[key] = _Read(started=now, result=loop.create_task(_read(key)))
+        running = read.result if read is not None and read.finished is None else None
+        read = reads[key] = _Read()
+        read.result = loop.create_task(_read(read, key, after=running))
         read.result.add_done_callback(functools.partial(_finished, read))
     # Shielded: a console that closes while waiting does not cancel the others' read.
     return await asyncio.shield(read.result)
@@ -80,5 +95,14 @@ def _finished(read: _Read, future: asyncio.Future) -> None:
         future.exception()  # retrieved here: its waiters may all have gone
 
 
-async def _read(key: frozenset) -> QueueRead:
-    return await console_db(read_queue, key)
+async def _read(read: _Read, key: frozenset, *, after: asyncio.Future | None) -> QueueRead:
+    if after is not None:
+        # One read of these providers at a time: those who come while it
+        # runs share the next one. Its outcome is its own waiters' concern.
+        await asyncio.wait([after])
+
+    def run() -> QueueRead:
+        read.started = time.monotonic()
+        return read_queue(key)
+
+    return await console_db(run)

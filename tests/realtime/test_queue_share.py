@@ -57,15 +57,51 @@ async def test_a_read_begun_before_the_socket_subscribed_is_not_shared(reads):
     release.clear()
     early = asyncio.create_task(queue_share.shared_read({1}, not_before=time.monotonic()))
     await asyncio.sleep(0.05)
+    assert len(calls) == 1  # begun, and held
     subscribed_later = time.monotonic()
-    late = asyncio.create_task(queue_share.shared_read({1}, not_before=subscribed_later))
+    late = [
+        asyncio.create_task(queue_share.shared_read({1}, not_before=subscribed_later))
+        for _ in range(20)
+    ]
     await asyncio.sleep(0.05)
-    assert len(calls) == 2  # in flight, yet begun too early for the later console
+    # The running read began too early for them: they wait for the next one,
+    # which begins only once the running one is over.
+    assert len(calls) == 1 and not any(task.done() for task in late)
     release.set()
-    await asyncio.gather(early, late)
+    first = await early
+    results = await asyncio.gather(*late)
+    assert len(calls) == 2  # one more read for all twenty latecomers
+    assert all(r is results[0] for r in results) and results[0] is not first
     # Finished reads follow the same rule.
     await queue_share.shared_read({1}, not_before=time.monotonic())
     assert len(calls) == 3
+
+
+async def test_the_next_read_begins_after_the_latecomers_subscribed(monkeypatch):
+    """Its start is when its statements begin, not when it was asked for."""
+    began: list[float] = []
+    release = threading.Event()
+
+    def read_queue(provider_ids):
+        began.append(time.monotonic())
+        release.wait(5)
+        return QueueRead(providers=(), contacts=())
+
+    monkeypatch.setattr(queue_share, "read_queue", read_queue)
+    queue_share.clear()
+    running = asyncio.create_task(queue_share.shared_read({1}, not_before=time.monotonic()))
+    await asyncio.sleep(0.02)
+    asked = asyncio.create_task(queue_share.shared_read({1}, not_before=time.monotonic()))
+    await asyncio.sleep(0.02)
+    # Asked for before this console subscribed, begun after: it may share it.
+    subscribed = time.monotonic()
+    shares = asyncio.create_task(queue_share.shared_read({1}, not_before=subscribed))
+    await asyncio.sleep(0.02)
+    release.set()
+    await running
+    assert await shares is await asked
+    assert len(began) == 2 and began[1] >= subscribed
+    queue_share.clear()
 
 
 async def test_a_finished_read_is_shared_only_briefly(reads, monkeypatch):
