@@ -45,8 +45,15 @@ def test_a_reloaded_console_keeps_the_chosen_status(asgi_servers, chromium, refe
     page.wait_for_function(
         "() => document.getElementById('console-status')?.textContent.trim()", timeout=TIMEOUT_MS
     )
+    # Offline is nobody's choice: no status is checked, and the console says
+    # what that means and what to do.
+    offline = page.locator("#presence-offline")
+    offline.wait_for(state="visible", timeout=TIMEOUT_MS)
+    assert "Paikalla" in offline.inner_text()
+    assert page.locator("#presence input:checked").count() == 0
     busy.check()
     _presence_becomes(supporter, "busy")
+    offline.wait_for(state="hidden", timeout=TIMEOUT_MS)
 
     # Leaving the console closes the tab's socket: offline, as for any leaving.
     # Coming back in the same tab (a reload is the same, faster) brings the status back.

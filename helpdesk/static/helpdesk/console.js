@@ -416,6 +416,9 @@ class ConsoleApp {
     const input = document.querySelector(`#presence input[value="${value}"]`);
     if (input) input.checked = true;
     else document.querySelectorAll("#presence input").forEach((i) => (i.checked = false));
+    // Offline is no choice of its own (the server sets it when the last tab
+    // closes): with no radio checked, say what it means and what to do.
+    $("presence-offline").hidden = Boolean(input);
   }
 
   onError(frame) {
