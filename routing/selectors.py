@@ -196,8 +196,15 @@ class QueueRead:
 
 def read_queue(provider_ids: Iterable[int]) -> QueueRead:
     """The waiting contacts the supporters of these providers might see, and the providers."""
-    now = timezone.now()
-    mine = provider_states(sorted(provider_ids), now=now, opening=False)
+    key = tuple(sorted(provider_ids))
+    # Who serves where is a who-sees-what hint like the steps below: it may
+    # lag an admin's edit of a provider's areas by HINT_CACHE_S. A reconnect
+    # storm reads the queue many times a second; the contacts are read afresh
+    # every time, and picking one checks the permissions afresh.
+    mine = _cached(
+        ("queue-providers", key),
+        lambda: tuple(provider_states(list(key), now=timezone.now(), opening=False)),
+    )
     if not mine:
         return QueueRead(providers=(), contacts=())
     municipalities = set().union(*(p.municipalities for p in mine))

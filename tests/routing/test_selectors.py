@@ -172,3 +172,27 @@ def test_serving_contacts_come_whole_in_one_query(network, django_assert_num_que
         # Every field as the ORM reads it (UUIDs, JSON, times converted alike).
         for field in Contact._meta.concrete_fields:
             assert getattr(contact, field.attname) == getattr(expected, field.attname), field
+
+
+def test_queue_reads_take_who_serves_where_from_the_hint_cache(
+    network, django_assert_num_queries, monkeypatch
+):
+    """A reconnect storm reads the queue many times a second: the providers' areas once."""
+    helsinki = enqueue()
+    provider_ids = network.ville.providers.values_list("id", flat=True)
+    first = selectors.read_queue(list(provider_ids))
+    assert [c.pk for c in first.contacts] == [helsinki.pk]
+    with django_assert_num_queries(1):  # the contacts, afresh
+        again = selectors.read_queue(list(provider_ids))
+    assert again.providers == first.providers
+    # Waiting contacts are never taken from the cache.
+    later = enqueue()
+    assert {c.pk for c in selectors.read_queue(list(provider_ids)).contacts} == {
+        helsinki.pk,
+        later.pk,
+    }
+    # After HINT_CACHE_S the areas are read again, and an edit shows.
+    provider = network.ville.providers.get()
+    provider.service_regions.clear()
+    monkeypatch.setattr(selectors, "HINT_CACHE_S", 0.0)
+    assert selectors.read_queue([provider.pk]).contacts == ()
