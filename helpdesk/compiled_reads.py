@@ -70,6 +70,25 @@ class CompiledRead:
             return [tuple(row) for row in compiler.apply_converters(rows, converters)]
         return [tuple(row) for row in rows]
 
+    def statement(self, key: Any, *, using: str = DEFAULT_DB_ALIAS) -> tuple[str, list] | None:
+        """The SQL and parameters for `key`, to run elsewhere (helpdesk/db_async.py).
+
+        None when the rows need the ORM's converters: those reads run here.
+        The caller gets the driver's own values (on PostgreSQL, UUIDs and
+        aware datetimes as psycopg makes them).
+        """
+        if type(key) is not self._key:
+            raise TypeError(f"this compiled read is keyed by {self._key.__name__}, not {key!r}")
+        compiler, sql, params, places, converters = self._compiled.get(using) or self._compile(
+            using
+        )
+        if converters:
+            return None
+        bound = list(params)
+        for place in places:
+            bound[place] = key
+        return sql, bound
+
     def _compile(self, using: str):
         with self._lock:
             if using in self._compiled:

@@ -5,7 +5,8 @@ The chat hot path stores a message with one statement
 connection, it needs no worker thread: no hand-over to a thread and back, and
 no thread waiting for the GIL while the loop runs. The voice webhooks that are
 one statement (wait loop, status callbacks: realtime/telephony/runner.py)
-use the same pool. Everything else keeps Django's connections in the
+and the customer socket's opening read (realtime/consumers/customer.py) use
+the same pool. Everything else keeps Django's connections in the
 consumers' thread pools.
 
 One pool per event loop (a worker has one; tests make one per test), opened
@@ -96,6 +97,15 @@ async def fetchone(sql: str, params: list[Any]) -> tuple | None:
     after a lost reply stores nothing twice; the wait loop's retry may at
     worst leave out one position announcement.
     """
+    return await _execute(sql, params, all_rows=False)
+
+
+async def fetchall(sql: str, params: list[Any]) -> list[tuple]:
+    """`fetchone`'s statement, all its rows (for reads)."""
+    return await _execute(sql, params, all_rows=True)
+
+
+async def _execute(sql: str, params: list[Any], *, all_rows: bool):
     import psycopg
 
     pool = await _pool()
@@ -103,7 +113,7 @@ async def fetchone(sql: str, params: list[Any]) -> tuple | None:
         async with pool.connection() as conn:
             try:
                 cursor = await conn.execute(sql, params, prepare=True)
-                return await cursor.fetchone()
+                return await (cursor.fetchall() if all_rows else cursor.fetchone())
             except psycopg.OperationalError:
                 if attempt == 2 or not conn.broken:
                     raise

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
+from helpdesk import db_async
 from helpdesk.compiled_reads import CompiledInstances, CompiledRead
 from helpdesk.models import Contact
 from helpdesk.models.contacts import QUEUED_STATES, TERMINAL_STATES, ContactState
@@ -22,7 +23,7 @@ from helpdesk.services import messages as message_service
 from helpdesk.services.errors import Conflict
 from helpdesk.tokens import read_contact_token
 from realtime import serializers
-from realtime.consumers import suggestions
+from realtime.consumers import suggestions, welcome_gate
 from realtime.consumers.base import (
     CLOSE_NOT_FOUND,
     CLOSE_UNAUTHENTICATED,
@@ -66,6 +67,24 @@ def _open_contact(public_id: uuid.UUID) -> dict | None:
     for row in _open_row(public_id):
         return dict(zip(_OPEN_FIELDS, row, strict=True))
     return None
+
+
+async def _open_contact_now(public_id: uuid.UUID) -> dict | None:
+    """`_open_contact` from the event loop on the async pool where there is one.
+
+    One statement, and in a reconnect storm every page asks it at once: no
+    hand-over to a database thread and back, and no thread's Python work
+    competing with the loop for the interpreter.
+    """
+    if db_async.enabled():
+        statement = _open_row.statement(public_id)
+        if statement is not None:
+            async with welcome_gate.gate():  # the chat's stores share the pool
+                rows = await db_async.fetchall(*statement)
+            for row in rows:
+                return dict(zip(_OPEN_FIELDS, row, strict=True))
+            return None
+    return await welcome_db(_open_contact, public_id)
 
 
 # The welcome's read of its contact, SQL built once per process: every page
@@ -122,7 +141,7 @@ class CustomerConsumer(BaseConsumer):
         public_id = read_contact_token((query.get("token") or [None])[0])
         if public_id is None:
             return await self.refuse(CLOSE_UNAUTHENTICATED)
-        contact = await welcome_db(_open_contact, public_id)
+        contact = await _open_contact_now(public_id)
         # A purged contact keeps its row for statistics, but the conversation
         # the token opened is gone: the page is told so (docs/protocol.md).
         if contact is None or contact["purged_at"] is not None:

@@ -144,3 +144,22 @@ def test_string_and_uuid_keys(reference_data):
     user = User.objects.create(username="compiled-read")
     by_id = CompiledRead(lambda pk: User.objects.filter(pk=pk).values_list("username"), key=int)
     assert by_id(user.pk) == [("compiled-read",)]
+
+
+def test_a_statement_to_run_elsewhere_is_the_reads_own(reference_data):
+    from django.db import connection
+
+    provider = make_provider()
+    supporter = make_supporter(providers=[provider])
+    plain = CompiledRead(
+        lambda pk: Provider.objects.filter(supporters=pk).order_by("id").values_list("id", "slug")
+    )
+    sql, params = plain.statement(supporter.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        assert [tuple(r) for r in cursor.fetchall()] == plain(supporter.pk)
+    assert plain.statement(10**9) != (sql, params)  # bound to the key given
+    with pytest.raises(TypeError):
+        plain.statement(str(supporter.pk))
+    # Rows that need the ORM's converters (JSON here) are read by the ORM only.
+    assert CompiledRead(_providers).statement(supporter.pk) is None

@@ -5,6 +5,7 @@ from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async as sync_to_async
+from django.utils import timezone
 
 from helpdesk.models import Contact, Feedback, Message
 from helpdesk.services import messages as message_service
@@ -47,6 +48,38 @@ async def test_refused_for_a_deleted_contact(ws_app, pair):
     client = await customer_client(ws_app, contact, hello=None)
     assert await client.close_code() == 4404
     await client.disconnect()
+
+
+async def test_a_customer_socket_opens_from_the_loop_on_postgresql(
+    ws_app, pair, monkeypatch, settings
+):
+    """The opening read is one statement on the async pool: no database thread."""
+    from realtime.consumers import customer
+
+    _, _, contact = pair
+    in_threads = []
+    read_in_thread = customer._open_contact
+
+    def recorded(public_id):
+        in_threads.append(public_id)
+        return read_in_thread(public_id)
+
+    monkeypatch.setattr(customer, "_open_contact", recorded)
+    client = await customer_client(ws_app, contact)
+    assert client.welcome["contact"]["id"] == str(contact.public_id)
+    await client.disconnect()
+    # Refusals are read the same way: a purged contact is 4404.
+    await sync_to_async(Contact.objects.filter(pk=contact.pk).update)(purged_at=timezone.now())
+    client = await customer_client(ws_app, contact, hello=None)
+    assert await client.close_code() == 4404
+    await client.disconnect()
+    assert in_threads == []
+    # Without the async store (SQLite, or turned off) a database thread reads it.
+    settings.CHAT_ASYNC_STORE = False
+    client = await customer_client(ws_app, contact, hello=None)
+    assert await client.close_code() == 4404
+    await client.disconnect()
+    assert in_threads == [contact.public_id]
 
 
 async def test_ping_pong_and_welcome_replays_after_last_seq(ws_app, pair):

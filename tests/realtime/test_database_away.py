@@ -11,6 +11,7 @@ from unittest import mock
 import psycopg
 import pytest
 from channels.db import database_sync_to_async as adb
+from django.conf import settings
 
 from helpdesk.models import Message
 from helpdesk.services import messages as message_service
@@ -44,11 +45,18 @@ async def test_frames_are_answered_unavailable_and_the_socket_recovers(ws_app, t
 
 async def test_opening_a_socket_while_the_database_is_away_says_try_again(ws_app, transactional_db):
     provider, supporter, contact = await adb(make_pair)()
-    with mock.patch("realtime.consumers.customer._open_contact", side_effect=_gone):
-        customer = await customer_client(ws_app, contact, hello=None)
-        frame = await customer.recv()
-        assert frame["type"] == "error" and frame["code"] == "unavailable"
-        assert await customer.close_code() == 1013
+    # A customer's page opens from the loop (helpdesk/db_async.py), or in a
+    # database thread where there is no async store: both say try again.
+    for async_store in (True, False):
+        with (
+            mock.patch("helpdesk.db_async.fetchall", side_effect=_gone),
+            mock.patch("realtime.consumers.customer._open_contact", side_effect=_gone),
+            mock.patch.object(settings, "CHAT_ASYNC_STORE", async_store),
+        ):
+            customer = await customer_client(ws_app, contact, hello=None)
+            frame = await customer.recv()
+            assert frame["type"] == "error" and frame["code"] == "unavailable"
+            assert await customer.close_code() == 1013
     with mock.patch("realtime.consumers.supporter._open_console", side_effect=_gone):
         console = await supporter_client(ws_app, supporter.user)
         assert (await console.recv())["code"] == "unavailable"

@@ -136,3 +136,23 @@ async def test_groups_added_while_redis_is_away_are_noted_for_the_watcher(layer)
     assert all(channel in groups[layer._get_layer()._get_group_channel_name(g)] for g in "ab")
     with pytest.raises(RuntimeError):
         await layer.group_add_many(["a"], "specific.of-another-process")
+
+
+async def test_channel_names_are_unique_without_a_random_draw_each(layer, monkeypatch):
+    import os
+    import uuid
+
+    from realtime import layers
+
+    names = {await layer.new_channel() for _ in range(200)}
+    assert len(names) == 200
+    draws = []
+    monkeypatch.setattr(uuid, "uuid4", lambda: draws.append(1) or uuid.UUID(int=len(draws)))
+    await layer.new_channel()
+    assert draws == []  # drawn once per process, not per socket
+    # A forked worker draws its own part: its names never meet its parent's.
+    monkeypatch.setattr(os, "getpid", lambda: -1)
+    child = await layer.new_channel()
+    assert draws == [1] and child not in names
+    assert child.rsplit(".", 1)[1][:20] != next(iter(names)).rsplit(".", 1)[1][:20]
+    monkeypatch.setattr(layers, "_names_pid", 0)  # the next test draws afresh
