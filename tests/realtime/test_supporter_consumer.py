@@ -426,9 +426,10 @@ OPEN_QUERIES = 3
 # Its first welcome, with the actor read at opening: the contacts it serves
 # (1), its presence with whether any offer is pending (1), their messages (1), the
 # transcripts' audit (one bulk insert: BEGIN, INSERT, COMMIT); then the queue
-# read its worker's consoles share: providers and their areas (3), the waiting
-# contacts (1). The offers are read (1 more) only when one is pending.
-WELCOME_QUERIES = 10
+# read its worker's consoles share: the waiting contacts (1; who serves where
+# comes from routing's hint cache, filled by the first read). The offers are
+# read (1 more) only when one is pending.
+WELCOME_QUERIES = 7
 
 
 def test_welcome_costs_the_same_queries_for_one_contact_or_many(reference_data, transactional_db):
