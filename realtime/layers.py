@@ -138,6 +138,52 @@ async def _subscribe_all(shard, names: list[str]) -> None:
         shard._subscribed_to.update(new)
 
 
+class _Subscriber:
+    """Subscriptions asked for in one turn of the loop go out as one SUBSCRIBE.
+
+    Every socket subscribes its own channel as it opens, and its groups just
+    after; when a worker's sockets all come back at once, hundreds of them
+    open in the same turns of the loop. Queued here, they share a command
+    (one write to Redis instead of one each). A caller still waits until
+    its names are subscribed, and hears of a failure as before.
+    """
+
+    def __init__(self, shard) -> None:
+        self.shard = shard
+        self.names: list[str] = []
+        self.waiting: list[asyncio.Future] = []
+        self.task: asyncio.Task | None = None
+
+    def enqueue(self, names: list[str]) -> asyncio.Future:
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        self.names.extend(names)
+        self.waiting.append(done)
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._drain())
+        return done
+
+    async def _drain(self) -> None:
+        while self.waiting:
+            names, waiting = self.names, self.waiting
+            self.names, self.waiting = [], []
+            try:
+                await _subscribe_all(self.shard, names)
+            except Exception as exc:
+                for done in waiting:
+                    if not done.done():
+                        done.set_exception(exc)
+                        done.exception()  # its caller may have gone meanwhile
+            except BaseException:  # the loop is closing: nobody is left to tell
+                for done in waiting + self.waiting:
+                    done.cancel()
+                raise
+            else:
+                for done in waiting:
+                    if not done.done():
+                        done.set_result(None)
+
+
 async def _drop_idle_connections(shard) -> None:
     """Close the pool's idle connections: after a restart they are all dead.
 
@@ -157,6 +203,7 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._publishers: dict[tuple[asyncio.AbstractEventLoop, int], _Publisher] = {}
+        self._subscribers: dict[tuple[asyncio.AbstractEventLoop, int], _Subscriber] = {}
 
     async def group_send(self, group: str, message: dict) -> None:
         await self._enqueue(group, message)
@@ -176,7 +223,7 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
         channel = f"{layer.prefix}{prefix}{_channel_suffix()}"
         layer.channels[channel] = asyncio.Queue()
         try:
-            await layer._get_shard(channel).subscribe(channel)
+            await self._subscribe(layer._get_shard(channel), [channel])
         except Exception as exc:
             log.warning("subscribing %s failed, will retry: %r", channel, exc)
             _note_trouble("subscribe failed")
@@ -184,15 +231,7 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
 
     async def group_add(self, group: str, channel: str) -> None:
         """As channels_redis's, but a subscription that fails is made later (watcher)."""
-        try:
-            await self._get_layer().group_add(group, channel)
-        except RuntimeError:
-            raise  # a channel of another process: a programming error
-        except Exception as exc:
-            # channels_redis noted the membership before subscribing: the
-            # watcher subscribes every noted group once Redis answers.
-            log.warning("subscribing group %s failed, will retry: %r", group, exc)
-            _note_trouble("subscribe failed")
+        await self.group_add_many([group], channel)
 
     async def group_add_many(self, groups: list[str], channel: str) -> None:
         """`group_add` of several groups for one channel: one SUBSCRIBE per shard.
@@ -213,7 +252,7 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             by_shard.setdefault(id(shard), (shard, []))[1].append(name)
         for shard, names in by_shard.values():
             try:
-                await _subscribe_all(shard, names)
+                await self._subscribe(shard, names)
             except Exception as exc:
                 log.warning("subscribing groups %s failed, will retry: %r", names, exc)
                 _note_trouble("subscribe failed")
@@ -235,6 +274,15 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
         pending = [self._enqueue(group, message) for group, message in messages]
         if pending:
             await asyncio.gather(*pending)
+
+    def _subscribe(self, shard, names: list[str]) -> asyncio.Future:
+        key = (asyncio.get_running_loop(), id(shard))
+        subscriber = self._subscribers.get(key)
+        if subscriber is None or subscriber.shard is not shard:
+            for stale in [k for k in self._subscribers if k[0].is_closed()]:
+                del self._subscribers[stale]
+            subscriber = self._subscribers[key] = _Subscriber(shard)
+        return subscriber.enqueue(names)
 
     def _enqueue(self, group: str, message: dict) -> asyncio.Future:
         layer = self._get_layer()

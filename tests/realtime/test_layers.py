@@ -156,3 +156,30 @@ async def test_channel_names_are_unique_without_a_random_draw_each(layer, monkey
     assert draws == [1] and child not in names
     assert child.rsplit(".", 1)[1][:20] != next(iter(names)).rsplit(".", 1)[1][:20]
     monkeypatch.setattr(layers, "_names_pid", 0)  # the next test draws afresh
+
+
+async def test_sockets_opening_in_one_turn_share_one_subscribe(layer):
+    """A reconnect storm: each socket's channel and groups, one command for them all."""
+    first = await layer.new_channel()  # the shard's subscription exists
+    shard = layer._get_layer()._get_shard(first)
+    with mock.patch.object(shard._pubsub, "subscribe", wraps=shard._pubsub.subscribe) as subscribe:
+
+        async def opening(n: int) -> str:
+            channel = await layer.new_channel()
+            await layer.group_add(f"contact-{n}", channel)
+            return channel
+
+        channels = await asyncio.gather(*(opening(n) for n in range(50)))
+    # The channels in one command, then the groups in another: not 100 commands.
+    assert subscribe.call_count == 2, subscribe.call_count
+    assert sorted(subscribe.call_args_list[0].args) == sorted(channels)
+    for n, channel in enumerate(channels):
+        await layer.group_send(f"contact-{n}", {"type": "t", "n": n})
+        assert (await asyncio.wait_for(layer.receive(channel), 5))["n"] == n
+    # A failed batch fails each of its callers, who note it for the watcher.
+    with (
+        mock.patch.object(shard._pubsub, "subscribe", side_effect=ConnectionError("gone")),
+        mock.patch("realtime.layer_watch.note_trouble") as trouble,
+    ):
+        await asyncio.gather(*(layer.group_add(f"late-{n}", channels[n]) for n in range(3)))
+    assert trouble.call_count == 3
