@@ -184,6 +184,18 @@ class _Subscriber:
                         done.set_result(None)
 
 
+def _queue_of(queues: dict, shard, kind):
+    """The running loop's queue of `kind` for `shard`, made on first use."""
+    key = (asyncio.get_running_loop(), id(shard))
+    queue = queues.get(key)
+    if queue is None or queue.shard is not shard:
+        # A new loop or a flushed layer (tests): forget closed loops' queues.
+        for stale in [k for k in queues if k[0].is_closed()]:
+            del queues[stale]
+        queue = queues[key] = kind(shard)
+    return queue
+
+
 async def _drop_idle_connections(shard) -> None:
     """Close the pool's idle connections: after a restart they are all dead.
 
@@ -276,26 +288,13 @@ class PipelinedPubSubChannelLayer(RedisPubSubChannelLayer):
             await asyncio.gather(*pending)
 
     def _subscribe(self, shard, names: list[str]) -> asyncio.Future:
-        key = (asyncio.get_running_loop(), id(shard))
-        subscriber = self._subscribers.get(key)
-        if subscriber is None or subscriber.shard is not shard:
-            for stale in [k for k in self._subscribers if k[0].is_closed()]:
-                del self._subscribers[stale]
-            subscriber = self._subscribers[key] = _Subscriber(shard)
-        return subscriber.enqueue(names)
+        return _queue_of(self._subscribers, shard, _Subscriber).enqueue(names)
 
     def _enqueue(self, group: str, message: dict) -> asyncio.Future:
         layer = self._get_layer()
         return self._enqueue_channel(layer._get_group_channel_name(group), message)
 
     def _enqueue_channel(self, channel: str, message: dict) -> asyncio.Future:
-        layer = self._get_layer()
-        shard = layer._get_shard(channel)
-        key = (asyncio.get_running_loop(), id(shard))
-        publisher = self._publishers.get(key)
-        if publisher is None or publisher.shard is not shard:
-            # A new loop or a flushed layer (tests): forget closed loops' queues.
-            for stale in [k for k in self._publishers if k[0].is_closed()]:
-                del self._publishers[stale]
-            publisher = self._publishers[key] = _Publisher(shard)
+        shard = self._get_layer()._get_shard(channel)
+        publisher = _queue_of(self._publishers, shard, _Publisher)
         return publisher.enqueue(channel, self.serialize(message))
