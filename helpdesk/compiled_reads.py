@@ -39,6 +39,22 @@ _MARKERS: dict[type, Any] = {
 }
 
 
+def _same(key: Any) -> Any:
+    return key
+
+
+def _hex(key: uuid.UUID) -> str:
+    return key.hex
+
+
+def _form(param: Any) -> tuple | None:
+    try:
+        hash(param)
+    except TypeError:
+        return None  # a list or a dict: never a key
+    return type(param), param
+
+
 class CompiledRead:
     """`build(key)` (a `values_list` queryset) compiled once per database alias.
 
@@ -61,8 +77,8 @@ class CompiledRead:
         compiled = self._compiled.get(using) or self._compile(using)
         compiler, sql, params, places, converters = compiled
         bound = list(params)
-        for place in places:
-            bound[place] = key
+        for place, as_stored in places:
+            bound[place] = as_stored(key)
         with connections[using].cursor() as cursor:
             cursor.execute(sql, bound)
             rows = cursor.fetchall()
@@ -85,8 +101,8 @@ class CompiledRead:
         if converters:
             return None
         bound = list(params)
-        for place in places:
-            bound[place] = key
+        for place, as_stored in places:
+            bound[place] = as_stored(key)
         return sql, bound
 
     def _compile(self, using: str):
@@ -109,7 +125,12 @@ class CompiledRead:
                 )
             compiler = query.get_compiler(using=using)
             sql, params = compiler.as_sql()
-            places = tuple(i for i, p in enumerate(params) if type(p) is self._key and p == marker)
+            # Where the marker landed, and in what form: a database without a
+            # UUID type (SQLite) is given the UUID's hex string instead.
+            forms = {(self._key, marker): _same}
+            if self._key is uuid.UUID:
+                forms[(str, marker.hex)] = _hex
+            places = tuple((i, forms[_form(p)]) for i, p in enumerate(params) if _form(p) in forms)
             if not places:
                 raise ValueError("the key given to build() is not a parameter of its query")
             # What results_iter() would look up at every call, looked up once.

@@ -163,3 +163,52 @@ def test_a_statement_to_run_elsewhere_is_the_reads_own(reference_data):
         plain.statement(str(supporter.pk))
     # Rows that need the ORM's converters (JSON here) are read by the ORM only.
     assert CompiledRead(_providers).statement(supporter.pk) is None
+
+
+@pytest.fixture
+def embedded_sqlite():
+    """An in-memory SQLite database beside the test's own, as `make serve` runs on."""
+    from django.db import connections
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    from helpdesk.models import Contact, Topic
+
+    alias = "compiled-reads-sqlite"
+    settings = connections.configure_settings(
+        {
+            "default": connections["default"].settings_dict,
+            alias: {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
+        }
+    )[alias]
+    connections[alias] = DatabaseWrapper(settings, alias)
+    with connections[alias].schema_editor() as editor:
+        editor.create_model(Contact)
+        editor.create_model(Topic)
+    # Only these tables are here, not all that contacts refer to.
+    with connections[alias].cursor() as cursor:
+        cursor.execute("PRAGMA foreign_keys = OFF")
+    yield alias
+    connections[alias].close()
+    del connections[alias]
+
+
+def test_uuid_keys_on_a_database_without_a_uuid_type(embedded_sqlite, transactional_db):
+    """SQLite stores a UUID as its hex string: the key goes in in that form."""
+    import uuid
+
+    from helpdesk.models import Contact
+
+    contact = Contact.objects.using(embedded_sqlite).create(
+        channel="chat", language="fi", state="waiting"
+    )
+    by_public_id = CompiledRead(
+        lambda public_id: Contact.objects.filter(public_id=public_id).values_list("pk", "state"),
+        key=uuid.UUID,
+    )
+    assert by_public_id(contact.public_id, using=embedded_sqlite) == [(contact.pk, "waiting")]
+    assert by_public_id(uuid.uuid4(), using=embedded_sqlite) == []
+    # The customer socket's opening read, as the embedded default runs it.
+    from realtime.consumers.customer import _open_row
+
+    [row] = _open_row(contact.public_id, using=embedded_sqlite)
+    assert row[:2] == (contact.pk, contact.public_id)
