@@ -64,7 +64,11 @@ def _open_contact(public_id: uuid.UUID) -> dict | None:
     The welcome reads the contact in full once the socket has joined its
     group; this read only says whether, and as what, the socket may open.
     """
-    for row in _open_row(public_id):
+    return _opened(_open_row(public_id))
+
+
+def _opened(rows) -> dict | None:
+    for row in rows:
         return dict(zip(_OPEN_FIELDS, row, strict=True))
     return None
 
@@ -80,10 +84,7 @@ async def _open_contact_now(public_id: uuid.UUID) -> dict | None:
         statement = _open_row.statement(public_id)
         if statement is not None:
             async with welcome_gate.gate():  # the chat's stores share the pool
-                rows = await db_async.fetchall(*statement)
-            for row in rows:
-                return dict(zip(_OPEN_FIELDS, row, strict=True))
-            return None
+                return _opened(await db_async.fetchall(*statement))
     return await welcome_db(_open_contact, public_id)
 
 
