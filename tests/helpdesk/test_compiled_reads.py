@@ -165,6 +165,39 @@ def test_a_statement_to_run_elsewhere_is_the_reads_own(reference_data):
     assert CompiledRead(_providers).statement(supporter.pk) is None
 
 
+def test_planned_once_per_connection_on_postgresql_and_still_logged(reference_data):
+    """Bound on the server, a read is prepared after a few runs; the query log sees each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert connection.vendor == "postgresql", "the test suite runs on PostgreSQL"
+    supporter = make_supporter(providers=[make_provider()])
+    read = CompiledRead(
+        lambda pk: Supporter.objects.filter(pk=pk).values_list("id", "presence", "kind")
+    )
+    sql, _ = read.statement(supporter.pk)
+    threshold = connection.connection.prepare_threshold
+    assert threshold is not None, "settings ask psycopg to prepare (DB_PREPARE_THRESHOLD)"
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement = %s",
+                [sql.replace("%s", "$1")],
+            )
+            return cursor.fetchone()[0]
+
+    assert prepared() == 0
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(threshold + 1):
+            assert read(supporter.pk) == [(supporter.pk, supporter.presence, supporter.kind)]
+    assert prepared() == 1
+    assert len(queries) == threshold + 1
+    # Prepared, it still reads what is there now.
+    Supporter.objects.filter(pk=supporter.pk).update(presence="away")
+    assert read(supporter.pk)[0][1] == "away"
+
+
 @pytest.fixture
 def embedded_sqlite():
     """An in-memory SQLite database beside the test's own, as `make serve` runs on."""
