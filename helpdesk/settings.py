@@ -449,6 +449,9 @@ CHAT_SUGGEST_INTERVAL_S = float(os.environ.get("CHAT_SUGGEST_INTERVAL_S", "10"))
 CHAT_SUGGEST_MAX_PER_S = float(os.environ.get("CHAT_SUGGEST_MAX_PER_S", "2"))
 CHAT_SUGGEST_FALLBACK = env_bool("CHAT_SUGGEST_FALLBACK", True)
 CHAT_SUGGEST_MAX_AGE_S = float(os.environ.get("CHAT_SUGGEST_MAX_AGE_S", "30"))
+# How much the suggestion worker lowers its own CPU priority (`nice`): in a
+# busy hour it searches without pause, and the chat's workers come first.
+CHAT_SUGGEST_WORKER_NICE = int(os.environ.get("CHAT_SUGGEST_WORKER_NICE", "10"))
 CHAT_SNAPSHOT_DELAY_S = float(os.environ.get("CHAT_SNAPSHOT_DELAY_S", "1"))
 HELP_POINTS_URL = os.environ.get("HELP_POINTS_URL", "/near/")
 CONTACT_CREATE_RATE_LIMIT = os.environ.get("CONTACT_CREATE_RATE_LIMIT", "10/minute")

@@ -10,12 +10,16 @@ under a supervisor that restarts it (README, "Production shape").
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from realtime.suggest_worker import SuggestionWorker
+
+log = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -35,6 +39,7 @@ class Command(BaseCommand):
                 "REDIS_URL is not set: without Redis there is one process, and the chat"
                 " consumers search in it."
             )
+        lower_priority(settings.CHAT_SUGGEST_WORKER_NICE)
         worker = SuggestionWorker(max_age_s=options["max_age"])
         asyncio.run(self._serve(worker))
 
@@ -44,3 +49,21 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         await worker.run(stop)
+
+
+def lower_priority(by: int) -> int:
+    """Lower this process's CPU priority by `by` (0: leave it); the niceness now.
+
+    Suggestions help a supporter; the chat is what a customer waits for. In a
+    busy hour the worker searches without pause (requests are always
+    queued), and on a machine shared with the ASGI workers each search's
+    Python would take CPU time that message delivery needs. At a lower
+    priority the worker uses what the chat leaves: on an idle machine it
+    searches as fast as before. Only the worker's own process is lowered; its
+    database queries run at the database's priority.
+    """
+    if by <= 0:
+        return os.nice(0)
+    niceness = os.nice(by)
+    log.info("suggestion worker running at niceness %d", niceness)
+    return niceness
