@@ -35,6 +35,47 @@ def admin_sql(pg_url: str, sql: str) -> list[tuple]:
         return cursor.fetchall() if cursor.description else []
 
 
+def database_pids(name: str) -> list[int]:
+    """The local PostgreSQL backends serving database `name` (their titles name it).
+
+    Found in /proc without a query of their own (the local server, as
+    BENCH_PG is by default).
+    """
+    found: list[int] = []
+    if not name:
+        return found
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if title.startswith(b"postgres:") and f" {name} ".encode() in title:
+            found.append(int(pid))
+    return found
+
+
+def database_cpu(name: str) -> dict[int, float]:
+    """CPU seconds of each backend serving database `name`, by pid.
+
+    A backend that starts during a measurement counts from nothing.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, float] = {}
+    for pid in database_pids(name):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a backend that just ended
+        found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def database_cpu_since(name: str, before: dict[int, float]) -> float:
+    return sum(now - before.get(pid, 0.0) for pid, now in database_cpu(name).items())
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

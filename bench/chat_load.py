@@ -16,12 +16,16 @@ What it does, and stops and drops again at the end:
    Customers write real questions (tests/knowledge/suggest_eval.tsv) and the
    seed articles are loaded, so the knowledge suggestions work as in
    production; the consoles count the `suggestions` frames they get;
-4. runs the same load against the bare relay consumer (/ws/bench-echo/, same
-   channel layer, no database) in the same server;
+4. once the servers are quiet again (the platform's sockets closing keep
+   them busy for a while), runs the same load against the bare relay
+   consumer (/ws/bench-echo/, same channel layer, no database) in the same
+   server;
 5. prints latency percentiles, lost and duplicated messages, the server's
-   memory per connection, how long each customer and console socket took
-   from its handshake to its welcome while all of them connected at once,
-   and as its last line `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n>
+   and the database's CPU, the server's memory per connection, how long each
+   customer and console socket took from its handshake to its welcome while
+   all of them connected at once, and the same for the bare relay's
+   handshakes alone (the floor on these cores: no session, database or
+   welcome), and as its last line `chat_load pairs=<n> p99_ms=<n> lost=<n> dup=<n>
    ratio_vs_bare=<x> reconnect_console_p99_ms=<n> suggestions=<n>` (suggestions:
    frames the consoles got during the chat phase).
 
@@ -60,7 +64,16 @@ import uuid
 from pathlib import Path
 
 import _common
-from _common import ROOT, create_database, free_port, percentile, start_uvicorn, stop_servers
+from _common import (
+    ROOT,
+    create_database,
+    database_cpu,
+    database_cpu_since,
+    free_port,
+    percentile,
+    start_uvicorn,
+    stop_servers,
+)
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -410,6 +423,22 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def settle(pids: list[int], *, below: float = 0.05, limit_s: float = 60.0) -> float:
+    """Wait until the processes use under `below` of a core each; seconds waited.
+
+    The platform's sockets closing (presence going offline, routing rounds,
+    the suggestion worker's backlog) go on after its phase; the bare phase
+    that follows is the floor to compare with, and must not pay for them.
+    """
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        before = [cpu_s(pid) for pid in pids]
+        time.sleep(1.0)
+        if all(cpu_s(pid) - b < below for pid, b in zip(pids, before, strict=True)):
+            break
+    return time.monotonic() - started
+
+
 # --- clients ---------------------------------------------------------------------
 
 
@@ -664,11 +693,13 @@ def run_phase(
     pairs: list[dict],
     args,
     worker_pid: int | None = None,
+    db_name: str = "",
 ) -> dict:
     ctx = mp.get_context("spawn")
     chunks = [pairs[i :: args.clients] for i in range(args.clients)]
     procs, conns = [], []
     rss_before = sum(rss_kib(pid) for pid in server_pids)
+    database0 = database_cpu(db_name)
     started = time.monotonic()
     for chunk in chunks:
         parent, child = ctx.Pipe()
@@ -686,10 +717,16 @@ def run_phase(
         if message != "ready":
             raise RuntimeError(f"client failed: {message}")
     connect_s = time.monotonic() - started
+    print(
+        f"connected {2 * len(pairs)} {mode} sockets in {connect_s:.1f}s, database cpu="
+        f"{database_cpu_since(db_name, database0) / connect_s * 100:.0f}%",
+        flush=True,
+    )
     time.sleep(1.0)
     rss_after = sum(rss_kib(pid) for pid in server_pids)
     cpu0 = sum(cpu_s(pid) for pid in server_pids)
     worker_cpu0 = cpu_s(worker_pid) if worker_pid else 0.0
+    database0 = database_cpu(db_name)
     t0 = time.time() + 1.0
     for conn in conns:
         conn.send((t0, args.duration))
@@ -703,6 +740,7 @@ def run_phase(
     ended = time.time()
     cpu = (sum(cpu_s(pid) for pid in server_pids) - cpu0) / (ended - t0)
     worker_cpu = (cpu_s(worker_pid) - worker_cpu0) / (ended - t0) if worker_pid else 0.0
+    database = database_cpu_since(db_name, database0) / (ended - t0)
     for proc in procs:
         proc.join(30)
     latencies = [x for r in results for x in r["latencies"]]
@@ -733,8 +771,13 @@ def run_phase(
             )
             for name in ("c", "s")
         },
+        "connect_all_ms": tuple(
+            percentile([x for r in results for n in ("c", "s") for x in r["connect"][n]], q) * 1000
+            for q in (0.5, 0.99)
+        ),
         "server_cpu": cpu,
         "worker_cpu": worker_cpu,
+        "database_cpu": database,
         "suggestions": {name: sum(r["suggestions"][name] for r in results) for name in ("c", "s")},
         "window": (t0, t0 + args.duration),
     }
@@ -747,10 +790,20 @@ def report(r: dict, args) -> None:
         f"lost={r['lost']} dup={r['dup']} errors={r['errors']} {r['codes'] or ''} "
         f"p50={r['p50_ms']:.1f}ms p99={r['p99_ms']:.1f}ms p99.9={r['p999_ms']:.1f}ms "
         f"max={r['max_ms']:.0f}ms server_cpu={r['server_cpu'] * 100:.0f}% "
+        f"database_cpu={r['database_cpu'] * 100:.0f}% "
         f"mem/conn={r['kib_per_conn']:.1f}KiB rss={r['rss_mib']:.0f}MiB "
         f"connect={r['connect_s']:.1f}s",
         flush=True,
     )
+    if r["mode"] == "bare":
+        # The floor: a handshake with no database, session or welcome, in
+        # the same storm on the same cores.
+        p50, p99 = r["connect_all_ms"]
+        print(
+            f"    connect per socket, handshake only ({CONNECT_CONCURRENCY} at a time per "
+            f"client): p50={p50:.0f}ms p99={p99:.0f}ms",
+            flush=True,
+        )
     if r["mode"] == "platform":
         (c50, c99), (s50, s99) = r["connect_ms"]["c"], r["connect_ms"]["s"]
         print(
@@ -835,11 +888,19 @@ def main() -> None:
             print(f"server pid {servers[-1].pid} on port {port}", flush=True)
         pids = [server.pid for server in servers]
         platform = run_phase(
-            "platform", ports, pids, pairs, args, worker_pid=worker.pid if worker else None
+            "platform",
+            ports,
+            pids,
+            pairs,
+            args,
+            worker_pid=worker.pid if worker else None,
+            db_name=db_name,
         )
         report(platform, args)
         print(f"    disk: {probe.summary(*platform['window'])} in {probe.directory}", flush=True)
-        bare = run_phase("bare", ports, pids, pairs, args)
+        waited = settle(pids + ([worker.pid] if worker else []))
+        print(f"    settled for {waited:.0f}s before the bare phase", flush=True)
+        bare = run_phase("bare", ports, pids, pairs, args, db_name=db_name)
         report(bare, args)
         print(f"    disk: {probe.summary(*bare['window'])}", flush=True)
         ratio = platform["p99_ms"] / bare["p99_ms"] if bare["p99_ms"] else float("nan")

@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import chat_load
-from _common import create_database, free_port, percentile, stop_servers
+from _common import create_database, database_pids, free_port, percentile, stop_servers
 
 PUBLIC = "https://tuki.example.fi"
 PHONE_ENV = {
@@ -72,21 +72,6 @@ class Stop(Exception):
     pass
 
 
-def _postgres_pids(db_name: str) -> list[int]:
-    """The PostgreSQL backends serving this bench's database (their titles name it)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if title.startswith("postgres:") and f" {db_name} " in title:
-            found.append(int(entry.name))
-    return found
-
-
 def _machine_busy_s() -> float:
     """CPU seconds the whole machine spent busy (every core, every user)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
@@ -119,7 +104,7 @@ class Budget:
         return {
             "servers": total(self.servers),
             "chat_clients": total(p.pid for p in mp.active_children()),
-            "postgres": total(_postgres_pids(self.db_name)),
+            "postgres": total(database_pids(self.db_name)),
             "redis": total([self.redis_pid] if self.redis_pid else []),
             "bench": time.process_time(),
             "machine": _machine_busy_s(),
@@ -258,7 +243,7 @@ def main() -> None:
         chat: dict = {}
         chat_thread = threading.Thread(
             target=lambda: chat.update(
-                chat_load.run_phase("platform", ports, pids, pairs, chat_args)
+                chat_load.run_phase("platform", ports, pids, pairs, chat_args, db_name=db_name)
             ),
             daemon=True,
         )

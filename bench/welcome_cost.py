@@ -13,8 +13,9 @@ ASGI application (session cookie, origin check, consumers) through channels'
 in-memory communicator: N consoles connect and say hello, --concurrency at a
 time, then N customers do the same. For each side it prints the process's
 CPU time (time.process_time, client side included: it is small beside the
-server's) and the database statements per welcome, counted on every
-connection the sockets open.
+server's), the database statements per welcome, counted on every
+connection the sockets open, and the CPU the local PostgreSQL's backends for
+the bench's database spent per welcome.
 
 The supporters are staff: with --two-factor, the second-factor gate is on
 and each session carries a confirmed TOTP device, as in production.
@@ -40,11 +41,12 @@ import time
 import uuid
 
 from _common import admin_sql as _admin_sql
-from _common import create_database
+from _common import create_database, database_cpu, database_cpu_since
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ORIGIN = (b"origin", b"http://127.0.0.1")
+DB_NAME = [""]  # the private database of this run
 
 
 class StatementCount:
@@ -177,6 +179,7 @@ async def phase(
             await side(app, pair)
 
     statements, kinds = counter.count, collections.Counter(counter.kinds)
+    database = database_cpu(DB_NAME[0])
     cpu = time.process_time()
     if profile is not None:
         profile.enable()
@@ -186,10 +189,11 @@ async def phase(
     cpu = time.process_time() - cpu
     # The heartbeat UPDATEs asked for during the phase finish after the last welcome.
     await asyncio.sleep(0.5)
+    database = database_cpu_since(DB_NAME[0], database)
     if show:
         for kind, n in (counter.kinds - kinds).most_common():
             print(f"  {side.__name__}: {n / len(pairs):6.2f} x {kind}")
-    return cpu, counter.count - statements
+    return cpu, counter.count - statements, database
 
 
 class ThreadProfiles:
@@ -245,11 +249,11 @@ async def run(args, pairs: list[dict]) -> tuple[float, float, float, float]:
     on_console = profile if args.profile_side == "console" else None
     on_customer = profile if args.profile_side == "customer" else None
     threads.on = on_console is not None
-    console_cpu, console_q = await phase(
+    console_cpu, console_q, console_db = await phase(
         console, application, timed, args.concurrency, counter, on_console, args.statements
     )
     threads.on = on_customer is not None
-    customer_cpu, customer_q = await phase(
+    customer_cpu, customer_q, customer_db = await phase(
         customer, application, timed, args.concurrency, counter, on_customer, args.statements
     )
     threads.on = False
@@ -261,6 +265,10 @@ async def run(args, pairs: list[dict]) -> tuple[float, float, float, float]:
             if ws is not None:
                 await ws.disconnect()
     n = len(timed)
+    print(
+        f"database CPU per welcome: console {console_db / n * 1000:.2f} ms, "
+        f"customer {customer_db / n * 1000:.2f} ms (PostgreSQL's backends for this database)"
+    )
     return console_cpu / n, console_q / n, customer_cpu / n, customer_q / n
 
 
@@ -281,6 +289,7 @@ def main() -> None:
 
     db_name = f"helpdesk_bench_welcome_{uuid.uuid4().hex[:8]}"
     create_database(PG, db_name)
+    DB_NAME[0] = db_name
     try:
         configure(db_name, two_factor=args.two_factor)
         pairs = seed(args.sockets + args.warm, two_factor=args.two_factor)

@@ -77,6 +77,9 @@ def test_chat_load_runs_both_phases_and_prints_its_summary():
         assert sent > 0 and delivered == sent, phase
         assert "errors=0" in phase, phase
     assert any(line.strip().startswith("disk: flush") for line in lines)
+    # The bare relay's handshakes, the floor the platform's welcomes compare with.
+    assert any(re.search(r"handshake only .*p99=\d+ms", line) for line in lines), lines
+    assert re.search(r"database_cpu=\d+%", platform), platform
 
 
 def test_routing_offers_every_contact_once_and_prints_its_summary():
