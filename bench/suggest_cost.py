@@ -10,8 +10,8 @@ reference data and the seed articles, and calls `suggest_articles` in this
 process for every snippet of
 tests/knowledge/suggest_eval.tsv, then for whole conversations (several
 snippets joined, as when a supporter takes a contact), --rounds times after
-one warm-up round. It prints this process's CPU time per call (PostgreSQL's
-own work is not in it) and the wall time beside it; the last line reads
+one warm-up round. It prints this process's CPU time per call, the wall time
+and the CPU of PostgreSQL's backends for the bench's database beside it; the last line reads
 `suggest_cost cpu_ms_mean=<n> cpu_ms_p50=<n> cpu_ms_p99=<n> wall_ms_mean=<n> calls=<n>`.
 
 --profile PATH writes cProfile statistics of the timed calls there
@@ -27,7 +27,7 @@ import sys
 import time
 import uuid
 
-from _common import ROOT, create_database, percentile
+from _common import ROOT, create_database, database_cpu, database_cpu_since, percentile
 from _common import admin_sql as _admin_sql
 
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -65,7 +65,9 @@ def workload() -> list[tuple[str, str, str | None]]:
     return calls
 
 
-def measure(calls, rounds: int, profile: str | None) -> tuple[list[float], list[float]]:
+def measure(
+    calls, rounds: int, profile: str | None, db_name: str = ""
+) -> tuple[list[float], list[float], float]:
     from knowledge.services import suggest_articles
 
     def one(text, language, topic):
@@ -79,6 +81,7 @@ def measure(calls, rounds: int, profile: str | None) -> tuple[list[float], list[
 
         profiler = cProfile.Profile()
     cpu, wall = [], []
+    database0 = database_cpu(db_name)
     for _ in range(rounds):
         for call in calls:
             c0, w0 = time.process_time(), time.perf_counter()
@@ -89,10 +92,11 @@ def measure(calls, rounds: int, profile: str | None) -> tuple[list[float], list[
                 profiler.disable()
             cpu.append((time.process_time() - c0) * 1000)
             wall.append((time.perf_counter() - w0) * 1000)
+    database = database_cpu_since(db_name, database0) * 1000 / max(1, len(cpu))
     if profiler is not None:
         profiler.dump_stats(profile)
         print(f"profile written to {profile}", flush=True)
-    return cpu, wall
+    return cpu, wall, database
 
 
 def main() -> None:
@@ -106,13 +110,14 @@ def main() -> None:
     try:
         setup(db_name)
         calls = workload()
-        cpu, wall = measure(calls, args.rounds, args.profile)
+        cpu, wall, database = measure(calls, args.rounds, args.profile, db_name)
         mean = sum(cpu) / len(cpu)
         print(
             f"{len(calls)} texts x {args.rounds} rounds: cpu per call "
             f"mean={mean:.1f}ms p50={percentile(cpu, 0.5):.1f}ms "
             f"p99={percentile(cpu, 0.99):.1f}ms max={max(cpu):.1f}ms; "
-            f"wall mean={sum(wall) / len(wall):.1f}ms",
+            f"wall mean={sum(wall) / len(wall):.1f}ms; database cpu per call "
+            f"mean={database:.1f}ms",
             flush=True,
         )
         print(
