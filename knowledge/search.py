@@ -5,7 +5,9 @@ could match, and PostgreSQL's own text rank) and `_snippets` differ. On
 PostgreSQL the candidates come from the GIN indexes: the stored tsvector built
 with the language's text search configuration, and a pg_trgm index over the
 stored stems for typos and for inflected Finnish forms that Snowball leaves
-apart (`salasana` -> `salas`, `salasanan` -> `salasan`). On SQLite every
+apart (`salasana` -> `salas`, `salasanan` -> `salasan`); which rows each
+word reaches by prefix or trigram is remembered per process while the
+published rows stay unchanged (knowledge.word_matches). On SQLite every
 published row of the language is a candidate; the knowledge base is small in
 the embedded setup.
 
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from django.db import connection
 from django.db.models import F, Q
 
-from . import synonyms
+from . import synonyms, word_matches
 from . import text as textlib
 from .models import ArticleTranslation, Audience, Status
 
@@ -332,16 +334,13 @@ def _candidates(qs, query: ParsedQuery) -> list[Doc]:
     any_word = SearchQuery(
         " | ".join(_tsquery_word(t.word) for t in query.terms), search_type="raw", config=config
     )
-    condition = Q(search_vector=fts) | Q(search_vector=any_word)
-    for term in query.terms:
-        condition |= Q(search_document__contains=f" {retrieval_prefix(term.stem)}")
-    # PostgreSQL tries an OR's arms in order and stops at the first true one.
-    # A trigram test extracts the trigrams of the whole document, for every
-    # term and row: nine tenths of the query's time. Tried after all the
-    # cheap tests, it runs only for rows that none of them found.
-    for term in query.terms:
-        if len(term.stem) >= 4:
-            condition |= Q(search_document__trigram_word_similar=term.stem)
+    # The rows each word reaches by prefix or by trigram (typos), which were
+    # nine tenths of this query's time, are remembered per process for as
+    # long as the published rows stay as they are (knowledge.word_matches).
+    reached = word_matches.rows_reached(
+        query.language, ((term.stem, retrieval_prefix(term.stem)) for term in query.terms)
+    )
+    condition = Q(search_vector=fts) | Q(search_vector=any_word) | Q(id__in=sorted(reached))
     rows = (
         qs.filter(condition)
         .annotate(fts_rank=SearchRank(F("search_vector"), any_word, normalization=32))
