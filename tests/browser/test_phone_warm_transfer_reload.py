@@ -40,7 +40,7 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
     asgi_servers, chromium, artifacts_dir, reference_data
 ):
     from helpdesk.models import Contact
-    from realtime.telephony.models import PhoneCall
+    from realtime.telephony.models import PhoneCall, WarmTransfer
 
     target = two_volunteers()
     with live_phone_server(asgi_servers, answer_placed_calls=True) as (server, driver, stand_in):
@@ -84,7 +84,25 @@ def test_a_reloaded_console_shows_the_warm_transfer_again(
         axe_ok(other, artifacts_dir, "console-warm-reload-request-phone")
 
         # 2. Joined: reloaded again, the first supporter can still hand over or cancel.
-        take.click()
+        # The softphone answers at once, so the frame saying the target joined may
+        # come before the answer to "take the call" (which says "connecting"). Held
+        # back here until the transfer has joined, that answer must not take the
+        # request back to "joining".
+        def late_answer(route) -> None:
+            response = route.fetch()
+            deadline = time.monotonic() + 30
+            while not WarmTransfer.objects.filter(state="joined").exists():
+                assert time.monotonic() < deadline, "the target never joined"
+                time.sleep(0.1)
+            time.sleep(1.5)  # the frame reaches the page
+            route.fulfill(response=response)
+
+        accept_url = "**/telephony/transfers/*/accept"
+        other.route(accept_url, late_answer)
+        with other.expect_response(accept_url):
+            take.click()
+        other.wait_for_timeout(500)  # the page has read the late answer
+        other.unroute(accept_url)
         card.locator("button.warm-complete").wait_for(timeout=TIMEOUT_MS)
         request.filter(has_text="Olet puhelussa").wait_for(timeout=TIMEOUT_MS)
         _reload(page)

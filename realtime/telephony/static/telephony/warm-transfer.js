@@ -7,6 +7,13 @@
 
 import { fmt, make, postJson } from "./phone-dom.js";
 
+// An open transfer only moves forward. The answer to a POST can come after a
+// frame that already moved it on (the target's softphone answers at once, so
+// "joined" may beat the answer to "take the call"): an older state is ignored.
+const OPEN_ORDER = { asking: 0, connecting: 1, joined: 2 };
+const isBehind = (current, next) =>
+  current in OPEN_ORDER && next in OPEN_ORDER && OPEN_ORDER[next] < OPEN_ORDER[current];
+
 const consoleData = () => {
   const node = document.getElementById("console-data");
   try {
@@ -101,6 +108,7 @@ export class WarmTransfers {
       return;
     }
     card.transfer = data.transfer;
+    card.transferState = null; // a new transfer: the last one's state says nothing of it
     this.show(card, data.state, "");
   }
 
@@ -113,6 +121,7 @@ export class WarmTransfers {
 
   show(card, state, reason) {
     const S = this.S;
+    if (isBehind(card.transferState, state)) return;
     card.transferState = state;
     card.transferReason = reason;
     const texts = {
@@ -198,7 +207,7 @@ export class WarmTransfers {
   }
 
   requestState(request, state, reason) {
-    if (!request) return;
+    if (!request || isBehind(request.li.dataset.state, state)) return;
     request.li.dataset.state = state;
     if (reason === "caller_gone") this.notice.textContent = this.S.requestCallerGone;
     if (state === "connecting") {
