@@ -28,7 +28,7 @@ import threading
 from collections.abc import Iterable
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import BooleanField, ExpressionWrapper, Q
 
 from .models import ArticleTranslation, Status
 
@@ -57,11 +57,21 @@ def _fingerprint(language: str) -> tuple:
         return tuple(cursor.fetchone())
 
 
-def _reached(language: str, stem: str, prefix: str) -> frozenset[int]:
-    condition = Q(search_document__contains=f" {prefix}")
-    if len(stem) >= 4:
-        condition |= Q(search_document__trigram_word_similar=stem)
-    return frozenset(_published(language).filter(condition).values_list("id", flat=True))
+def _reached(language: str, words: dict[str, str]) -> dict[str, frozenset[int]]:
+    """For each stem -> prefix not yet known, the rows it reaches: one statement for all."""
+    tests = {}
+    for i, (stem, prefix) in enumerate(words.items()):
+        condition = Q(search_document__contains=f" {prefix}")
+        if len(stem) >= 4:
+            condition |= Q(search_document__trigram_word_similar=stem)
+        tests[f"w{i}"] = ExpressionWrapper(condition, output_field=BooleanField())
+    reached: dict[str, set[int]] = {stem: set() for stem in words}
+    stems = list(words)
+    for pk, *hits in _published(language).annotate(**tests).values_list("id", *tests):
+        for stem, hit in zip(stems, hits, strict=True):
+            if hit:
+                reached[stem].add(pk)
+    return {stem: frozenset(ids) for stem, ids in reached.items()}
 
 
 def rows_reached(language: str, words: Iterable[tuple[str, str]]) -> frozenset[int]:
@@ -78,17 +88,15 @@ def rows_reached(language: str, words: Iterable[tuple[str, str]]) -> frozenset[i
             kept = (fingerprint, {})
             _stores[language] = kept
         known = kept[1]
-    found: set[int] = set()
-    for stem, prefix in words:
-        ids = known.get(stem)
-        if ids is None:
-            ids = _reached(language, stem, prefix)
-            with _lock:
-                # Kept only while the store is still the one of this fingerprint.
-                if _stores.get(language) is kept:
-                    known[stem] = ids
-        found |= ids
-    return frozenset(found)
+    words = dict(words)
+    missing = {stem: prefix for stem, prefix in words.items() if stem not in known}
+    fresh = _reached(language, missing) if missing else {}
+    if fresh:
+        with _lock:
+            # Kept only while the store is still the one of this fingerprint.
+            if _stores.get(language) is kept:
+                known.update(fresh)
+    return frozenset().union(*(fresh[s] if s in fresh else known[s] for s in words))
 
 
 def forget() -> None:
